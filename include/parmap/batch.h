@@ -1,0 +1,122 @@
+// Values, column types and the columnar Batch that sources yield and sinks write.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace parmap {
+
+/// Logical column type. Storage: Bool/Int64 in `ints`, Double in `doubles`,
+/// Text/Blob in `strings`, Any (a column whose rows mix types) in `values`.
+enum class ColumnType : uint8_t { Bool, Int64, Double, Text, Blob, Any };
+
+const char* to_string(ColumnType type);
+/// Parses "int", "integer", "bigint", "real", "double", "float", "text", "string",
+/// "varchar", "blob", "bytes", "bool", "boolean", "any" (any case). Throws Error(Config).
+ColumnType column_type_from_string(std::string_view name);
+
+/// Bytes, distinct from text so that a blob stays a blob through every engine.
+struct Blob {
+  std::string bytes;
+  bool operator==(const Blob&) const = default;
+  auto operator<=>(const Blob&) const = default;
+};
+
+/// One value: null, integer, real, text or blob. Used for key bounds, constants and
+/// mixed-type columns; bulk data lives in typed column vectors.
+class Value {
+ public:
+  using Storage = std::variant<std::monostate, int64_t, double, std::string, Blob>;
+
+  Value() = default;
+  Value(int64_t v) : v_(v) {}           // NOLINT: implicit on purpose
+  Value(int v) : v_(int64_t{v}) {}      // NOLINT
+  Value(double v) : v_(v) {}            // NOLINT
+  Value(std::string v) : v_(std::move(v)) {}  // NOLINT
+  Value(const char* v) : v_(std::string(v)) {}  // NOLINT
+  Value(Blob v) : v_(std::move(v)) {}   // NOLINT
+
+  bool is_null() const { return v_.index() == 0; }
+  bool is_int() const { return v_.index() == 1; }
+  bool is_double() const { return v_.index() == 2; }
+  bool is_text() const { return v_.index() == 3; }
+  bool is_blob() const { return v_.index() == 4; }
+  int64_t as_int() const { return std::get<int64_t>(v_); }
+  double as_double() const { return std::get<double>(v_); }
+  const std::string& as_text() const { return std::get<std::string>(v_); }
+  const Blob& as_blob() const { return std::get<Blob>(v_); }
+  const Storage& storage() const { return v_; }
+
+  /// SQL-literal-like rendering for messages and plans: NULL, 42, 1.5, 'text', x'00ff'.
+  std::string to_display() const;
+  /// Lossless, type-tagged serialisation ("i:42", "d:1.5", "t:abc", "b:<hex>", "n:")
+  /// and its inverse; used to store chunk bounds in the ledger.
+  std::string serialize() const;
+  static Value deserialize(std::string_view s);
+
+  bool operator==(const Value& o) const = default;
+  /// Total order: null < numbers (int and real compared by value) < text < blob,
+  /// the order SQLite sorts in.
+  friend bool operator<(const Value& a, const Value& b);
+
+ private:
+  Storage v_;
+};
+
+/// One column of a batch: a typed vector plus a null mask (1 = null).
+struct Column {
+  std::string name;
+  ColumnType type = ColumnType::Any;
+  std::vector<int64_t> ints;
+  std::vector<double> doubles;
+  std::vector<std::string> strings;
+  std::vector<Value> values;
+  std::vector<uint8_t> nulls;
+
+  size_t size() const { return nulls.size(); }
+  bool is_null(size_t row) const { return nulls[row] != 0; }
+  /// The row's value as a Value (null, int, double, text or blob by the column's type).
+  Value get(size_t row) const;
+  /// Appends a value. A value that does not fit the column's type (text in an Int64
+  /// column, say) turns the column into Any first, so nothing is ever coerced or lost.
+  void append(const Value& v);
+  void append_null();
+  void append_int(int64_t v) { ints.push_back(v); nulls.push_back(0); }
+  void append_double(double v) { doubles.push_back(v); nulls.push_back(0); }
+  void append_string(std::string_view v) { strings.emplace_back(v); nulls.push_back(0); }
+  /// Converts the storage to Any (one Value per row).
+  void promote_to_any();
+  void clear();
+  void reserve(size_t rows);
+  /// Approximate heap bytes held, for memory bounds.
+  size_t byte_size() const;
+  /// Keeps only rows whose keep[row] is true.
+  void filter(const std::vector<uint8_t>& keep);
+};
+
+/// A set of rows in columnar form. Not thread-safe; owned by one worker at a time.
+struct Batch {
+  std::vector<Column> columns;
+
+  size_t num_rows() const { return columns.empty() ? 0 : columns[0].size(); }
+  size_t num_columns() const { return columns.size(); }
+  /// Index of the column named `name` (exact, then case-insensitive), or -1.
+  int find(std::string_view name) const;
+  /// Drops rows whose keep[row] is 0 from every column.
+  void filter(const std::vector<uint8_t>& keep);
+  void clear();
+  size_t byte_size() const;
+  /// An empty batch with the same column names and types.
+  Batch empty_like() const;
+};
+
+/// Order-independent content hash of a batch's rows: the wrapping sum of each row's
+/// 64-bit hash over its type-tagged values. Hashes of parts add up to the hash of the whole.
+uint64_t hash_rows(const Batch& batch);
+/// Hash of one row's values (type-tagged; 1 and 1.0 differ, '' and NULL differ).
+uint64_t hash_row(const std::vector<Value>& row);
+
+}  // namespace parmap

@@ -1,0 +1,68 @@
+// ParallelConfig: the parallelism settings, resolved defaults < MAPPER_* environment < job params.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace parmap {
+
+/// Environment as a map, so resolution is testable without touching the process.
+using EnvMap = std::map<std::string, std::string>;
+/// Job params as given (YAML scalars or --set key=value), all as text.
+using ParamMap = std::map<std::string, std::string>;
+
+/// Where a setting's value came from, for `plan` and the summary.
+enum class Source { Default, Environment, Param };
+
+struct ParallelConfig {
+  bool enable_parallel = true;
+  int max_workers = 1;                 ///< default: CPU cores - 1, at least 1
+  int64_t chunk_size = 50000;          ///< rows per chunk
+  int64_t min_rows_for_parallel = 100000;
+  int max_retries = 3;                 ///< per chunk, for transient errors
+  int retry_backoff_ms = 200;          ///< first backoff; doubles, capped, with jitter
+  int64_t max_batch_bytes = 64 << 20;  ///< bytes one worker may buffer for a chunk
+
+  /// Origin of each setting by its job-param name.
+  std::map<std::string, Source> origin;
+};
+
+/// One setting of the table: job-param name, environment name, help text.
+struct SettingInfo {
+  const char* param;
+  const char* env;
+  const char* help;
+};
+/// Every setting, in the order `--help` and `plan` list them.
+const std::vector<SettingInfo>& settings_table();
+
+/// CPU cores - 1, at least 1.
+int default_max_workers();
+
+/// Parses a boolean: true/false, y/n, yes/no, 1/0, on/off in any case.
+/// Throws Error(Config) naming `setting` and the value.
+bool parse_bool(std::string_view setting, std::string_view value);
+
+/// Resolves defaults < env (MAPPER_*) < params. Unknown param keys, unparsable or
+/// out-of-range values throw Error(Config) naming the key or variable, the value and
+/// what is accepted (with a "did you mean" for near-miss keys). `cpu_cores` = 0 means
+/// std::thread::hardware_concurrency().
+ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigned cpu_cores = 0);
+
+/// The process environment's MAPPER_* variables.
+EnvMap process_environment();
+
+/// Compatibility helper: resolve from job params and the process environment.
+ParallelConfig get_parallel_config_from_params(const ParamMap& params);
+
+/// True when parallel is enabled, the estimate reaches min_rows_for_parallel and more
+/// than one worker is allowed.
+bool should_use_parallel_processing(const ParallelConfig& config, int64_t estimated_rows);
+
+/// The closest of `candidates` to `word` within a small edit distance, or "".
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
+}  // namespace parmap

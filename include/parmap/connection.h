@@ -1,0 +1,180 @@
+// The driver interface: Connection, RowSource, RowSink, connection URLs and the registry.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parmap/batch.h"
+
+namespace parmap {
+
+/// A parsed connection URL: scheme://user:password@host:port/database?key=value.
+/// For sqlite, `database` is the file path ("sqlite:///tmp/a.db" -> "/tmp/a.db",
+/// "sqlite://relative.db" -> "relative.db", "sqlite://:memory:" -> ":memory:").
+struct ConnectionUrl {
+  std::string scheme;  ///< normalised: "sqlite", "postgresql", "mysql", "odbc"
+  std::string user;
+  std::string password;  ///< never printed: use masked()
+  std::string host;
+  std::optional<int> port;
+  std::string database;
+  std::map<std::string, std::string> params;
+
+  /// The URL with the password replaced by "****", safe for output and logs.
+  std::string masked() const;
+};
+
+/// Parses a URL; percent-decodes user, password, database and params. Accepts
+/// "postgres"/"postgresql", "mysql"/"mariadb", "sqlite"/"sqlite3", "odbc".
+/// Throws Error(Config) naming the (masked) URL and what is wrong.
+ConnectionUrl parse_url(std::string_view url);
+
+/// Replaces any password in a URL-like string with "****" (for messages built from raw input).
+std::string mask_password(std::string_view text);
+
+/// A table name, optionally schema-qualified.
+struct TableRef {
+  std::string schema;  ///< empty: the connection's default
+  std::string name;
+  /// "schema.name" or "name", unquoted, for messages.
+  std::string display() const;
+};
+
+/// Splits "schema.table" / "table" / "\"My Schema\".\"my table\"". Throws Error(Config).
+TableRef parse_table_ref(std::string_view text);
+
+struct ColumnInfo {
+  std::string name;
+  ColumnType type = ColumnType::Any;
+  std::string declared_type;  ///< as the engine names it, "" when unknown
+  bool not_null = false;
+  bool primary_key = false;
+};
+
+struct TableSchema {
+  std::vector<ColumnInfo> columns;
+  int find(std::string_view name) const;  ///< index by name (case-insensitive), or -1
+};
+
+/// What is known of a partition key over a query's rows; the planner's only input.
+struct KeyStats {
+  std::string column;
+  ColumnType type = ColumnType::Any;
+  Value min, max;            ///< null when there are no non-null keys
+  int64_t rows = 0;          ///< rows with a non-null key (estimate)
+  int64_t null_rows = 0;     ///< rows whose key is NULL (estimate)
+  std::vector<Value> sample; ///< sorted sample of keys, for quantiles; may be empty
+};
+
+/// What a driver can do; the executor adapts to it.
+struct Capabilities {
+  bool concurrent_writers = true;  ///< false: writes to one database are serialised
+  bool snapshot_export = false;    ///< workers can share one snapshot
+};
+
+/// Yields the rows of one query in batches. Owned by one worker; not thread-safe.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  /// Clears `out` and fills it with up to the batch size rows (fewer when a byte
+  /// bound is reached). Returns false when there are no more rows (out is empty).
+  virtual bool next(Batch& out) = 0;
+};
+
+/// Writes batches into one table inside the connection's current transaction.
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void write(const Batch& batch) = 0;
+  /// Flushes anything buffered; returns rows written. Does not commit.
+  virtual int64_t finish() = 0;
+};
+
+/// One database session. Owned by one worker for its whole life; not thread-safe.
+/// Every method throws Error with the kind classified by the driver.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual std::string engine() const = 0;
+  virtual Capabilities capabilities() const = 0;
+  /// Quotes an identifier ("a""b") for this engine.
+  virtual std::string quote_identifier(std::string_view name) const = 0;
+  /// Quotes a table reference, schema-qualified when it has a schema.
+  std::string quote_table(const TableRef& table) const;
+
+  /// Runs one or more statements with no result rows.
+  virtual void execute(std::string_view sql) = 0;
+  /// Runs a query with positional parameters and returns all rows (for small results).
+  /// Placeholders are `?` on every engine; a driver whose engine numbers them translates.
+  virtual std::vector<std::vector<Value>> query(std::string_view sql,
+                                                const std::vector<Value>& params = {}) = 0;
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  /// Rolls back if a transaction is open; never throws.
+  virtual void rollback() noexcept = 0;
+
+  /// Columns and types of a query's result, without reading its rows.
+  virtual TableSchema describe_query(std::string_view sql) = 0;
+  /// Columns of a table, or nullopt when it does not exist.
+  virtual std::optional<TableSchema> describe_table(const TableRef& table) = 0;
+  /// The table's single-column integer primary key, if it has one.
+  virtual std::optional<std::string> integer_primary_key(const TableRef& table) = 0;
+  /// Estimated rows of a query's result.
+  virtual int64_t estimate_rows(std::string_view sql) = 0;
+  /// Statistics of `column` over the query's rows, with a sorted sample of at most
+  /// `max_sample` keys.
+  virtual KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) = 0;
+  /// Creates the table with these columns (engine types mapped from ColumnType).
+  virtual void create_table(const TableRef& table, const TableSchema& schema) = 0;
+
+  /// Streams the rows of `sql` bound with `params`, `batch_rows` rows a batch at most,
+  /// fewer when a batch reaches `max_batch_bytes`.
+  /// Placeholders in `sql` are `?`, as in query().
+  virtual std::unique_ptr<RowSource> open_source(std::string_view sql,
+                                                 const std::vector<Value>& params,
+                                                 size_t batch_rows, size_t max_batch_bytes) = 0;
+  /// A sink inserting into `table`'s `columns` (in batch column order).
+  virtual std::unique_ptr<RowSink> open_sink(const TableRef& table,
+                                             const std::vector<std::string>& columns) = 0;
+
+  /// For engines that take one writer at a time: the lock that every writer to the
+  /// same database holds from begin() to commit(). nullptr when writers may overlap.
+  virtual std::mutex* writer_lock() { return nullptr; }
+
+  /// Drops the session; later calls throw. Idempotent, never throws.
+  virtual void close() noexcept = 0;
+};
+
+using ConnectionFactory = std::function<std::unique_ptr<Connection>()>;
+
+/// scheme -> opener. Drivers add themselves through an explicit call
+/// (register_builtin_drivers), never a static initialiser. Thread-safe.
+class DriverRegistry {
+ public:
+  using Opener = std::function<std::unique_ptr<Connection>(const ConnectionUrl&)>;
+  static DriverRegistry& instance();
+  void add(const std::string& scheme, Opener opener);
+  /// Opens a connection; throws Error(Config) for an unknown scheme.
+  std::unique_ptr<Connection> open(const ConnectionUrl& url) const;
+  bool has(const std::string& scheme) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Opener> openers_;
+};
+
+/// Registers every driver compiled into this build. Idempotent, thread-safe.
+void register_builtin_drivers();
+
+/// Parses `url` and returns a factory opening a new connection per call.
+ConnectionFactory connection_factory(const std::string& url);
+
+}  // namespace parmap

@@ -1,0 +1,147 @@
+// The public API: run a mapper job from a source query into a target table.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parmap/batch.h"
+#include "parmap/config.h"
+#include "parmap/connection.h"
+#include "parmap/error.h"
+#include "parmap/pool.h"
+
+namespace parmap {
+
+/// How the target table is prepared.
+enum class TargetMode {
+  Append,    ///< insert into the existing table (default)
+  Truncate,  ///< empty it first, atomically with recording the job's start
+  Create,    ///< create it from the source's columns when it does not exist, then append
+};
+const char* to_string(TargetMode mode);
+TargetMode target_mode_from_string(std::string_view text);  ///< throws Error(Config)
+
+/// A user transformation: receives each batch read from the source and may change
+/// values, drop rows (Batch::filter) or add columns. Called from worker threads, one
+/// batch at a time per worker: it must be safe to call concurrently.
+using Transform = std::function<void(Batch&)>;
+
+/// One column of a job-file mapping: the target column `name` takes source column
+/// `from` (default: `name`), optionally cast to `cast`, or the constant `value`.
+struct ColumnMapping {
+  std::string name;
+  std::string from;
+  std::optional<ColumnType> cast;
+  std::optional<Value> value;
+};
+
+/// Builds a Transform from a column mapping (select, rename, cast, constant).
+/// Throws Error(Schema) at the first batch if a `from` column does not exist.
+Transform mapping_transform(std::vector<ColumnMapping> mapping);
+
+/// Progress event, sent from worker threads after each chunk (must be thread-safe).
+struct ProgressEvent {
+  uint32_t chunk_index;
+  uint32_t chunks_total;
+  int64_t chunk_rows;
+  int64_t rows_done;  ///< all rows committed so far in this run
+  bool skipped;       ///< already in the ledger
+};
+
+/// Everything about a job other than where data comes from and goes to.
+struct ParallelOptions {
+  ParallelConfig config;           ///< use get_parallel_config_from_params() or resolve_config()
+  std::string job_id;              ///< empty: derived from source, query and target
+  std::string partition_column;    ///< empty: ORDER BY key, integer primary key, or none
+  TargetMode mode = TargetMode::Append;
+  bool fresh = false;              ///< forget the ledger of this job and start over
+  Transform transform;             ///< optional
+  std::function<void(const ProgressEvent&)> on_progress;  ///< optional
+  /// Set to true from any thread (a signal handler's flag, say) to stop handing out
+  /// chunks; chunks in flight roll back. Optional.
+  const std::atomic<bool>* cancel = nullptr;
+  bool dry_run = false;            ///< plan only: no write, no ledger
+};
+
+/// One planned chunk as reported back.
+struct ChunkReport {
+  uint32_t index;
+  std::string bounds;   ///< human-readable range
+  int64_t estimated_rows;
+};
+
+/// What a run did. Counts refer to this run; chunks_skipped were done by an earlier run.
+struct ParallelResult {
+  std::string job_id;
+  int64_t total_rows_processed = 0;  ///< rows committed to the target by this run
+  int64_t estimated_rows = 0;
+  int64_t chunks_planned = 0;
+  int64_t chunks_done = 0;
+  int64_t chunks_skipped = 0;
+  int64_t chunks_failed = 0;
+  int64_t retries = 0;
+  int workers_used = 0;
+  bool parallel = false;
+  std::string reason;             ///< why parallel or serial, and why not split
+  std::string partition_column;   ///< empty: streamed as one chunk
+  std::string snapshot;           ///< how consistent the source view was
+  bool resumed = false;           ///< the ledger already had this job
+  double elapsed_seconds = 0;
+  double rows_per_second = 0;
+  std::vector<ChunkReport> chunks;  ///< the plan (filled for dry runs and runs alike)
+  std::vector<std::string> errors;  ///< one line per failed chunk
+  bool ok() const { return chunks_failed == 0; }
+};
+
+/// Runs the job: plan, then copy chunk by chunk with `config.max_workers` workers, each
+/// with its own source and target connection. Throws Error(Config) for bad input before
+/// any write; a failed chunk after retries is reported in the result (chunks_failed) and
+/// the job can be rerun to finish it. Thread-safe (each call is independent).
+ParallelResult execute_query_parallel(const std::string& source_url, const std::string& source_sql,
+                                      const std::string& target_url,
+                                      const std::string& target_schema,
+                                      const std::string& target_table,
+                                      const ParallelOptions& options);
+
+/// The same with connection factories (for programs that open connections themselves).
+ParallelResult execute_query_parallel(ConnectionFactory source, const std::string& source_sql,
+                                      ConnectionFactory target, const std::string& target_schema,
+                                      const std::string& target_table,
+                                      const ParallelOptions& options);
+
+/// A reusable runner bound to one configuration.
+class ParallelProcessor {
+ public:
+  explicit ParallelProcessor(ParallelConfig config) : config_(std::move(config)) {}
+  const ParallelConfig& config() const { return config_; }
+  /// execute_query_parallel with this processor's config replacing options.config.
+  ParallelResult execute(const std::string& source_url, const std::string& source_sql,
+                         const std::string& target_url, const std::string& target_schema,
+                         const std::string& target_table, ParallelOptions options = {}) const;
+
+ private:
+  ParallelConfig config_;
+};
+
+/// Resolves the configuration from job params and the environment and returns a processor.
+std::unique_ptr<ParallelProcessor> create_parallel_processor(const ParamMap& params = {});
+
+/// Row count and order-independent content hash (hash_rows) of a query's result, read
+/// through `db`; two results with equal checksums hold the same rows with the same types.
+struct ContentChecksum {
+  int64_t rows = 0;
+  uint64_t hash = 0;
+  bool operator==(const ContentChecksum&) const = default;
+};
+ContentChecksum content_checksum(Connection& db, const std::string& sql);
+
+/// The default job id: a short hash of source URL (masked), query and target.
+std::string derive_job_id(const std::string& source_url, const std::string& source_sql,
+                          const std::string& target_url, const std::string& target_table);
+
+}  // namespace parmap

@@ -1,0 +1,204 @@
+// Job files (YAML) and --set assignments into a JobSpec, with errors that name the key and line.
+#include "cli/job_spec.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+
+namespace parmap::cli {
+namespace {
+
+std::string where(const std::string& path, const YAML::Node& node) {
+  const auto mark = node.Mark();
+  if (mark.line < 0) return path;
+  return fmt::format("{}:{}", path, mark.line + 1);
+}
+
+std::string scalar(const std::string& path, const std::string& key, const YAML::Node& node) {
+  if (!node.IsScalar()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: '{}' must be a single value, not a list or map",
+                            where(path, node), key));
+  }
+  return node.Scalar();
+}
+
+Value yaml_value(const YAML::Node& node) {
+  if (node.IsNull()) return Value();
+  const std::string& s = node.Scalar();
+  // Quoted YAML scalars stay text; plain ones that look like numbers are numbers.
+  if (node.Tag() != "!") {
+    int64_t i;
+    if (YAML::convert<int64_t>::decode(node, i) && s.find_first_of(".eE") == std::string::npos) {
+      return Value(i);
+    }
+    double d;
+    if (YAML::convert<double>::decode(node, d)) return Value(d);
+  }
+  return Value(s);
+}
+
+ColumnMapping mapping_entry(const std::string& path, const YAML::Node& node, size_t index) {
+  ColumnMapping m;
+  if (node.IsScalar()) {
+    m.name = node.Scalar();
+    return m;
+  }
+  if (!node.IsMap()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: columns[{}] must be a column name or a map with name, from, "
+                            "type, value",
+                            where(path, node), index));
+  }
+  static const std::vector<std::string> keys{"name", "from", "type", "value"};
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    if (key == "name") {
+      m.name = scalar(path, "columns.name", kv.second);
+    } else if (key == "from") {
+      m.from = scalar(path, "columns.from", kv.second);
+    } else if (key == "type" || key == "cast") {
+      try {
+        m.cast = column_type_from_string(scalar(path, "columns.type", kv.second));
+      } catch (const Error& e) {
+        throw Error(ErrorKind::Config, fmt::format("{}: {}", where(path, kv.second), e.what()));
+      }
+    } else if (key == "value") {
+      m.value = yaml_value(kv.second);
+    } else {
+      const std::string hint = did_you_mean(key, keys);
+      throw Error(ErrorKind::Config,
+                  fmt::format("{}: unknown key '{}' in columns[{}]{}; accepted: name, from, "
+                              "type, value",
+                              where(path, kv.first), key, index,
+                              hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+    }
+  }
+  if (m.name.empty()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: columns[{}] has no 'name'", where(path, node), index));
+  }
+  if (!m.from.empty() && m.value) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: columns[{}] ('{}') has both 'from' and 'value'; use one",
+                            where(path, node), index, m.name));
+  }
+  return m;
+}
+
+void set_key(JobSpec& spec, const std::string& key, const std::string& value) {
+  if (key == "job") spec.job_id = value;
+  else if (key == "source") spec.source = value;
+  else if (key == "target") spec.target = value;
+  else if (key == "query") spec.query = value;
+  else if (key == "table") spec.table = value;
+  else if (key == "target_table") spec.target_table = value;
+  else if (key == "partition_column") spec.partition_column = value;
+  else if (key == "mode") spec.mode = target_mode_from_string(value);
+  else spec.params[key] = value;  // validated with the other params by resolve_config
+}
+
+}  // namespace
+
+const std::vector<std::string>& job_file_keys() {
+  static const std::vector<std::string> keys{"job",          "source",           "target",
+                                             "query",        "table",            "target_table",
+                                             "partition_column", "mode",         "columns",
+                                             "params"};
+  return keys;
+}
+
+JobSpec load_job_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error(ErrorKind::Config, fmt::format("cannot read job file '{}'", path));
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}:{}:{}: not valid YAML: {}", path, e.mark.line + 1,
+                            e.mark.column + 1, e.msg));
+  }
+  if (!root.IsMap()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: a job file is a map of keys ({}), not a {}", path,
+                            fmt::join(job_file_keys(), ", "),
+                            root.IsNull() ? "empty file" : root.IsSequence() ? "list" : "value"));
+  }
+  JobSpec spec;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node& value = kv.second;
+    if (key == "params") {
+      if (value.IsNull()) continue;
+      if (!value.IsMap()) {
+        throw Error(ErrorKind::Config,
+                    fmt::format("{}: 'params' must be a map of name: value", where(path, value)));
+      }
+      for (const auto& p : value) {
+        const std::string name = p.first.as<std::string>();
+        spec.params[name] = scalar(path, "params." + name, p.second);
+      }
+    } else if (key == "columns") {
+      if (!value.IsSequence()) {
+        throw Error(ErrorKind::Config,
+                    fmt::format("{}: 'columns' must be a list", where(path, value)));
+      }
+      for (size_t i = 0; i < value.size(); ++i) {
+        spec.columns.push_back(mapping_entry(path, value[i], i));
+      }
+    } else if (std::find(job_file_keys().begin(), job_file_keys().end(), key) !=
+               job_file_keys().end()) {
+      try {
+        set_key(spec, key, scalar(path, key, value));
+      } catch (const Error& e) {
+        throw Error(ErrorKind::Config, fmt::format("{}: {}", where(path, value), e.what()));
+      }
+    } else {
+      std::vector<std::string> candidates = job_file_keys();
+      for (const auto& s : settings_table()) candidates.push_back(s.param);
+      const std::string hint = did_you_mean(key, candidates);
+      const bool is_param = std::any_of(settings_table().begin(), settings_table().end(),
+                                        [&](const SettingInfo& s) { return key == s.param; });
+      throw Error(
+          ErrorKind::Config,
+          fmt::format("{}: unknown key '{}'{}; accepted: {}", where(path, kv.first), key,
+                      is_param ? " at the top level (job params go under 'params:')"
+                      : hint.empty() ? ""
+                                     : fmt::format(" (did you mean '{}'?)", hint),
+                      fmt::join(job_file_keys(), ", ")));
+    }
+  }
+  return spec;
+}
+
+void apply_set(JobSpec& spec, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw_config("--set", assignment, "key=value, e.g. --set max_workers=4");
+  }
+  set_key(spec, assignment.substr(0, eq), assignment.substr(eq + 1));
+}
+
+std::string source_query(const JobSpec& spec) {
+  if (!spec.query.empty() && !spec.table.empty()) {
+    throw Error(ErrorKind::Config, "give either 'query' or 'table', not both");
+  }
+  if (!spec.query.empty()) return spec.query;
+  if (spec.table.empty()) {
+    throw Error(ErrorKind::Config,
+                "no source query: give --query SQL or --table NAME (job file: 'query' or "
+                "'table')");
+  }
+  const TableRef t = parse_table_ref(spec.table);
+  auto quote = [](const std::string& s) {
+    std::string q = "\"";
+    for (char c : s) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  return t.schema.empty() ? fmt::format("SELECT * FROM {}", quote(t.name))
+                          : fmt::format("SELECT * FROM {}.{}", quote(t.schema), quote(t.name));
+}
+
+}  // namespace parmap::cli

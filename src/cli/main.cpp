@@ -1,0 +1,213 @@
+// The parmap command line: run, plan and demo; argv and job files become a job, nothing else.
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "cli/demo.h"
+#include "cli/job_spec.h"
+#include "cli/report.h"
+#include "parmap/parmap.h"
+
+namespace {
+
+using namespace parmap;
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitCancelled = 130;
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_signal(int) { g_cancel.store(true); }
+
+/// Flags shared by `run` and `plan`; strings so that config validation words every error.
+struct RunFlags {
+  std::string job_file;
+  std::vector<std::string> sets;
+  cli::JobSpec cli;  // values given as flags
+  std::string workers, chunk_size, min_rows;
+  bool no_parallel = false;
+  std::string mode;
+  std::string output = "text";
+  bool fresh = false;
+  bool quiet = false;
+};
+
+void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
+  app.add_option("job_file", f.job_file,
+                 "YAML job file (keys: job, source, target, query or table, target_table, "
+                 "partition_column, mode, columns, params); flags override it");
+  app.add_option("--source", f.cli.source,
+                 "source URL: sqlite:///path/file.db (more engines in later releases)");
+  app.add_option("--target", f.cli.target, "target URL, same forms as --source");
+  app.add_option("--query", f.cli.query,
+                 "source SQL, e.g. 'SELECT * FROM t ORDER BY id' (the ORDER BY column becomes "
+                 "the partition key)");
+  app.add_option("--table", f.cli.table, "source table, instead of --query");
+  app.add_option("--target-table", f.cli.target_table, "target table, [schema.]table");
+  app.add_option("--workers", f.workers,
+                 "max_workers: worker threads, each with its own source and target connection "
+                 "[env MAPPER_MAX_WORKERS; default CPU cores - 1, at least 1]");
+  app.add_option("--chunk-size", f.chunk_size,
+                 "chunk_size: rows per chunk, the unit of commit and resume "
+                 "[env MAPPER_CHUNK_SIZE; default 50000]");
+  app.add_option("--min-rows-for-parallel", f.min_rows,
+                 "min_rows_for_parallel: below this estimate the job runs serially "
+                 "[env MAPPER_MIN_ROWS_FOR_PARALLEL; default 100000]");
+  app.add_flag("--no-parallel", f.no_parallel,
+               "enable_parallel=false: one worker [env MAPPER_PARALLEL_ENABLED=false]");
+  app.add_option("--partition-column", f.cli.partition_column,
+                 "key column to cut chunks on (default: the query's ORDER BY column, else the "
+                 "table's integer primary key); overrides the check that a query is safe to "
+                 "split");
+  app.add_option("--mode", f.mode,
+                 "append (default): insert into the existing table; truncate: empty it first; "
+                 "create: create it from the source's columns if missing")
+      ->check(CLI::IsMember({"append", "truncate", "create"}, CLI::ignore_case));
+  app.add_option("--job-id", f.cli.job_id,
+                 "job id for the ledger (default: the job file's 'job', else derived from "
+                 "source, query and target): a rerun with the same id resumes");
+  app.add_option("--set", f.sets,
+                 "key=value: any job key or job param, e.g. --set max_retries=5; repeatable")
+      ->take_all();
+  app.add_option("--output", f.output, "text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--quiet,-q", f.quiet, "no progress lines, warnings and errors only");
+  if (is_run) {
+    app.add_flag("--fresh", f.fresh,
+                 "forget this job's ledger and start over (with --mode truncate the target is "
+                 "emptied first; in append mode it is refused if rows were already committed)");
+  }
+}
+
+int run_job(const RunFlags& f, bool plan_only) {
+  cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
+  for (const auto& s : f.sets) cli::apply_set(spec, s);
+  auto take = [](std::string& dst, const std::string& src) {
+    if (!src.empty()) dst = src;
+  };
+  take(spec.source, f.cli.source);
+  take(spec.target, f.cli.target);
+  if (!f.cli.query.empty()) spec.table.clear(), spec.query = f.cli.query;
+  if (!f.cli.table.empty()) spec.query.clear(), spec.table = f.cli.table;
+  take(spec.target_table, f.cli.target_table);
+  take(spec.partition_column, f.cli.partition_column);
+  take(spec.job_id, f.cli.job_id);
+  if (!f.workers.empty()) spec.params["max_workers"] = f.workers;
+  if (!f.chunk_size.empty()) spec.params["chunk_size"] = f.chunk_size;
+  if (!f.min_rows.empty()) spec.params["min_rows_for_parallel"] = f.min_rows;
+  if (f.no_parallel) spec.params["enable_parallel"] = "false";
+  if (!f.mode.empty()) spec.mode = target_mode_from_string(f.mode);
+
+  if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
+  if (spec.target.empty()) throw_config("target", "", "a URL such as sqlite:///path/file.db");
+  if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
+  const std::string query = cli::source_query(spec);
+  const TableRef target_table = parse_table_ref(spec.target_table);
+  const ConnectionUrl source_url = parse_url(spec.source);
+  const ConnectionUrl target_url = parse_url(spec.target);
+
+  ParallelOptions opts;
+  opts.config = get_parallel_config_from_params(spec.params);
+  opts.job_id = spec.job_id;
+  opts.partition_column = spec.partition_column;
+  opts.mode = spec.mode.value_or(TargetMode::Append);
+  opts.fresh = f.fresh;
+  opts.dry_run = plan_only;
+  opts.cancel = &g_cancel;
+  if (!spec.columns.empty()) opts.transform = mapping_transform(spec.columns);
+  cli::ProgressPrinter progress;
+  if (!f.quiet && f.output == "text" && !plan_only) {
+    opts.on_progress = [&progress](const ProgressEvent& ev) { progress(ev); };
+  }
+
+  const ParallelResult r = execute_query_parallel(spec.source, query, spec.target,
+                                                  target_table.schema, target_table.name, opts);
+  const cli::Endpoints where{source_url.masked(), target_url.masked(), target_table.display()};
+  const std::string out = f.output == "json" ? cli::summary_json(r, where, plan_only)
+                                             : cli::summary_text(r, where, plan_only);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return r.ok() ? 0 : kExitFailure;
+}
+
+int exit_code_for(const Error& e) {
+  switch (e.kind()) {
+    case ErrorKind::Config:
+    case ErrorKind::Schema: return kExitUsage;
+    case ErrorKind::Cancelled: return kExitCancelled;
+    default: return kExitFailure;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("parmap");
+  logger->set_pattern("%^%l%$: %v");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{
+      "parmap: copy a source query's rows into a target table in parallel key-range chunks, "
+      "each committed exactly once with its ledger row, so that a rerun resumes.\n"
+      "Exit codes: 0 success, 1 failure during the run (rerun to resume), 2 usage or "
+      "configuration error (nothing written), 130 cancelled."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "parmap 0.1.0");
+
+  RunFlags run_flags, plan_flags;
+  auto* run = app.add_subcommand("run", "run a mapper job (from a job file and/or flags)");
+  add_run_flags(*run, run_flags, true);
+  auto* plan = app.add_subcommand(
+      "plan", "dry run: the row estimate, parallel or serial and why, and the chunk list; "
+              "writes nothing");
+  add_run_flags(*plan, plan_flags, false);
+
+  cli::DemoOptions demo_opts;
+  auto* demo = app.add_subcommand(
+      "demo", "make a sample SQLite source, copy it serially and in parallel, verify both");
+  demo->add_option("--rows", demo_opts.rows, "rows in the sample source")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  demo->add_option("--dir", demo_opts.dir, "folder for the demo's SQLite files");
+  demo->add_option("--workers", demo_opts.workers, "workers for the parallel copy (default "
+                                                   "max(2, CPU cores))")
+      ->check(CLI::Range(1, 1024));
+  demo->add_flag("--json", demo_opts.json, "print the two summaries as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  try {
+    register_builtin_drivers();
+    if (*demo) return cli::run_demo(demo_opts);
+    const bool plan_only = static_cast<bool>(*plan);
+    const RunFlags& flags = plan_only ? plan_flags : run_flags;
+    if (flags.quiet) spdlog::set_level(spdlog::level::warn);
+    return run_job(flags, plan_only);
+  } catch (const Error& e) {
+    spdlog::error("{}", mask_password(e.what()));
+    if (e.kind() == ErrorKind::Cancelled) {
+      std::fprintf(stderr, "cancelled: rerun the same command to resume\n");
+    }
+    return exit_code_for(e);
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", mask_password(e.what()));
+    return kExitFailure;
+  }
+}

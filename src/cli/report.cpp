@@ -1,0 +1,86 @@
+// The run summary and plan as text or JSON, and a throttled progress line.
+#include "cli/report.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace parmap::cli {
+
+std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only) {
+  std::string out;
+  auto line = [&](const char* label, const std::string& value) {
+    out += fmt::format("{:<11} {}\n", label, value);
+  };
+  line("job", r.job_id + (r.resumed ? " (resumed)" : ""));
+  line("source", where.source);
+  line("target", fmt::format("{} table {}", where.target, where.target_table));
+  line("estimate", fmt::format("{} rows", r.estimated_rows));
+  line("plan", r.reason);
+  line("partition", r.partition_column.empty() ? "none (one stream)" : r.partition_column);
+  line("snapshot", r.snapshot);
+  if (plan_only) {
+    line("chunks", fmt::format("{} planned, {} already committed, {} worker(s)", r.chunks_planned,
+                               r.chunks_skipped, r.workers_used));
+    const size_t shown = std::min<size_t>(r.chunks.size(), 50);
+    for (size_t i = 0; i < shown; ++i) {
+      out += fmt::format("  {}  ~{} rows\n", r.chunks[i].bounds, r.chunks[i].estimated_rows);
+    }
+    if (shown < r.chunks.size()) out += fmt::format("  ... {} more\n", r.chunks.size() - shown);
+    return out;
+  }
+  line("chunks", fmt::format("{} planned, {} done, {} skipped (already committed), {} failed",
+                             r.chunks_planned, r.chunks_done, r.chunks_skipped, r.chunks_failed));
+  line("rows", fmt::format("{} in {:.2f} s ({:.0f} rows/s), {} worker(s), {} retries",
+                           r.total_rows_processed, r.elapsed_seconds, r.rows_per_second,
+                           r.workers_used, r.retries));
+  for (const auto& e : r.errors) line("error", e);
+  if (!r.ok()) line("resume", "rerun the same command: committed chunks are skipped");
+  return out;
+}
+
+std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only) {
+  nlohmann::json j{{"job_id", r.job_id},
+                   {"source", where.source},
+                   {"target", where.target},
+                   {"target_table", where.target_table},
+                   {"dry_run", plan_only},
+                   {"resumed", r.resumed},
+                   {"parallel", r.parallel},
+                   {"reason", r.reason},
+                   {"partition_column", r.partition_column},
+                   {"snapshot", r.snapshot},
+                   {"estimated_rows", r.estimated_rows},
+                   {"total_rows_processed", r.total_rows_processed},
+                   {"chunks_planned", r.chunks_planned},
+                   {"chunks_done", r.chunks_done},
+                   {"chunks_skipped", r.chunks_skipped},
+                   {"chunks_failed", r.chunks_failed},
+                   {"retries", r.retries},
+                   {"workers_used", r.workers_used},
+                   {"elapsed_seconds", r.elapsed_seconds},
+                   {"rows_per_second", r.rows_per_second},
+                   {"errors", r.errors},
+                   {"ok", r.ok()}};
+  if (plan_only) {
+    auto& chunks = j["chunks"] = nlohmann::json::array();
+    for (const auto& c : r.chunks) {
+      chunks.push_back({{"index", c.index}, {"bounds", c.bounds}, {"estimated_rows", c.estimated_rows}});
+    }
+  }
+  return j.dump(2) + "\n";
+}
+
+void ProgressPrinter::operator()(const ProgressEvent& ev) {
+  std::lock_guard lock(mu_);
+  ++chunks_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_ < std::chrono::seconds(1) && chunks_ < ev.chunks_total) return;
+  last_ = now;
+  const double secs = std::chrono::duration<double>(now - start_).count();
+  std::fprintf(stderr, "progress: %u chunks this run, %lld rows, %.0f rows/s\n", chunks_,
+               static_cast<long long>(ev.rows_done), secs > 0 ? ev.rows_done / secs : 0.0);
+}
+
+}  // namespace parmap::cli

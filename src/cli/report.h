@@ -1,0 +1,36 @@
+// What the command line prints: the run summary and plan (text or JSON) and live progress.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "parmap/parmap.h"
+
+namespace parmap::cli {
+
+struct Endpoints {
+  std::string source;  ///< masked URL
+  std::string target;  ///< masked URL
+  std::string target_table;
+};
+
+/// The summary of a finished (or dry) run, as aligned text lines.
+std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only);
+/// The same as one JSON object.
+std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only);
+
+/// Prints a progress line to stderr at most once a second. Thread-safe.
+class ProgressPrinter {
+ public:
+  void operator()(const ProgressEvent& ev);
+
+ private:
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+  uint32_t chunks_ = 0;
+};
+
+}  // namespace parmap::cli

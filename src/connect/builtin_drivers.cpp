@@ -1,0 +1,14 @@
+// Registers the drivers compiled into this build, by explicit call (no static initialisers).
+#include <mutex>
+
+#include "connect/sqlite/sqlite_driver.h"
+#include "parmap/connection.h"
+
+namespace parmap {
+
+void register_builtin_drivers() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite::register_driver(DriverRegistry::instance()); });
+}
+
+}  // namespace parmap

@@ -1,0 +1,155 @@
+// Table references, schemas, the driver registry and connection factories.
+#include <fmt/format.h>
+
+#include <cctype>
+
+#include "parmap/connection.h"
+#include "parmap/error.h"
+
+namespace parmap {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+[[noreturn]] void bad_table(std::string_view text, const char* why) {
+  throw Error(ErrorKind::Config,
+              fmt::format("invalid table name '{}': {}; expected table, schema.table or "
+                          "\"Quoted Schema\".\"quoted table\"",
+                          text, why));
+}
+
+}  // namespace
+
+std::string TableRef::display() const { return schema.empty() ? name : schema + "." + name; }
+
+TableRef parse_table_ref(std::string_view text) {
+  const std::string_view input = trim(text);
+  if (input.empty()) bad_table(text, "it is empty");
+
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (true) {
+    while (i < input.size() && is_space(input[i])) ++i;
+    std::string part;
+    if (i < input.size() && input[i] == '"') {
+      // Quoted part: "" is a literal quote; dots and spaces are part of the name.
+      ++i;
+      bool closed = false;
+      while (i < input.size()) {
+        if (input[i] == '"') {
+          if (i + 1 < input.size() && input[i + 1] == '"') {
+            part.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          closed = true;
+          break;
+        }
+        part.push_back(input[i++]);
+      }
+      if (!closed) bad_table(text, "a quoted name has no closing '\"'");
+      if (part.empty()) bad_table(text, "a quoted name is empty");
+      while (i < input.size() && is_space(input[i])) ++i;
+    } else {
+      const size_t start = i;
+      while (i < input.size() && input[i] != '.' && input[i] != '"') ++i;
+      part = std::string(trim(input.substr(start, i - start)));
+      if (i < input.size() && input[i] == '"') bad_table(text, "a quote inside an unquoted name");
+      if (part.empty()) bad_table(text, "a name part is empty");
+    }
+    parts.push_back(std::move(part));
+    if (i == input.size()) break;
+    if (input[i] != '.') bad_table(text, "unexpected text after a quoted name");
+    ++i;
+    if (i == input.size()) bad_table(text, "a name part is empty");
+  }
+  if (parts.size() > 2) bad_table(text, "more than two dotted parts");
+  TableRef ref;
+  if (parts.size() == 2) {
+    ref.schema = std::move(parts[0]);
+    ref.name = std::move(parts[1]);
+  } else {
+    ref.name = std::move(parts[0]);
+  }
+  return ref;
+}
+
+int TableSchema::find(std::string_view name) const {
+  // An exact match wins over a case-insensitive one ("id" and "ID" may both exist).
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].name == name) return static_cast<int>(i);
+  }
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (iequals(columns[i].name, name)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string Connection::quote_table(const TableRef& table) const {
+  if (table.schema.empty()) return quote_identifier(table.name);
+  return quote_identifier(table.schema) + "." + quote_identifier(table.name);
+}
+
+DriverRegistry& DriverRegistry::instance() {
+  static DriverRegistry registry;
+  return registry;
+}
+
+void DriverRegistry::add(const std::string& scheme, Opener opener) {
+  std::lock_guard lock(mu_);
+  openers_[scheme] = std::move(opener);
+}
+
+std::unique_ptr<Connection> DriverRegistry::open(const ConnectionUrl& url) const {
+  Opener opener;
+  {
+    std::lock_guard lock(mu_);
+    auto it = openers_.find(url.scheme);
+    if (it == openers_.end()) {
+      std::string available;
+      for (const auto& [scheme, unused] : openers_) {
+        available += available.empty() ? scheme : ", " + scheme;
+      }
+      throw Error(ErrorKind::Config,
+                  fmt::format("no driver for scheme '{}' in this build (URL '{}'); available: {}",
+                              url.scheme, url.masked(), available.empty() ? "none" : available));
+    }
+    opener = it->second;
+  }
+  // Connect outside the lock: opening may take seconds and other workers open in parallel.
+  return opener(url);
+}
+
+bool DriverRegistry::has(const std::string& scheme) const {
+  std::lock_guard lock(mu_);
+  return openers_.count(scheme) != 0;
+}
+
+ConnectionFactory connection_factory(const std::string& url) {
+  register_builtin_drivers();
+  ConnectionUrl parsed = parse_url(url);
+  // A missing driver is a usage error: report it now, before any work starts.
+  if (!DriverRegistry::instance().has(parsed.scheme)) DriverRegistry::instance().open(parsed);
+  return [parsed = std::move(parsed)]() { return DriverRegistry::instance().open(parsed); };
+}
+
+}  // namespace parmap

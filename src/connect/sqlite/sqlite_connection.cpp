@@ -1,0 +1,840 @@
+// A session with one SQLite database file: the Connection of the embedded default engine.
+#include "connect/sqlite/sqlite_connection.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <climits>
+#include <cstdlib>
+#include <map>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "connect/sqlite/sqlite_errors.h"
+#include "parmap/error.h"
+
+namespace parmap::sqlite {
+namespace {
+
+constexpr int kBusyTimeoutMs = 60'000;
+constexpr size_t kReserveRows = 4096;
+// Per-value bookkeeping for the batch byte bound: the value slot plus its null-mask byte.
+constexpr size_t kFixedValueBytes = sizeof(int64_t) + 1;
+constexpr size_t kStringValueBytes = sizeof(std::string) + 1;
+
+// URL params that are applied as "PRAGMA name = value"; anything else is a typo.
+constexpr std::array<std::string_view, 6> kPragmaParams = {
+    "journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size", "temp_store"};
+
+ErrorContext sqlite_context(std::string_view sql = {}, std::string_view table = {}) {
+  ErrorContext context;
+  context.engine = "sqlite";
+  context.table = std::string(table);
+  context.statement = std::string(sql.substr(0, 200));
+  return context;
+}
+
+// The handle's extended code, unless the handle has since moved on to another error (then
+// the code the call returned is the better witness).
+int error_code(sqlite3* db, int rc) {
+  if (db == nullptr) return rc;
+  const int code = sqlite3_extended_errcode(db);
+  return (code & 0xff) == (rc & 0xff) ? code : rc;
+}
+
+[[noreturn]] void throw_db_error(sqlite3* db, int rc, std::string_view path, std::string_view what,
+                                 std::string_view sql, std::string_view table = {}) {
+  const int code = error_code(db, rc);
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  throw make_sqlite_error(code, message, path, what, sql, table);
+}
+
+StmtPtr prepare_statement(sqlite3* db, std::string_view sql, std::string_view path,
+                          std::string_view what, std::string_view table = {}) {
+  if (sql.size() > static_cast<size_t>(INT_MAX)) {
+    throw Error(ErrorKind::Config, fmt::format("sqlite {}: {}: statement too long", path, what), {},
+                sqlite_context(sql, table));
+  }
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) throw_db_error(db, rc, path, what, sql, table);
+  if (!stmt) {
+    throw Error(ErrorKind::Config,
+                fmt::format("sqlite {}: {}: the statement is empty", path, what), {},
+                sqlite_context(sql, table));
+  }
+  return stmt;
+}
+
+bool contains_upper(std::string_view upper_text, std::string_view fragment) {
+  return upper_text.find(fragment) != std::string_view::npos;
+}
+
+std::string to_upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string to_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// SQLite's column affinity rules (datatype3.html, section 3.1), in their order, plus BOOL.
+// NUMERIC affinity (DECIMAL, DATE, ...) holds whatever it is given, hence Any.
+ColumnType type_from_declared(const char* declared) {
+  if (declared == nullptr || *declared == '\0') return ColumnType::Any;
+  const std::string upper = to_upper(declared);
+  if (contains_upper(upper, "INT")) return ColumnType::Int64;
+  if (contains_upper(upper, "CHAR") || contains_upper(upper, "CLOB") ||
+      contains_upper(upper, "TEXT")) {
+    return ColumnType::Text;
+  }
+  if (contains_upper(upper, "BLOB")) return ColumnType::Blob;
+  if (contains_upper(upper, "REAL") || contains_upper(upper, "FLOA") ||
+      contains_upper(upper, "DOUB")) {
+    return ColumnType::Double;
+  }
+  if (contains_upper(upper, "BOOL")) return ColumnType::Bool;
+  return ColumnType::Any;
+}
+
+const char* declared_type_for(ColumnType type) {
+  switch (type) {
+    case ColumnType::Bool: return "BOOLEAN";
+    case ColumnType::Int64: return "INTEGER";
+    case ColumnType::Double: return "REAL";
+    case ColumnType::Text: return "TEXT";
+    case ColumnType::Blob: return "BLOB";
+    // No declared type means BLOB affinity: values are stored exactly as given. "ANY"
+    // would mean NUMERIC affinity and turn the text '007' into the integer 7.
+    case ColumnType::Any: return "";
+  }
+  return "";
+}
+
+ColumnType type_of_value(const Value& value, ColumnType if_null) {
+  if (value.is_int()) return ColumnType::Int64;
+  if (value.is_double()) return ColumnType::Double;
+  if (value.is_text()) return ColumnType::Text;
+  if (value.is_blob()) return ColumnType::Blob;
+  return if_null;
+}
+
+std::string_view column_text(sqlite3_stmt* stmt, int i) {
+  // sqlite3_column_text first, then _bytes: the byte count is of the converted value.
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+  const int n = sqlite3_column_bytes(stmt, i);
+  return p == nullptr ? std::string_view() : std::string_view(p, static_cast<size_t>(n));
+}
+
+std::string_view column_blob(sqlite3_stmt* stmt, int i) {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt, i));
+  const int n = sqlite3_column_bytes(stmt, i);
+  // A zero-length blob comes back as a null pointer.
+  return p == nullptr ? std::string_view() : std::string_view(p, static_cast<size_t>(n));
+}
+
+Value read_value(sqlite3_stmt* stmt, int i) {
+  switch (sqlite3_column_type(stmt, i)) {
+    case SQLITE_INTEGER: return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
+    case SQLITE_FLOAT: return Value(sqlite3_column_double(stmt, i));
+    case SQLITE_TEXT: return Value(std::string(column_text(stmt, i)));
+    case SQLITE_BLOB: return Value(Blob{std::string(column_blob(stmt, i))});
+    default: return Value();
+  }
+}
+
+// Text and blobs are bound SQLITE_STATIC: the caller keeps them alive until the step.
+int bind_value(sqlite3_stmt* stmt, int index, const Value& value) {
+  if (value.is_int()) return sqlite3_bind_int64(stmt, index, value.as_int());
+  // NaN binds as NULL: SQLite has no NaN and stores NULL in its place.
+  if (value.is_double()) return sqlite3_bind_double(stmt, index, value.as_double());
+  if (value.is_text()) {
+    const std::string& s = value.as_text();
+    return sqlite3_bind_text64(stmt, index, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
+  }
+  if (value.is_blob()) {
+    // data() is never null, so an empty blob binds as a zero-length blob, not NULL.
+    const std::string& b = value.as_blob().bytes;
+    return sqlite3_bind_blob64(stmt, index, b.data(), b.size(), SQLITE_STATIC);
+  }
+  return sqlite3_bind_null(stmt, index);
+}
+
+void bind_params(sqlite3_stmt* stmt, const std::vector<Value>& params, std::string_view path,
+                 std::string_view sql) {
+  const int expected = sqlite3_bind_parameter_count(stmt);
+  if (static_cast<size_t>(expected) != params.size()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("sqlite {}: the statement takes {} parameters but {} were given", path,
+                            expected, params.size()),
+                {}, sqlite_context(sql));
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int rc = bind_value(stmt, static_cast<int>(i + 1), params[i]);
+    if (rc != SQLITE_OK) {
+      throw_db_error(sqlite3_db_handle(stmt), rc, path, fmt::format("bind parameter {}", i + 1),
+                     sql);
+    }
+  }
+}
+
+TableSchema schema_of(sqlite3_stmt* stmt) {
+  TableSchema schema;
+  const int n = sqlite3_column_count(stmt);
+  schema.columns.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    ColumnInfo info;
+    const char* name = sqlite3_column_name(stmt, i);
+    const char* declared = sqlite3_column_decltype(stmt, i);
+    info.name = name != nullptr ? name : fmt::format("column{}", i + 1);
+    info.declared_type = declared != nullptr ? declared : "";
+    info.type = type_from_declared(declared);
+    schema.columns.push_back(std::move(info));
+  }
+  return schema;
+}
+
+// The wrapped forms ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
+std::string_view strip_sql(std::string_view sql) {
+  while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) != 0 ||
+                          sql.back() == ';')) {
+    sql.remove_suffix(1);
+  }
+  return sql;
+}
+
+bool valid_pragma_value(std::string_view value) {
+  if (value.empty()) return false;
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '+';
+  });
+}
+
+// "(?,?,?)" for one row of `ncols` values.
+std::string row_placeholders(size_t ncols) {
+  std::string row = "(?";
+  for (size_t c = 1; c < ncols; ++c) row += ",?";
+  row += ')';
+  return row;
+}
+
+// One mutex per database file for the life of the process: connections keep raw
+// pointers to it, so entries are never erased.
+std::mutex* writer_lock_for(const std::string& canonical_path) {
+  static std::mutex registry_mu;
+  static std::map<std::string, std::unique_ptr<std::mutex>> locks;
+  std::lock_guard<std::mutex> guard(registry_mu);
+  auto& slot = locks[canonical_path];
+  if (!slot) slot = std::make_unique<std::mutex>();
+  return slot.get();
+}
+
+std::string canonical_path(sqlite3* db) {
+  // sqlite3_db_filename is already absolute; realpath also folds symlinks, so that two
+  // names of one file share a writer lock.
+  const char* name = sqlite3_db_filename(db, "main");
+  if (name == nullptr || *name == '\0') return {};
+  std::unique_ptr<char, decltype(&std::free)> resolved(realpath(name, nullptr), &std::free);
+  return resolved ? std::string(resolved.get()) : std::string(name);
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Steps one prepared statement, a batch at a time.
+class SqliteRowSource final : public RowSource {
+ public:
+  SqliteRowSource(StmtPtr stmt, std::string path, std::string sql, size_t batch_rows,
+                  size_t max_batch_bytes)
+      : stmt_(std::move(stmt)),
+        path_(std::move(path)),
+        sql_(std::move(sql)),
+        schema_(schema_of(stmt_.get())),
+        batch_rows_(batch_rows),
+        max_batch_bytes_(max_batch_bytes) {}
+
+  bool next(Batch& out) override {
+    start_batch(out);
+    if (!stmt_) return false;
+    sqlite3_stmt* stmt = stmt_.get();
+    const int ncols = static_cast<int>(schema_.columns.size());
+    size_t rows = 0;
+    size_t bytes = 0;
+    while (rows < batch_rows_) {
+      const int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) {
+        // Finalize now rather than at destruction: it releases the read lock.
+        stmt_.reset();
+        break;
+      }
+      if (rc != SQLITE_ROW) {
+        Error error = make_sqlite_error(error_code(sqlite3_db_handle(stmt), rc),
+                                        sqlite3_errmsg(sqlite3_db_handle(stmt)), path_,
+                                        "reading rows", sql_);
+        stmt_.reset();
+        throw error;
+      }
+      for (int i = 0; i < ncols; ++i) bytes += append_cell(out.columns[i], stmt, i);
+      ++rows;
+      if (max_batch_bytes_ != 0 && bytes >= max_batch_bytes_) break;
+    }
+    return rows > 0;
+  }
+
+ private:
+  void start_batch(Batch& out) const {
+    out.columns.resize(schema_.columns.size());
+    for (size_t i = 0; i < schema_.columns.size(); ++i) {
+      Column& column = out.columns[i];
+      column.clear();
+      column.name = schema_.columns[i].name;
+      // A previous batch may have turned the column into Any; each batch starts typed.
+      column.type = schema_.columns[i].type;
+      column.reserve(std::min(batch_rows_, kReserveRows));
+    }
+  }
+
+  // Appends the current row's value i with its actual storage class; returns its bytes.
+  static size_t append_cell(Column& column, sqlite3_stmt* stmt, int i) {
+    switch (sqlite3_column_type(stmt, i)) {
+      case SQLITE_NULL:
+        column.append_null();
+        return kFixedValueBytes;
+      case SQLITE_INTEGER: {
+        const int64_t v = sqlite3_column_int64(stmt, i);
+        if (column.type == ColumnType::Int64 ||
+            (column.type == ColumnType::Bool && (v == 0 || v == 1))) {
+          column.append_int(v);
+        } else {
+          // Column::append turns a Bool column holding 2 into Any: the integer stays as is.
+          column.append(Value(v));
+        }
+        return kFixedValueBytes;
+      }
+      case SQLITE_FLOAT: {
+        const double v = sqlite3_column_double(stmt, i);
+        if (column.type == ColumnType::Double) {
+          column.append_double(v);
+        } else {
+          column.append(Value(v));
+        }
+        return kFixedValueBytes;
+      }
+      case SQLITE_TEXT: {
+        const std::string_view v = column_text(stmt, i);
+        if (column.type == ColumnType::Text) {
+          column.append_string(v);
+        } else {
+          column.append(Value(std::string(v)));
+        }
+        return kStringValueBytes + v.size();
+      }
+      case SQLITE_BLOB: {
+        const std::string_view v = column_blob(stmt, i);
+        if (column.type == ColumnType::Blob) {
+          column.append_string(v);
+        } else {
+          column.append(Value(Blob{std::string(v)}));
+        }
+        return kStringValueBytes + v.size();
+      }
+      default:
+        column.append_null();
+        return kFixedValueBytes;
+    }
+  }
+
+  StmtPtr stmt_;  // null once the rows are exhausted
+  std::string path_;
+  std::string sql_;
+  TableSchema schema_;
+  size_t batch_rows_;
+  size_t max_batch_bytes_;
+};
+
+// ---------------------------------------------------------------------------------------
+
+/// Inserts batches with prepared multi-row INSERT statements: one statement of
+/// `rows_per_statement` rows, reused, and one for a batch's remainder.
+class SqliteRowSink final : public RowSink {
+ public:
+  SqliteRowSink(sqlite3* db, std::string path, std::string table, std::string insert_head,
+                size_t ncols, size_t rows_per_statement)
+      : db_(db),
+        path_(std::move(path)),
+        table_(std::move(table)),
+        insert_head_(std::move(insert_head)),
+        ncols_(ncols),
+        rows_per_statement_(rows_per_statement) {}
+
+  void write(const Batch& batch) override {
+    if (batch.num_columns() != ncols_) {
+      throw Error(ErrorKind::Schema,
+                  fmt::format("sqlite {}: insert into {}: the batch has {} columns, the sink {}",
+                              path_, table_, batch.num_columns(), ncols_),
+                  {}, sqlite_context({}, table_));
+    }
+    const size_t rows = batch.num_rows();
+    size_t first = 0;
+    while (rows - first >= rows_per_statement_) {
+      if (!full_) full_ = prepare_insert(rows_per_statement_);
+      insert_rows(full_.get(), batch, first, rows_per_statement_);
+      first += rows_per_statement_;
+    }
+    const size_t rest = rows - first;
+    if (rest > 0) {
+      if (!tail_ || tail_rows_ != rest) {
+        tail_.reset();
+        tail_ = prepare_insert(rest);
+        tail_rows_ = rest;
+      }
+      insert_rows(tail_.get(), batch, first, rest);
+    }
+  }
+
+  int64_t finish() override { return written_; }
+
+ private:
+  std::string insert_sql(size_t rows) const {
+    const std::string row = row_placeholders(ncols_);
+    std::string sql = insert_head_;
+    sql.reserve(sql.size() + rows * (row.size() + 1));
+    for (size_t r = 0; r < rows; ++r) {
+      if (r > 0) sql += ',';
+      sql += row;
+    }
+    return sql;
+  }
+
+  StmtPtr prepare_insert(size_t rows) const {
+    return prepare_statement(db_, insert_sql(rows), path_, fmt::format("insert into {}", table_),
+                             table_);
+  }
+
+  static int bind_cell(sqlite3_stmt* stmt, int index, const Column& column, size_t row) {
+    if (column.is_null(row)) return sqlite3_bind_null(stmt, index);
+    switch (column.type) {
+      case ColumnType::Bool:
+      case ColumnType::Int64:
+        return sqlite3_bind_int64(stmt, index, column.ints[row]);
+      case ColumnType::Double:
+        // NaN binds as NULL: SQLite has no NaN and stores NULL in its place.
+        return sqlite3_bind_double(stmt, index, column.doubles[row]);
+      case ColumnType::Text: {
+        const std::string& s = column.strings[row];
+        return sqlite3_bind_text64(stmt, index, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
+      }
+      case ColumnType::Blob: {
+        const std::string& b = column.strings[row];
+        return sqlite3_bind_blob64(stmt, index, b.data(), b.size(), SQLITE_STATIC);
+      }
+      case ColumnType::Any:
+        return bind_value(stmt, index, column.values[row]);
+    }
+    return sqlite3_bind_null(stmt, index);
+  }
+
+  void insert_rows(sqlite3_stmt* stmt, const Batch& batch, size_t first, size_t count) {
+    int index = 1;
+    for (size_t r = first; r < first + count; ++r) {
+      for (size_t c = 0; c < ncols_; ++c) {
+        const int rc = bind_cell(stmt, index++, batch.columns[c], r);
+        if (rc != SQLITE_OK) {
+          throw_db_error(db_, rc, path_,
+                         fmt::format("insert into {}: binding column {} of batch row {}", table_,
+                                     batch.columns[c].name, r),
+                         sqlite3_sql(stmt), table_);
+        }
+      }
+    }
+    const int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) {
+      // A failed INSERT undoes its own rows; the transaction stays open for the caller.
+      Error error = make_sqlite_error(
+          error_code(db_, rc), sqlite3_errmsg(db_), path_,
+          fmt::format("insert into {} (batch rows {}..{})", table_, first, first + count - 1),
+          sqlite3_sql(stmt), table_);
+      sqlite3_reset(stmt);
+      throw error;
+    }
+    // The bindings still point into the batch; harmless, since every use rebinds them all.
+    sqlite3_reset(stmt);
+    written_ += static_cast<int64_t>(count);
+  }
+
+  sqlite3* db_;  // owned by the connection, which outlives the sink
+  std::string path_;
+  std::string table_;
+  std::string insert_head_;  // "INSERT INTO t (a,b) VALUES "
+  size_t ncols_;
+  size_t rows_per_statement_;
+  StmtPtr full_;
+  StmtPtr tail_;
+  size_t tail_rows_ = 0;
+  int64_t written_ = 0;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+void DbCloser::operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+
+void StmtFinalizer::operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
+
+std::unique_ptr<SqliteConnection> SqliteConnection::open(const ConnectionUrl& url) {
+  const std::string& path = url.database;
+  if (path.empty()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("sqlite URL '{}' names no database file (sqlite:///abs/path.db, "
+                            "sqlite://relative.db or sqlite://:memory:)",
+                            url.masked()),
+                {}, sqlite_context());
+  }
+  // Checked before opening, so that a typo does not leave a new empty file behind.
+  std::vector<std::pair<std::string, std::string>> pragmas;
+  for (const auto& [key, value] : url.params) {
+    const std::string name = to_lower(key);
+    if (std::find(kPragmaParams.begin(), kPragmaParams.end(), name) == kPragmaParams.end()) {
+      throw_config(fmt::format("sqlite URL parameter '{}'", key), value,
+                   "journal_mode, synchronous, cache_size, busy_timeout, mmap_size, temp_store");
+    }
+    if (!valid_pragma_value(value)) {
+      throw_config(fmt::format("sqlite URL parameter '{}'", key), value,
+                   "a word or a number (letters, digits, '_', '-', '+')");
+    }
+    pragmas.emplace_back(name, value);
+  }
+
+  sqlite3* raw = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) {
+    const int code = raw != nullptr ? sqlite3_extended_errcode(raw) : rc;
+    const std::string message = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    throw Error(ErrorKind::Connect,
+                fmt::format("sqlite: cannot open database file '{}': {}", path, message),
+                sqlite_code_name(code), sqlite_context());
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+
+  // Reading the schema now makes a file that is not a database fail here, at open.
+  char* err = nullptr;
+  int check = sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, &err);
+  if (check != SQLITE_OK) {
+    const std::string message = err != nullptr ? err : sqlite3_errstr(check);
+    sqlite3_free(err);
+    const int code = error_code(raw, check);
+    const ErrorKind kind = classify_sqlite_error(code, message);
+    throw Error(kind == ErrorKind::Transient ? kind : ErrorKind::Connect,
+                fmt::format("sqlite: cannot open database file '{}': {}", path, message),
+                sqlite_code_name(code), sqlite_context());
+  }
+  for (const auto& [name, value] : pragmas) {
+    const std::string sql = fmt::format("PRAGMA {} = {}", name, value);
+    check = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
+    if (check != SQLITE_OK) {
+      const std::string message = err != nullptr ? err : sqlite3_errstr(check);
+      sqlite3_free(err);
+      throw Error(ErrorKind::Config,
+                  fmt::format("sqlite {}: setting URL parameter {}={} failed: {}", path, name,
+                              value, message),
+                  sqlite_code_name(error_code(raw, check)), sqlite_context(sql));
+    }
+  }
+
+  std::string canonical = canonical_path(raw);
+  std::mutex* lock = canonical.empty() ? nullptr : writer_lock_for(canonical);
+  std::string shown = canonical.empty() ? path : canonical;
+  return std::make_unique<SqliteConnection>(Token{}, std::move(db), std::move(shown), lock);
+}
+
+SqliteConnection::SqliteConnection(Token /*only open() constructs*/, DbPtr db, std::string path,
+                                   std::mutex* writer_lock)
+    : db_(std::move(db)), path_(std::move(path)), writer_lock_(writer_lock) {}
+
+SqliteConnection::~SqliteConnection() { close(); }
+
+Capabilities SqliteConnection::capabilities() const {
+  Capabilities caps;
+  caps.concurrent_writers = false;
+  caps.snapshot_export = false;
+  return caps;
+}
+
+std::string SqliteConnection::quote_identifier(std::string_view name) const {
+  std::string quoted;
+  quoted.reserve(name.size() + 2);
+  quoted += '"';
+  for (char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+sqlite3* SqliteConnection::db() const {
+  if (!db_) {
+    throw Error(ErrorKind::Connect, fmt::format("sqlite {}: the connection is closed", path_), {},
+                sqlite_context());
+  }
+  return db_.get();
+}
+
+StmtPtr SqliteConnection::prepare(std::string_view sql, std::string_view what) const {
+  return prepare_statement(db(), sql, path_, what);
+}
+
+void SqliteConnection::fail(int rc, std::string_view what, std::string_view sql,
+                            std::string_view table) const {
+  throw_db_error(db_.get(), rc, path_, what, sql, table);
+}
+
+void SqliteConnection::execute(std::string_view sql) {
+  const std::string text(sql);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db(), text.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    const std::string message = err != nullptr ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    throw make_sqlite_error(error_code(db_.get(), rc), message, path_, "execute", sql);
+  }
+}
+
+std::vector<std::vector<Value>> SqliteConnection::query(std::string_view sql,
+                                                        const std::vector<Value>& params) {
+  StmtPtr stmt = prepare(sql, "query");
+  bind_params(stmt.get(), params, path_, sql);
+  const int ncols = sqlite3_column_count(stmt.get());
+  std::vector<std::vector<Value>> rows;
+  for (;;) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) fail(rc, "query", sql);
+    std::vector<Value>& row = rows.emplace_back();
+    row.reserve(static_cast<size_t>(ncols));
+    for (int i = 0; i < ncols; ++i) row.push_back(read_value(stmt.get(), i));
+  }
+  return rows;
+}
+
+void SqliteConnection::begin() {
+  const int rc = sqlite3_exec(db(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(rc, "begin transaction", "BEGIN IMMEDIATE");
+}
+
+void SqliteConnection::commit() {
+  const int rc = sqlite3_exec(db(), "COMMIT", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(rc, "commit", "COMMIT");
+}
+
+void SqliteConnection::rollback() noexcept {
+  if (!db_ || sqlite3_get_autocommit(db_.get()) != 0) return;
+  sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+TableSchema SqliteConnection::describe_query(std::string_view sql) {
+  StmtPtr stmt = prepare(strip_sql(sql), "describe query");
+  return schema_of(stmt.get());
+}
+
+std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& table) {
+  // The table-valued pragma takes the names as parameters, so nothing needs quoting.
+  constexpr std::string_view kSql =
+      "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, ?2) ORDER BY cid";
+  StmtPtr stmt = prepare(kSql, fmt::format("describe table {}", table.display()));
+  sqlite3_bind_text64(stmt.get(), 1, table.name.data(), table.name.size(), SQLITE_STATIC,
+                      SQLITE_UTF8);
+  if (table.schema.empty()) {
+    sqlite3_bind_null(stmt.get(), 2);
+  } else {
+    sqlite3_bind_text64(stmt.get(), 2, table.schema.data(), table.schema.size(), SQLITE_STATIC,
+                        SQLITE_UTF8);
+  }
+  TableSchema schema;
+  for (;;) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) fail(rc, fmt::format("describe table {}", table.display()), kSql);
+    ColumnInfo info;
+    info.name = std::string(column_text(stmt.get(), 0));
+    info.declared_type = std::string(column_text(stmt.get(), 1));
+    info.type = type_from_declared(info.declared_type.c_str());
+    info.not_null = sqlite3_column_int(stmt.get(), 2) != 0;
+    info.primary_key = sqlite3_column_int(stmt.get(), 3) != 0;
+    schema.columns.push_back(std::move(info));
+  }
+  if (schema.columns.empty()) return std::nullopt;
+  return schema;
+}
+
+std::optional<std::string> SqliteConnection::integer_primary_key(const TableRef& table) {
+  const std::optional<TableSchema> schema = describe_table(table);
+  if (!schema) return std::nullopt;
+  const ColumnInfo* key = nullptr;
+  for (const ColumnInfo& column : schema->columns) {
+    if (!column.primary_key) continue;
+    if (key != nullptr) return std::nullopt;  // composite key
+    key = &column;
+  }
+  if (key == nullptr || !contains_upper(to_upper(key->declared_type), "INT")) return std::nullopt;
+  return key->name;
+}
+
+int64_t SqliteConnection::estimate_rows(std::string_view sql) {
+  const std::string count_sql =
+      fmt::format("SELECT count(*) FROM ({}) AS src", strip_sql(sql));
+  StmtPtr stmt = prepare(count_sql, "count rows");
+  const int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
+  return sqlite3_column_int64(stmt.get(), 0);
+}
+
+KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view column,
+                                     int max_sample) {
+  const std::string_view inner = strip_sql(sql);
+  const TableSchema schema = describe_query(inner);
+  const int index = schema.find(column);
+  if (index < 0) {
+    std::string names;
+    for (const ColumnInfo& info : schema.columns) {
+      if (!names.empty()) names += ", ";
+      names += info.name;
+    }
+    throw Error(ErrorKind::Schema,
+                fmt::format("sqlite {}: key column '{}' is not a column of the query; its "
+                            "columns are: {}",
+                            path_, column, names),
+                {}, sqlite_context(sql));
+  }
+  const ColumnInfo& key = schema.columns[static_cast<size_t>(index)];
+  const std::string quoted = quote_identifier(key.name);
+
+  KeyStats stats;
+  stats.column = key.name;
+  const std::string stats_sql =
+      fmt::format("SELECT min({0}), max({0}), count({0}), count(*) - count({0}) FROM ({1}) AS src",
+                  quoted, inner);
+  {
+    StmtPtr stmt = prepare(stats_sql, "key statistics");
+    const int rc = sqlite3_step(stmt.get());
+    if (rc != SQLITE_ROW) fail(rc, "key statistics", stats_sql);
+    stats.min = read_value(stmt.get(), 0);
+    stats.max = read_value(stmt.get(), 1);
+    stats.rows = sqlite3_column_int64(stmt.get(), 2);
+    stats.null_rows = sqlite3_column_int64(stmt.get(), 3);
+  }
+  stats.type = type_of_value(stats.min, key.type);
+  const ColumnType max_type = type_of_value(stats.max, key.type);
+  if (max_type != stats.type) {
+    // Integers and reals interleave in SQLite's order; anything else cannot be ranged.
+    const bool numeric = (stats.type == ColumnType::Int64 || stats.type == ColumnType::Double) &&
+                         (max_type == ColumnType::Int64 || max_type == ColumnType::Double);
+    stats.type = numeric ? ColumnType::Double : ColumnType::Any;
+  }
+
+  if (max_sample <= 0 || stats.rows == 0) return stats;
+  const int64_t every = (stats.rows + max_sample - 1) / max_sample;
+  const std::string sample_sql = fmt::format(
+      "SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}", quoted, inner);
+  StmtPtr stmt = prepare(sample_sql, "key sample");
+  stats.sample.reserve(static_cast<size_t>(std::min<int64_t>(max_sample, stats.rows)));
+  for (int64_t i = 0; static_cast<int64_t>(stats.sample.size()) < max_sample; ++i) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) fail(rc, "key sample", sample_sql);
+    if (i % every == 0) stats.sample.push_back(read_value(stmt.get(), 0));
+  }
+  return stats;
+}
+
+void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {
+  if (schema.columns.empty()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("sqlite {}: cannot create table {} with no columns", path_,
+                            table.display()),
+                {}, sqlite_context({}, table.display()));
+  }
+  std::string sql = fmt::format("CREATE TABLE {} (", quote_table(table));
+  std::string primary_key;
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    const ColumnInfo& column = schema.columns[i];
+    if (i > 0) sql += ", ";
+    sql += quote_identifier(column.name);
+    const char* declared = declared_type_for(column.type);
+    if (*declared != '\0') {
+      sql += ' ';
+      sql += declared;
+    }
+    if (column.not_null) sql += " NOT NULL";
+    if (column.primary_key) {
+      if (!primary_key.empty()) primary_key += ", ";
+      primary_key += quote_identifier(column.name);
+    }
+  }
+  if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
+  sql += ')';
+  const int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(rc, fmt::format("create table {}", table.display()), sql,
+                            table.display());
+}
+
+std::unique_ptr<RowSource> SqliteConnection::open_source(std::string_view sql,
+                                                         const std::vector<Value>& params,
+                                                         size_t batch_rows,
+                                                         size_t max_batch_bytes) {
+  if (batch_rows == 0) {
+    throw Error(ErrorKind::Config,
+                fmt::format("sqlite {}: a source needs at least 1 row per batch", path_), {},
+                sqlite_context(sql));
+  }
+  const std::string_view text = strip_sql(sql);
+  StmtPtr stmt = prepare(text, "open query");
+  bind_params(stmt.get(), params, path_, text);
+  return std::make_unique<SqliteRowSource>(std::move(stmt), path_, std::string(text), batch_rows,
+                                           max_batch_bytes);
+}
+
+std::unique_ptr<RowSink> SqliteConnection::open_sink(const TableRef& table,
+                                                     const std::vector<std::string>& columns) {
+  return open_insert_sink(table, columns, kMaxRowsPerInsert);
+}
+
+std::unique_ptr<RowSink> SqliteConnection::open_insert_sink(
+    const TableRef& table, const std::vector<std::string>& columns, int max_rows_per_statement) {
+  sqlite3* handle = db();
+  const int max_params = sqlite3_limit(handle, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+  if (columns.empty() || columns.size() > static_cast<size_t>(max_params)) {
+    throw Error(ErrorKind::Config,
+                fmt::format("sqlite {}: insert into {}: {} columns (1 to {} are possible)", path_,
+                            table.display(), columns.size(), max_params),
+                {}, sqlite_context({}, table.display()));
+  }
+  const size_t by_params = static_cast<size_t>(max_params) / columns.size();
+  const size_t rows = std::max<size_t>(
+      1, std::min(by_params, static_cast<size_t>(std::max(1, max_rows_per_statement))));
+  std::string head = fmt::format("INSERT INTO {} (", quote_table(table));
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (i > 0) head += ',';
+    head += quote_identifier(columns[i]);
+  }
+  head += ") VALUES ";
+  // Preparing one row now reports a missing table or column at open, not at first write.
+  prepare_statement(handle, head + row_placeholders(columns.size()), path_, fmt::format("insert into {}", table.display()), table.display());
+  return std::make_unique<SqliteRowSink>(handle, path_, table.display(), std::move(head),
+                                         columns.size(), rows);
+}
+
+void SqliteConnection::close() noexcept { db_.reset(); }
+
+}  // namespace parmap::sqlite

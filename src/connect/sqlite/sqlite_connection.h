@@ -1,0 +1,123 @@
+// A session with one SQLite database file: the Connection of the embedded default engine.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parmap/connection.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace parmap::sqlite {
+
+/// Closes a database handle with sqlite3_close_v2, which defers the close until the
+/// handle's last statement is finalized (a source may outlive close()).
+struct DbCloser {
+  void operator()(sqlite3* db) const noexcept;
+};
+/// Finalizes a prepared statement.
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const noexcept;
+};
+/// An owned database handle.
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+/// An owned prepared statement.
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+/// Cap on rows per multi-row INSERT; beyond a few hundred rows the gain is nil and the
+/// statement text only grows.
+inline constexpr int kMaxRowsPerInsert = 500;
+
+/// One SQLite session, opened in multi-thread mode (SQLITE_OPEN_NOMUTEX): owned by one
+/// thread at a time, like every Connection. Sources and sinks it opens must not outlive
+/// it. Every method throws parmap::Error classified by classify_sqlite_error.
+///
+/// SQLite allows one writer per database file, so capabilities() reports no concurrent
+/// writers and writer_lock() returns a process-wide mutex shared by every connection to
+/// the same file; readers are never serialised.
+class SqliteConnection final : public Connection {
+ public:
+  /// Opens url.database (a file path, created if missing, or ":memory:"). URL params
+  /// journal_mode, synchronous, cache_size, busy_timeout, mmap_size and temp_store are
+  /// applied as PRAGMAs. Throws Error(Config) for another param or a bad value, and
+  /// Error(Connect) naming the path when the file cannot be opened or is not a database.
+  static std::unique_ptr<SqliteConnection> open(const ConnectionUrl& url);
+
+  /// Only open() can make the Token; the constructor is public for std::make_unique.
+  class Token {
+   private:
+    Token() = default;
+    friend class SqliteConnection;
+  };
+  SqliteConnection(Token, DbPtr db, std::string path, std::mutex* writer_lock);
+  ~SqliteConnection() override;
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+
+  std::string engine() const override { return "sqlite"; }
+  Capabilities capabilities() const override;
+  std::string quote_identifier(std::string_view name) const override;
+
+  void execute(std::string_view sql) override;
+  std::vector<std::vector<Value>> query(std::string_view sql,
+                                        const std::vector<Value>& params = {}) override;
+  /// BEGIN IMMEDIATE: takes the write lock now rather than at the first write.
+  void begin() override;
+  void commit() override;
+  void rollback() noexcept override;
+
+  /// Types follow SQLite's affinity rules on each column's declared type; an expression
+  /// (no declared type) or a NUMERIC-affinity column is Any.
+  TableSchema describe_query(std::string_view sql) override;
+  /// `table.schema` is an attached database name ("main", "temp"); empty means all.
+  std::optional<TableSchema> describe_table(const TableRef& table) override;
+  std::optional<std::string> integer_primary_key(const TableRef& table) override;
+  /// Counts the rows (SQLite keeps no statistics cheap enough to estimate from).
+  int64_t estimate_rows(std::string_view sql) override;
+  /// Exact min, max and counts; the sample keeps every k-th key of the sorted keys.
+  /// Throws Error(Schema) naming the column and the query's columns when it is missing.
+  KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;
+  /// Int64 INTEGER, Double REAL, Text TEXT, Blob BLOB, Bool BOOLEAN, and no declared type
+  /// for Any, so that values keep exactly the type they arrive with.
+  void create_table(const TableRef& table, const TableSchema& schema) override;
+
+  /// A source appending each value with its actual type; a value that does not match the
+  /// column's declared type turns the column into Any for that batch (never coerced).
+  std::unique_ptr<RowSource> open_source(std::string_view sql, const std::vector<Value>& params,
+                                         size_t batch_rows, size_t max_batch_bytes) override;
+  /// A sink inserting with multi-row INSERT statements, inside the caller's transaction.
+  std::unique_ptr<RowSink> open_sink(const TableRef& table,
+                                     const std::vector<std::string>& columns) override;
+  /// open_sink with an explicit cap on rows per INSERT (1 = one row per statement); the
+  /// cap is further limited by SQLite's bound-parameter limit. For benchmarks and tests.
+  std::unique_ptr<RowSink> open_insert_sink(const TableRef& table,
+                                            const std::vector<std::string>& columns,
+                                            int max_rows_per_statement);
+
+  std::mutex* writer_lock() override { return writer_lock_; }
+  void close() noexcept override;
+
+  /// The database file's canonical path, or ":memory:" / "" for in-memory databases.
+  const std::string& path() const { return path_; }
+
+ private:
+  /// The live handle; throws Error(Connect) after close().
+  sqlite3* db() const;
+  /// Prepares one statement; throws a classified Error naming `what`.
+  StmtPtr prepare(std::string_view sql, std::string_view what) const;
+  /// Throws the Error for the handle's last failure.
+  [[noreturn]] void fail(int rc, std::string_view what, std::string_view sql,
+                         std::string_view table = {}) const;
+
+  DbPtr db_;
+  std::string path_;
+  std::mutex* writer_lock_;  // process-wide, never freed; nullptr for in-memory databases
+};
+
+}  // namespace parmap::sqlite

@@ -1,0 +1,545 @@
+// The job runner: validate, plan (or load the stored plan), prepare the target, then let a
+// pool of workers copy chunk after chunk, each in one target transaction with its ledger row.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include "exec/ledger.h"
+#include "parmap/parmap.h"
+#include "plan/plan.h"
+
+namespace parmap {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Rows per batch handed from a source to a sink.
+constexpr size_t kBatchRows = 10000;
+
+/// Runs `fn` inside one target transaction, holding the engine's writer lock if it has one.
+template <typename Fn>
+void in_write_transaction(Connection& db, Fn&& fn) {
+  std::unique_lock<std::mutex> guard;
+  if (auto* lock = db.writer_lock()) guard = std::unique_lock(*lock);
+  db.begin();
+  try {
+    fn();
+    db.commit();
+  } catch (...) {
+    db.rollback();
+    throw;
+  }
+}
+
+/// The chunk's query: the source query wrapped in its key-range filter.
+std::string chunk_sql(const Connection& db, const std::string& sql, const Chunk& chunk,
+                      std::vector<Value>& params) {
+  params.clear();
+  if (chunk.key.empty()) return sql;
+  const std::string key = db.quote_identifier(chunk.key);
+  std::string where;
+  if (chunk.range.nulls) {
+    where = key + " IS NULL";
+  } else {
+    std::vector<std::string> terms;
+    if (!chunk.range.lo.is_null()) {
+      terms.push_back(key + " >= ?");
+      params.push_back(chunk.range.lo);
+    }
+    if (!chunk.range.hi.is_null()) {
+      terms.push_back(key + " < ?");
+      params.push_back(chunk.range.hi);
+    }
+    // Both bounds open: every non-null key (NULL keys have their own chunk).
+    if (terms.empty()) terms.push_back(key + " IS NOT NULL");
+    where = fmt::format("{}", fmt::join(terms, " AND "));
+  }
+  return fmt::format("SELECT * FROM ({}) AS src WHERE {}", sql, where);
+}
+
+bool retryable(ErrorKind kind) {
+  return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt || kind == ErrorKind::Connect;
+}
+
+Batch empty_batch(const TableSchema& schema) {
+  Batch b;
+  for (const auto& c : schema.columns) {
+    Column col;
+    col.name = c.name;
+    col.type = c.type;
+    b.columns.push_back(std::move(col));
+  }
+  return b;
+}
+
+TableSchema schema_of(const Batch& b, const TableSchema& source) {
+  TableSchema s;
+  for (const auto& c : b.columns) {
+    ColumnInfo info;
+    info.name = c.name;
+    info.type = c.type;
+    const int i = source.find(c.name);
+    if (i >= 0 && source.columns[i].type == c.type) info.declared_type = source.columns[i].declared_type;
+    s.columns.push_back(std::move(info));
+  }
+  return s;
+}
+
+class Executor {
+ public:
+  Executor(ConnectionFactory source, std::string sql, ConnectionFactory target, TableRef table,
+           const ParallelOptions& options, std::string job_id)
+      : pool_(source, target),
+        source_factory_(std::move(source)),
+        target_factory_(std::move(target)),
+        sql_(std::move(sql)),
+        table_(std::move(table)),
+        opts_(options),
+        config_(options.config),
+        job_id_(std::move(job_id)) {}
+
+  ParallelResult run();
+
+ private:
+  StoredPlan make_plan(Connection& src, const TableSchema& src_schema);
+  void prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists,
+                      bool job_exists);
+  void worker();
+  void run_chunk(const Chunk& chunk);
+  /// One attempt; returns rows written.
+  int64_t copy_chunk(const Chunk& chunk);
+  bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }
+  void report(const Chunk& chunk, int64_t rows, bool skipped);
+
+  ConnectionPoolManager pool_;
+  ConnectionFactory source_factory_, target_factory_;
+  const std::string sql_;
+  const TableRef table_;
+  const ParallelOptions& opts_;
+  const ParallelConfig config_;
+  const std::string job_id_;
+
+  ParallelResult result_;
+  StoredPlan plan_;
+  std::vector<std::string> out_columns_;
+  std::vector<const Chunk*> queue_;
+  std::atomic<size_t> next_{0};
+  std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex errors_mu_;
+};
+
+StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
+  StoredPlan p;
+  p.estimated_rows = src.estimate_rows(sql_);
+  std::vector<std::string> why;
+
+  // The partition key: the job's partition_column, else the ORDER BY key, else the
+  // integer primary key of a plain "SELECT * FROM table".
+  std::string key;
+  const QueryCheck check = check_query_splittable(sql_);
+  auto resolve = [&](const std::string& name) -> std::string {
+    const int i = src_schema.find(name);
+    return i < 0 ? std::string() : src_schema.columns[i].name;
+  };
+  if (!opts_.partition_column.empty()) {
+    key = resolve(opts_.partition_column);
+    if (key.empty()) {
+      std::vector<std::string> names;
+      for (const auto& c : src_schema.columns) names.push_back(c.name);
+      throw_config("partition_column", opts_.partition_column,
+                   fmt::format("a column of the source query: {}", fmt::join(names, ", ")));
+    }
+    why.push_back(fmt::format("partition column '{}' from the job", key));
+  } else if (!check.splittable) {
+    why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
+  } else if (auto k = order_by_key(sql_); k && !resolve(*k).empty()) {
+    key = resolve(*k);
+    why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
+  } else if (auto t = simple_table_of(sql_)) {
+    if (auto pk = src.integer_primary_key(*t); pk && !resolve(*pk).empty()) {
+      key = resolve(*pk);
+      why.push_back(fmt::format("partition column '{}', the integer primary key of {}", key,
+                                t->display()));
+    }
+  }
+  if (key.empty() && check.splittable && opts_.partition_column.empty()) {
+    why.push_back("no partition key (no ORDER BY column, no integer primary key, no "
+                  "partition_column): streamed as one chunk");
+  }
+
+  const bool parallel_ok = should_use_parallel_processing(config_, p.estimated_rows);
+  if (!config_.enable_parallel) {
+    why.push_back("parallel processing is disabled (enable_parallel / MAPPER_PARALLEL_ENABLED)");
+  } else if (config_.max_workers <= 1) {
+    why.push_back("max_workers is 1");
+  } else if (p.estimated_rows < config_.min_rows_for_parallel) {
+    why.push_back(fmt::format("estimated {} rows < min_rows_for_parallel {}", p.estimated_rows,
+                              config_.min_rows_for_parallel));
+  }
+
+  // Chunks keep a rerun's unit of work small even when one worker runs them.
+  if (key.empty() || (!parallel_ok && p.estimated_rows <= config_.chunk_size)) {
+    p.partition_column.clear();
+    p.chunks = {whole_query_chunk()};
+    p.chunks[0].estimated_rows = p.estimated_rows;
+    p.parallel = false;
+  } else {
+    const int64_t n = std::max<int64_t>(1, (p.estimated_rows + config_.chunk_size - 1) /
+                                               config_.chunk_size);
+    const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
+    const KeyStats stats = src.key_stats(sql_, key, max_sample);
+    p.partition_column = key;
+    p.chunks = plan_chunks(stats, config_.chunk_size);
+    p.parallel = parallel_ok && p.chunks.size() > 1;
+  }
+  if (p.parallel) {
+    why.insert(why.begin(), fmt::format("parallel: estimated {} rows >= min_rows_for_parallel {}",
+                                        p.estimated_rows, config_.min_rows_for_parallel));
+  } else {
+    why.insert(why.begin(), "serial");
+  }
+  p.reason = fmt::format("{}", fmt::join(why, "; "));
+  return p;
+}
+
+void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists,
+                              bool job_exists) {
+  Ledger ledger(tgt);
+  in_write_transaction(tgt, [&] {
+    ledger.ensure_tables();
+    if (opts_.fresh && job_exists) ledger.forget_job(job_id_);
+    if (!table_exists) tgt.create_table(table_, out_schema);
+    // Truncate only when the job starts: atomically with recording it, so that a crash
+    // cannot leave an emptied table that a rerun would not know about.
+    if (opts_.mode == TargetMode::Truncate && (!job_exists || opts_.fresh)) {
+      tgt.execute(fmt::format("DELETE FROM {}", tgt.quote_table(table_)));
+    }
+    if (!job_exists || opts_.fresh) ledger.insert_job(job_id_, table_.display(), plan_);
+  });
+}
+
+ParallelResult Executor::run() {
+  const auto t0 = Clock::now();
+  result_.job_id = job_id_;
+
+  // Everything that can be wrong with the input is found here, before any write.
+  auto coord_src = source_factory_();
+  auto coord_tgt = target_factory_();
+  const TableSchema src_schema = coord_src->describe_query(sql_);
+  Batch probe = empty_batch(src_schema);
+  if (opts_.transform) opts_.transform(probe);
+  const TableSchema out_schema = schema_of(probe, src_schema);
+  if (out_schema.columns.empty()) {
+    throw Error(ErrorKind::Config, "the source query (after the column mapping) has no columns");
+  }
+  for (const auto& c : out_schema.columns) out_columns_.push_back(c.name);
+
+  const auto target_schema = coord_tgt->describe_table(table_);
+  if (!target_schema && opts_.mode != TargetMode::Create) {
+    throw Error(ErrorKind::Schema,
+                fmt::format("target table {} does not exist (use mode 'create' to create it "
+                            "from the source query's columns)",
+                            table_.display()));
+  }
+  if (target_schema) {
+    std::vector<std::string> missing;
+    for (const auto& c : out_schema.columns) {
+      if (target_schema->find(c.name) < 0) missing.push_back(c.name);
+    }
+    if (!missing.empty()) {
+      std::vector<std::string> have;
+      for (const auto& c : target_schema->columns) have.push_back(c.name);
+      throw Error(ErrorKind::Schema,
+                  fmt::format("target table {} has no column(s) {} (it has: {}); map them with "
+                              "'columns' or fix the target",
+                              table_.display(), fmt::join(missing, ", "), fmt::join(have, ", ")));
+    }
+  }
+
+  Ledger ledger(*coord_tgt);
+  const bool ledger_exists = ledger.exists();
+  std::optional<StoredPlan> stored;
+  std::map<uint32_t, LedgerEntry> committed;
+  if (ledger_exists) {
+    stored = ledger.load_plan(job_id_);
+    if (stored) committed = ledger.committed(job_id_);
+  }
+  if (opts_.fresh && !committed.empty() && opts_.mode != TargetMode::Truncate) {
+    int64_t rows = 0;
+    for (const auto& [id, e] : committed) rows += e.rows;
+    throw Error(ErrorKind::Config,
+                fmt::format("--fresh: job '{}' already committed {} chunk(s), {} row(s), to {}; "
+                            "starting over in mode '{}' would load them twice. Use mode "
+                            "'truncate' to empty the table first, or a new --job-id",
+                            job_id_, committed.size(), rows, table_.display(),
+                            to_string(opts_.mode)));
+  }
+  const bool resume = stored && !opts_.fresh;
+  plan_ = resume ? *stored : make_plan(*coord_src, src_schema);
+  if (!resume) committed.clear();
+
+  result_.resumed = resume;
+  result_.estimated_rows = plan_.estimated_rows;
+  result_.partition_column = plan_.partition_column;
+  result_.parallel = plan_.parallel;
+  result_.reason = resume ? "resumed from the ledger; " + plan_.reason : plan_.reason;
+  result_.chunks_planned = static_cast<int64_t>(plan_.chunks.size());
+  result_.snapshot = coord_src->capabilities().snapshot_export
+                         ? "one snapshot shared by all workers"
+                         : fmt::format("not shared: {} cannot export a snapshot, so each chunk "
+                                       "reads the source as of its own start",
+                                       coord_src->engine());
+  for (const auto& c : plan_.chunks) {
+    result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
+    if (committed.count(c.index)) {
+      ++result_.chunks_skipped;
+    } else {
+      queue_.push_back(&c);
+    }
+  }
+  const int workers = plan_.parallel
+                          ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size()))
+                          : 1;
+  result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
+  if (opts_.dry_run) {
+    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return result_;
+  }
+
+  prepare_target(*coord_tgt, out_schema, target_schema.has_value(), stored.has_value());
+  coord_src->close();
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
+  for (auto& t : threads) t.join();
+  pool_.close_all_connections();
+
+  result_.total_rows_processed = rows_done_;
+  result_.chunks_done = chunks_done_;
+  result_.chunks_failed = chunks_failed_;
+  result_.retries = retries_;
+  if (result_.chunks_done + result_.chunks_skipped == result_.chunks_planned) {
+    in_write_transaction(*coord_tgt, [&] { ledger.mark_finished(job_id_); });
+  }
+  coord_tgt->close();
+  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result_.rows_per_second = result_.elapsed_seconds > 0
+                                ? static_cast<double>(result_.total_rows_processed) /
+                                      result_.elapsed_seconds
+                                : 0;
+  if (cancelled() && result_.chunks_done + result_.chunks_skipped < result_.chunks_planned) {
+    throw Error(ErrorKind::Cancelled,
+                fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
+                            "to resume",
+                            job_id_, result_.chunks_done + result_.chunks_skipped,
+                            result_.chunks_planned));
+  }
+  return result_;
+}
+
+void Executor::worker() {
+  for (;;) {
+    if (stop_ || cancelled()) break;
+    const size_t i = next_.fetch_add(1);
+    if (i >= queue_.size()) break;
+    run_chunk(*queue_[i]);
+  }
+  pool_.release_thread_connections();
+}
+
+void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
+  if (!opts_.on_progress) return;
+  ProgressEvent ev{chunk.index, static_cast<uint32_t>(plan_.chunks.size()), rows,
+                   rows_done_.load(), skipped};
+  opts_.on_progress(ev);
+}
+
+void Executor::run_chunk(const Chunk& chunk) {
+  std::mt19937_64 rng(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^ chunk.index);
+  for (int attempt = 0;; ++attempt) {
+    try {
+      if (attempt > 0) {
+        // The previous attempt may have committed before its connection failed: the
+        // ledger, not a blind retry, decides.
+        Ledger ledger(pool_.get_target_connection());
+        if (ledger.is_committed(job_id_, chunk.index)) {
+          ++chunks_done_;
+          report(chunk, 0, false);
+          return;
+        }
+      }
+      const int64_t rows = copy_chunk(chunk);
+      rows_done_ += rows;
+      ++chunks_done_;
+      report(chunk, rows, false);
+      return;
+    } catch (const Error& e) {
+      pool_.discard_source_connection();
+      pool_.discard_target_connection();
+      if (e.kind() == ErrorKind::Cancelled) return;
+      if (retryable(e.kind()) && attempt < config_.max_retries && !cancelled()) {
+        ++retries_;
+        const double base = config_.retry_backoff_ms * std::pow(2.0, attempt);
+        const double capped = std::min(base, 30000.0);
+        const double jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+        spdlog::warn("job {}, {}: {} (attempt {} of {}), retrying", job_id_, chunk.describe(),
+                     e.what(), attempt + 1, config_.max_retries + 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(capped * jitter)));
+        continue;
+      }
+      ++chunks_failed_;
+      const std::string line = fmt::format("job {}, {}, table {}: {}", job_id_, chunk.describe(),
+                                           table_.display(), e.what());
+      spdlog::error("{}", line);
+      std::lock_guard lock(errors_mu_);
+      result_.errors.push_back(line);
+      return;
+    } catch (const std::exception& e) {
+      pool_.discard_source_connection();
+      pool_.discard_target_connection();
+      ++chunks_failed_;
+      const std::string line = fmt::format("job {}, {}, table {}: internal error: {}", job_id_,
+                                           chunk.describe(), table_.display(), e.what());
+      spdlog::error("{}", line);
+      std::lock_guard lock(errors_mu_);
+      result_.errors.push_back(line);
+      return;
+    }
+  }
+}
+
+int64_t Executor::copy_chunk(const Chunk& chunk) {
+  Connection& src = pool_.get_source_connection();
+  Connection& tgt = pool_.get_target_connection();
+  std::vector<Value> params;
+  const std::string sql = chunk_sql(src, sql_, chunk, params);
+  const size_t batch_rows =
+      static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
+  auto source = src.open_source(sql, params, batch_rows, config_.max_batch_bytes);
+
+  uint64_t hash = 0;
+  int64_t rows_read = 0;
+  Batch batch;
+  auto next = [&] {
+    if (cancelled()) {
+      throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", chunk.describe()));
+    }
+    if (!source->next(batch)) return false;
+    hash += hash_rows(batch);
+    rows_read += static_cast<int64_t>(batch.num_rows());
+    if (opts_.transform) opts_.transform(batch);
+    return true;
+  };
+
+  // An engine with one writer at a time: read ahead without the lock, up to the byte
+  // bound, so that readers overlap the writer; a larger chunk streams on under the lock.
+  std::deque<Batch> ahead;
+  bool more = true;
+  if (tgt.writer_lock()) {
+    size_t bytes = 0;
+    while (bytes < static_cast<size_t>(config_.max_batch_bytes) && (more = next())) {
+      bytes += batch.byte_size();
+      ahead.push_back(std::move(batch));
+      batch = Batch{};
+    }
+  }
+
+  int64_t written = 0;
+  in_write_transaction(tgt, [&] {
+    auto sink = tgt.open_sink(table_, out_columns_);
+    while (!ahead.empty()) {
+      sink->write(ahead.front());
+      ahead.pop_front();
+    }
+    while (more && next()) sink->write(batch);
+    written = sink->finish();
+    Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, hash);
+  });
+  return written;
+}
+
+}  // namespace
+
+const char* to_string(TargetMode mode) {
+  switch (mode) {
+    case TargetMode::Append: return "append";
+    case TargetMode::Truncate: return "truncate";
+    case TargetMode::Create: return "create";
+  }
+  return "?";
+}
+
+TargetMode target_mode_from_string(std::string_view text) {
+  std::string t(text);
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (t == "append") return TargetMode::Append;
+  if (t == "truncate") return TargetMode::Truncate;
+  if (t == "create") return TargetMode::Create;
+  throw_config("mode", std::string(text), "append, truncate or create");
+}
+
+std::string derive_job_id(const std::string& source_url, const std::string& source_sql,
+                          const std::string& target_url, const std::string& target_table) {
+  const std::vector<Value> parts{mask_password(source_url), source_sql, mask_password(target_url),
+                                 target_table};
+  return fmt::format("job-{:012x}", hash_row(parts) & 0xffffffffffffULL);
+}
+
+ParallelResult execute_query_parallel(ConnectionFactory source, const std::string& source_sql,
+                                      ConnectionFactory target, const std::string& target_schema,
+                                      const std::string& target_table,
+                                      const ParallelOptions& options) {
+  if (source_sql.find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw_config("query", source_sql, "a SELECT statement or a table name");
+  }
+  if (target_table.empty()) throw_config("target_table", target_table, "a table name");
+  if (options.config.chunk_size <= 0) {
+    throw_config("chunk_size", std::to_string(options.config.chunk_size), "a whole number >= 1");
+  }
+  TableRef table{target_schema, target_table};
+  std::string job_id = options.job_id.empty()
+                           ? derive_job_id("", source_sql, "", table.display())
+                           : options.job_id;
+  Executor ex(std::move(source), source_sql, std::move(target), std::move(table), options,
+              std::move(job_id));
+  return ex.run();
+}
+
+ParallelResult execute_query_parallel(const std::string& source_url, const std::string& source_sql,
+                                      const std::string& target_url,
+                                      const std::string& target_schema,
+                                      const std::string& target_table,
+                                      const ParallelOptions& options) {
+  ParallelOptions opts = options;
+  if (opts.job_id.empty()) {
+    opts.job_id = derive_job_id(source_url, source_sql, target_url,
+                                TableRef{target_schema, target_table}.display());
+  }
+  return execute_query_parallel(connection_factory(source_url), source_sql,
+                                connection_factory(target_url), target_schema, target_table, opts);
+}
+
+ParallelResult ParallelProcessor::execute(const std::string& source_url,
+                                          const std::string& source_sql,
+                                          const std::string& target_url,
+                                          const std::string& target_schema,
+                                          const std::string& target_table,
+                                          ParallelOptions options) const {
+  options.config = config_;
+  return execute_query_parallel(source_url, source_sql, target_url, target_schema, target_table,
+                                options);
+}
+
+std::unique_ptr<ParallelProcessor> create_parallel_processor(const ParamMap& params) {
+  return std::make_unique<ParallelProcessor>(get_parallel_config_from_params(params));
+}
+
+}  // namespace parmap

@@ -1,0 +1,149 @@
+// The ledger tables on the target: the stored plan per job and one row per committed chunk.
+#include "exec/ledger.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "parmap/error.h"
+
+namespace parmap {
+namespace {
+
+std::string now_utc() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string hash_hex(uint64_t hash) { return fmt::format("{:016x}", hash); }
+
+std::string StoredPlan::to_json() const {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["partition_column"] = partition_column;
+  j["parallel"] = parallel;
+  j["reason"] = reason;
+  j["estimated_rows"] = estimated_rows;
+  auto& chunks_json = j["chunks"] = nlohmann::json::array();
+  for (const auto& c : chunks) {
+    chunks_json.push_back({{"index", c.index},
+                           {"lo", c.range.lo.serialize()},
+                           {"hi", c.range.hi.serialize()},
+                           {"nulls", c.range.nulls},
+                           {"estimated_rows", c.estimated_rows}});
+  }
+  return j.dump();
+}
+
+StoredPlan StoredPlan::from_json(const std::string& text) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    StoredPlan plan;
+    plan.partition_column = j.at("partition_column").get<std::string>();
+    plan.parallel = j.at("parallel").get<bool>();
+    plan.reason = j.at("reason").get<std::string>();
+    plan.estimated_rows = j.at("estimated_rows").get<int64_t>();
+    for (const auto& c : j.at("chunks")) {
+      Chunk chunk;
+      chunk.index = c.at("index").get<uint32_t>();
+      chunk.key = plan.partition_column;
+      chunk.range.lo = Value::deserialize(c.at("lo").get<std::string>());
+      chunk.range.hi = Value::deserialize(c.at("hi").get<std::string>());
+      chunk.range.nulls = c.at("nulls").get<bool>();
+      chunk.estimated_rows = c.at("estimated_rows").get<int64_t>();
+      plan.chunks.push_back(std::move(chunk));
+    }
+    return plan;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::Internal,
+                fmt::format("the stored plan in {} cannot be read ({}); rerun with --fresh",
+                            Ledger::kJobsTable, e.what()));
+  }
+}
+
+void Ledger::ensure_tables() {
+  db_.execute(fmt::format(
+      "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL PRIMARY KEY, "
+      "target_table TEXT NOT NULL, plan TEXT NOT NULL, started_at VARCHAR(32) NOT NULL, "
+      "finished_at VARCHAR(32))",
+      kJobsTable));
+  db_.execute(fmt::format(
+      "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL, chunk_id BIGINT NOT NULL, "
+      "lo TEXT, hi TEXT, rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL, "
+      "row_hash VARCHAR(16) NOT NULL, committed_at VARCHAR(32) NOT NULL, "
+      "PRIMARY KEY (job_id, chunk_id))",
+      kChunksTable));
+}
+
+bool Ledger::exists() {
+  return db_.describe_table(TableRef{"", kJobsTable}).has_value() &&
+         db_.describe_table(TableRef{"", kChunksTable}).has_value();
+}
+
+std::optional<StoredPlan> Ledger::load_plan(const std::string& job_id) {
+  const auto rows =
+      db_.query(fmt::format("SELECT plan FROM {} WHERE job_id = ?", kJobsTable), {job_id});
+  if (rows.empty()) return std::nullopt;
+  return StoredPlan::from_json(rows[0][0].as_text());
+}
+
+std::map<uint32_t, LedgerEntry> Ledger::committed(const std::string& job_id) {
+  std::map<uint32_t, LedgerEntry> out;
+  const auto rows = db_.query(
+      fmt::format("SELECT chunk_id, rows_written, row_hash FROM {} WHERE job_id = ?", kChunksTable),
+      {job_id});
+  for (const auto& r : rows) {
+    LedgerEntry e;
+    e.chunk_id = static_cast<uint32_t>(r[0].as_int());
+    e.rows = r[1].as_int();
+    e.row_hash = r[2].as_text();
+    out.emplace(e.chunk_id, e);
+  }
+  return out;
+}
+
+bool Ledger::is_committed(const std::string& job_id, uint32_t chunk_id) {
+  return !db_.query(fmt::format("SELECT 1 FROM {} WHERE job_id = ? AND chunk_id = ?",
+                                kChunksTable),
+                    {job_id, Value(int64_t{chunk_id})})
+              .empty();
+}
+
+void Ledger::insert_job(const std::string& job_id, const std::string& target_table,
+                        const StoredPlan& plan) {
+  db_.query(fmt::format("INSERT INTO {} (job_id, target_table, plan, started_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        kJobsTable),
+            {job_id, target_table, plan.to_json(), now_utc()});
+}
+
+void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
+                          int64_t rows_written, uint64_t row_hash) {
+  db_.query(fmt::format("INSERT INTO {} (job_id, chunk_id, lo, hi, rows_read, rows_written, "
+                        "row_hash, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        kChunksTable),
+            {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(),
+             chunk.range.hi.serialize(), Value(rows_read), Value(rows_written),
+             hash_hex(row_hash), now_utc()});
+}
+
+void Ledger::mark_finished(const std::string& job_id) {
+  db_.query(fmt::format("UPDATE {} SET finished_at = ? WHERE job_id = ?", kJobsTable),
+            {now_utc(), job_id});
+}
+
+void Ledger::forget_job(const std::string& job_id) {
+  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ?", kChunksTable), {job_id});
+  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ?", kJobsTable), {job_id});
+}
+
+}  // namespace parmap

@@ -1,0 +1,72 @@
+// The ledger on the target: which jobs exist, their stored plan, and which chunks committed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parmap/connection.h"
+#include "plan/plan.h"
+
+namespace parmap {
+
+/// A job's plan as stored in parmap_jobs, so that a rerun uses exactly the same chunks.
+struct StoredPlan {
+  std::string partition_column;  ///< empty: one whole-query chunk
+  bool parallel = false;
+  std::string reason;
+  int64_t estimated_rows = 0;
+  std::vector<Chunk> chunks;
+
+  std::string to_json() const;
+  static StoredPlan from_json(const std::string& text);  ///< throws Error(Internal)
+};
+
+/// One committed chunk as the ledger holds it.
+struct LedgerEntry {
+  uint32_t chunk_id = 0;
+  int64_t rows = 0;
+  std::string row_hash;
+};
+
+/// Reads and writes the two ledger tables (parmap_jobs, parmap_ledger) through a target
+/// connection. Writes happen inside the caller's transaction, so a chunk's rows and its
+/// ledger row commit together or not at all. Not thread-safe (one per connection use).
+class Ledger {
+ public:
+  static constexpr const char* kJobsTable = "parmap_jobs";
+  static constexpr const char* kChunksTable = "parmap_ledger";
+
+  explicit Ledger(Connection& target) : db_(target) {}
+
+  /// Creates the tables if missing (its own statement; safe to repeat).
+  void ensure_tables();
+  /// True when the ledger tables exist (a dry run must not create them).
+  bool exists();
+  /// The stored plan of `job_id`, if the job was started before.
+  std::optional<StoredPlan> load_plan(const std::string& job_id);
+  /// Committed chunks of `job_id` by chunk id.
+  std::map<uint32_t, LedgerEntry> committed(const std::string& job_id);
+  /// Whether one chunk is committed (resolves a commit whose outcome was unknown).
+  bool is_committed(const std::string& job_id, uint32_t chunk_id);
+  /// Records a new job and its plan.
+  void insert_job(const std::string& job_id, const std::string& target_table,
+                  const StoredPlan& plan);
+  /// Records a chunk as committed; call inside the chunk's transaction.
+  void record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
+                    int64_t rows_written, uint64_t row_hash);
+  /// Marks the job finished (every chunk committed).
+  void mark_finished(const std::string& job_id);
+  /// Drops every trace of the job (for --fresh); call inside a transaction.
+  void forget_job(const std::string& job_id);
+
+ private:
+  Connection& db_;
+};
+
+/// Hex form of a 64-bit hash, as stored in the ledger.
+std::string hash_hex(uint64_t hash);
+
+}  // namespace parmap

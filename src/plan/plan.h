@@ -1,0 +1,66 @@
+// Planning as pure functions: is a query safe to split, on which key, and into which chunks.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parmap/batch.h"
+#include "parmap/connection.h"
+
+namespace parmap {
+
+/// A half-open key range [lo, hi). A null bound is open (unbounded on that side).
+/// `nulls` marks the chunk that holds exactly the rows whose key IS NULL.
+struct KeyRange {
+  Value lo, hi;
+  bool nulls = false;
+};
+
+/// One unit of work: a key range of the partition column (or the whole query when
+/// `key` is empty). Chunk ids are the index in the plan and stable across reruns
+/// because the plan is stored in the ledger.
+struct Chunk {
+  uint32_t index = 0;
+  std::string key;  ///< partition column; empty: the whole query as one stream
+  KeyRange range;
+  int64_t estimated_rows = 0;
+
+  /// "chunk 3 [100, 200)" / "chunk 7 (id IS NULL)" / "chunk 0 (whole query)".
+  std::string describe() const;
+};
+
+/// Whether wrapping a query in a key-range filter is safe and cheap.
+struct QueryCheck {
+  bool splittable = true;
+  std::string reason;  ///< why not, in words a user understands; empty when splittable
+};
+
+/// Scans the SQL text (comments and string literals skipped, not parsed) for what a
+/// key-range filter could change or slow down: LIMIT/OFFSET, volatile functions
+/// (random(), ...), aggregates (GROUP BY, count(), ...) and window functions (OVER).
+QueryCheck check_query_splittable(std::string_view sql);
+
+/// The first column of the query's top-level ORDER BY, unquoted and without a table
+/// qualifier ("ORDER BY t.\"Id\" DESC" -> "Id"); nullopt when there is none or it is an
+/// expression.
+std::optional<std::string> order_by_key(std::string_view sql);
+
+/// If the query is exactly "SELECT * FROM <table>" (optionally with ORDER BY), the table.
+std::optional<TableRef> simple_table_of(std::string_view sql);
+
+/// Cuts the key space into chunks of about `chunk_size` rows. The chunks cover every
+/// non-null key with no gap and no overlap: the first chunk's lower bound and the last
+/// chunk's upper bound are open, so keys outside the sampled [min, max] still arrive.
+/// Boundaries come from the sorted sample's quantiles when it is large enough (skew,
+/// duplicates, text and dates), else from an even split of [min, max] for numbers.
+/// Rows whose key is NULL get a chunk of their own when stats.null_rows > 0.
+/// chunk_size must be > 0.
+std::vector<Chunk> plan_chunks(const KeyStats& stats, int64_t chunk_size);
+
+/// One chunk covering the whole query (serial or unsplittable runs).
+Chunk whole_query_chunk();
+
+}  // namespace parmap

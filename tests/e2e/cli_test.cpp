@@ -1,0 +1,170 @@
+// The parmap binary end to end: job files, exit codes, plan, SIGKILL and resume.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "support/test_support.h"
+
+namespace parmap {
+namespace {
+
+using test::run_parmap;
+using test::sqlite_checksum;
+using test::sqlite_scalar;
+using test::TempDir;
+
+constexpr const char* kAll = "SELECT id, grp, amount, label, note, day, payload FROM ";
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<TempDir>();
+    rows_ = test::test_rows();
+    test::make_mixed_table(dir_->file("src.db"), "src", rows_);
+    source_sum_ = sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src");
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+  std::string src_url() const { return dir_->url("src.db"); }
+
+  static std::unique_ptr<TempDir> dir_;
+  static int64_t rows_;
+  static test::Checksum source_sum_;
+  TempDir work_;
+};
+std::unique_ptr<TempDir> CliTest::dir_;
+int64_t CliTest::rows_ = 0;
+test::Checksum CliTest::source_sum_;
+
+TEST_F(CliTest, KilledRunsResumeToExactlyTheSourceRows) {
+  const std::string t = work_.file("t.db");
+  // The target has no unique key, so a duplicated chunk could not hide.
+  test::sqlite_exec(t, "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                       "note TEXT, day TEXT, payload BLOB)");
+  const std::vector<std::string> args{"run",          "--source", src_url(), "--target",
+                                      "sqlite://" + t, "--query", "SELECT * FROM src ORDER BY id",
+                                      "--target-table", "dst",   "--workers", "2",
+                                      "--chunk-size", "20000",   "-q"};
+  // Kill it at growing points; each time the ledger and the table must agree.
+  int killed = 0;
+  for (int ms : {150, 400, 700, 1000}) {
+    const auto r = run_parmap(args, ms);
+    if (r.signal == SIGKILL) ++killed;
+    if (test::sqlite_has_table(t, "parmap_ledger")) {
+      EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"),
+                sqlite_scalar(t, "SELECT coalesce(sum(rows_written), 0) FROM parmap_ledger"));
+    }
+  }
+  EXPECT_GT(killed, 0) << "the job finished before any kill: use more rows";
+  const auto done = run_parmap(args);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"), source_sum_);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), std::to_string(rows_));
+  // Rerunning a finished job adds nothing.
+  const auto again = run_parmap(args);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), std::to_string(rows_));
+}
+
+TEST_F(CliTest, JobFileWithColumnMapping) {
+  const std::string job = work_.file("job.yaml");
+  test::write_file(job, "job: mapped\n"
+                        "source: " + src_url() + "\n"
+                        "target: " + work_.url("t.db") + "\n"
+                        "query: SELECT * FROM src WHERE id <= 30000 ORDER BY id\n"
+                        "target_table: mapped\n"
+                        "mode: create\n"
+                        "columns:\n"
+                        "  - id\n"
+                        "  - {name: amount_text, from: amount, type: text}\n"
+                        "  - {name: group_id, from: grp}\n"
+                        "  - {name: origin, value: sqlite-demo}\n"
+                        "params:\n"
+                        "  max_workers: 2\n"
+                        "  chunk_size: 1000\n"
+                        "  min_rows_for_parallel: 10\n");
+  const auto r = run_parmap({"run", job, "--output", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"job_id\": \"mapped\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"parallel\": true"), std::string::npos) << r.out;
+  const std::string t = work_.file("t.db");
+  EXPECT_EQ(sqlite_checksum(t, "SELECT id, amount_text, group_id, origin FROM mapped"),
+            sqlite_checksum(dir_->file("src.db"),
+                            "SELECT id, CAST(amount AS TEXT), grp, 'sqlite-demo' FROM src "
+                            "WHERE id <= 30000"));
+  EXPECT_EQ(sqlite_scalar(t, "SELECT typeof(amount_text) FROM mapped LIMIT 1"), "text");
+}
+
+TEST_F(CliTest, PlanWritesNothingAndListsChunks) {
+  const auto r = run_parmap({"plan", "--source", src_url(), "--target", work_.url("t.db"),
+                             "--table", "src", "--target-table", "dst", "--mode", "create",
+                             "--workers", "4", "--chunk-size", "100000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("partition   id"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("chunk 0 (-inf"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("+inf)"), std::string::npos) << r.out;
+  EXPECT_FALSE(test::sqlite_has_table(work_.file("t.db"), "dst"));
+  EXPECT_FALSE(test::sqlite_has_table(work_.file("t.db"), "parmap_jobs"));
+}
+
+TEST_F(CliTest, BadInputExitsTwoAndLeavesTargetUntouched) {
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t, "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                       "note TEXT, day TEXT, payload BLOB); INSERT INTO dst (id) VALUES (7);");
+  const auto before = sqlite_checksum(t, "SELECT * FROM dst");
+  const std::vector<std::string> base{"run", "--source", src_url(), "--target", "sqlite://" + t,
+                                      "--table", "src", "--target-table", "dst"};
+  auto check = [&](std::vector<std::string> extra, const std::string& words,
+                   std::vector<std::string> env = {}) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run_parmap(args, 0, env);
+    EXPECT_EQ(r.exit_code, 2) << words << "\n" << r.err << r.out;
+    EXPECT_NE(r.err.find(words), std::string::npos) << "expected '" << words << "' in: " << r.err;
+    EXPECT_EQ(sqlite_checksum(t, "SELECT * FROM dst"), before);
+    EXPECT_FALSE(test::sqlite_has_table(t, "parmap_jobs"));
+  };
+  check({"--workers", "abc"}, "max_workers");
+  check({"--workers", "-3"}, "max_workers");
+  check({"--chunk-size", "0"}, "chunk_size");
+  check({}, "MAPPER_MAX_WORKERS", {"MAPPER_MAX_WORKERS=abc"});
+  check({}, "MAPPER_PARALLEL_ENABLED", {"MAPPER_PARALLEL_ENABLED=maybe"});
+  check({"--set", "max_worker=3"}, "did you mean 'max_workers'");
+  check({"--mode", "replace"}, "mode");
+  check({"--partition-column", "nope"}, "partition_column");
+
+  const std::string job = work_.file("bad.yaml");
+  test::write_file(job, "source: " + src_url() + "\ntarget: sqlite://" + t +
+                            "\ntable: src\ntarget_table: dst\nchunk_sise: 5\n");
+  auto r = run_parmap({"run", job});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("chunk_sise"), std::string::npos) << r.err;
+  test::write_file(job, "source: [unclosed\n");
+  r = run_parmap({"run", job});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("YAML"), std::string::npos) << r.err;
+  test::write_file(job, "source: " + src_url() + "\ntarget: sqlite://" + t +
+                            "\ntable: src\ntarget_table: dst\nparams:\n  chunk_size: 0\n");
+  r = run_parmap({"run", job});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("chunk_size"), std::string::npos) << r.err;
+  r = run_parmap({"run", "--source", "mongodb://x/y", "--target", "sqlite://" + t, "--table",
+                  "src", "--target-table", "dst"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("mongodb"), std::string::npos) << r.err;
+  EXPECT_EQ(sqlite_checksum(t, "SELECT * FROM dst"), before);
+}
+
+TEST_F(CliTest, HelpNamesEveryOptionAndItsEnvironmentVariable) {
+  const auto r = run_parmap({"run", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* word : {"--workers", "MAPPER_MAX_WORKERS", "--chunk-size", "MAPPER_CHUNK_SIZE",
+                           "MAPPER_MIN_ROWS_FOR_PARALLEL", "MAPPER_PARALLEL_ENABLED", "--mode",
+                           "--partition-column", "--job-id", "--fresh", "--output"}) {
+    EXPECT_NE(r.out.find(word), std::string::npos) << word;
+  }
+  const auto usage = run_parmap({"run", "--no-such-flag"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace parmap

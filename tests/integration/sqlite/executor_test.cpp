@@ -1,0 +1,228 @@
+// The executor on real SQLite files: parallel and serial copies, reruns, modes, transforms.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <thread>
+
+#include "parmap/parmap.h"
+#include "support/test_support.h"
+
+namespace parmap {
+namespace {
+
+using test::Checksum;
+using test::sqlite_checksum;
+using test::sqlite_scalar;
+using test::TempDir;
+
+constexpr const char* kAll = "SELECT id, grp, amount, label, note, day, payload FROM ";
+
+/// One big mixed-type source shared by the suite (made once: it takes a few seconds).
+class ExecutorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    register_builtin_drivers();
+    dir_ = std::make_unique<TempDir>();
+    rows_ = test::test_rows();
+    test::make_mixed_table(dir_->file("src.db"), "src", rows_);
+    source_sum_ = sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src");
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+
+  static ParallelOptions options(ParamMap params) {
+    ParallelOptions o;
+    o.config = resolve_config(params, {}, 4);
+    return o;
+  }
+  std::string src_url() const { return dir_->url("src.db"); }
+
+  static std::unique_ptr<TempDir> dir_;
+  static int64_t rows_;
+  static Checksum source_sum_;
+  TempDir work_;
+};
+std::unique_ptr<TempDir> ExecutorTest::dir_;
+int64_t ExecutorTest::rows_ = 0;
+Checksum ExecutorTest::source_sum_;
+
+TEST_F(ExecutorTest, ParallelCopyEqualsSourceAndRerunAddsNothing) {
+  auto opts = options({{"max_workers", "3"}, {"chunk_size", "50000"}});
+  opts.mode = TargetMode::Create;
+  const auto r = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
+                                        work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(r.ok());
+  EXPECT_TRUE(r.parallel) << r.reason;
+  EXPECT_EQ(r.partition_column, "id");
+  EXPECT_EQ(r.workers_used, 3);
+  EXPECT_GE(r.chunks_planned, rows_ / 50000);
+  EXPECT_EQ(r.chunks_done, r.chunks_planned);
+  EXPECT_EQ(r.total_rows_processed, rows_);
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"), std::string(kAll) + "dst"), source_sum_);
+  // The ledger holds one row per chunk, and the rows add up.
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM parmap_ledger"),
+            std::to_string(r.chunks_planned));
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT sum(rows_written) FROM parmap_ledger"),
+            std::to_string(rows_));
+
+  const auto again = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
+                                            work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(again.resumed);
+  EXPECT_EQ(again.total_rows_processed, 0);
+  EXPECT_EQ(again.chunks_skipped, r.chunks_planned);
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"), std::string(kAll) + "dst"), source_sum_);
+}
+
+TEST_F(ExecutorTest, SerialCopyEqualsSource) {
+  auto opts = options({{"enable_parallel", "N"}});
+  opts.mode = TargetMode::Create;
+  const auto r =
+      execute_query_parallel(src_url(), "SELECT * FROM src", work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(r.ok());
+  EXPECT_FALSE(r.parallel);
+  EXPECT_EQ(r.workers_used, 1);
+  EXPECT_NE(r.reason.find("disabled"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.total_rows_processed, rows_);
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"), std::string(kAll) + "dst"), source_sum_);
+}
+
+TEST_F(ExecutorTest, TransformChangesValuesDropsRowsAndAddsAColumn) {
+  auto opts = options({{"max_workers", "2"}, {"chunk_size", "100000"}});
+  opts.mode = TargetMode::Create;
+  opts.transform = [](Batch& b) {
+    Column& grp = b.columns[b.find("grp")];
+    for (auto& v : grp.ints) v *= 2;
+    const Column& id = b.columns[b.find("id")];
+    std::vector<uint8_t> keep(b.num_rows());
+    for (size_t r = 0; r < keep.size(); ++r) keep[r] = id.ints[r] % 10 != 0;
+    b.filter(keep);
+    Column tag;
+    tag.name = "tag";
+    tag.type = ColumnType::Text;
+    for (size_t r = 0; r < b.num_rows(); ++r) tag.append_string("copied");
+    b.columns.push_back(std::move(tag));
+  };
+  const auto r = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
+                                        work_.url("t.db"), "", "dst", opts);
+  ASSERT_TRUE(r.ok());
+  const auto expected = sqlite_checksum(
+      dir_->file("src.db"),
+      "SELECT id, grp * 2, amount, label, note, day, payload, 'copied' FROM src "
+      "WHERE id % 10 != 0");
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"),
+                            "SELECT id, grp, amount, label, note, day, payload, tag FROM dst"),
+            expected);
+  EXPECT_EQ(r.total_rows_processed, expected.rows);
+}
+
+TEST_F(ExecutorTest, TruncateModeReplacesRowsAndAppendAdds) {
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t,
+                    "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, note TEXT,"
+                    " day TEXT, payload BLOB); INSERT INTO dst (id) VALUES (-1), (-2);");
+  const std::string q = "SELECT * FROM src WHERE id < 3000 ORDER BY id";
+  auto opts = options({{"chunk_size", "100"}, {"max_workers", "2"}, {"min_rows_for_parallel", "0"}});
+  opts.mode = TargetMode::Truncate;
+  opts.job_id = "trunc";
+  ASSERT_TRUE(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).ok());
+  const std::string src_q = std::string(kAll) + "src WHERE id < 3000";
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), src_q));
+  // A rerun of a finished truncate job must not empty the table again.
+  const auto again = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_EQ(again.total_rows_processed, 0);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "999");
+  // --fresh in truncate mode starts over: still exactly the source's rows.
+  opts.fresh = true;
+  const auto fresh = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_EQ(fresh.total_rows_processed, 999);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "999");
+  // --fresh in append mode after rows were committed is refused, target untouched.
+  opts.mode = TargetMode::Append;
+  EXPECT_THROW(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts), Error);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "999");
+  // Append with another job id adds the rows once more.
+  opts.fresh = false;
+  opts.job_id = "append-2";
+  EXPECT_EQ(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts)
+                .total_rows_processed,
+            999);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "1998");
+}
+
+TEST_F(ExecutorTest, NullAndTextKeysAreNotLost) {
+  const std::string s = work_.file("keys.db");
+  test::sqlite_exec(s,
+                    "CREATE TABLE k (name TEXT, v INTEGER);"
+                    "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
+                    "WHERE i < 20000) INSERT INTO k SELECT CASE WHEN i % 13 = 0 THEN NULL "
+                    "WHEN i % 5 = 0 THEN 'hot' ELSE printf('%x', i * 7) END, i FROM seq;");
+  auto opts = options({{"chunk_size", "1000"}, {"max_workers", "4"}, {"min_rows_for_parallel", "1"}});
+  opts.mode = TargetMode::Create;
+  opts.partition_column = "name";
+  const auto r = execute_query_parallel("sqlite://" + s, "SELECT * FROM k", work_.url("t.db"), "",
+                                        "k2", opts);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.parallel);
+  EXPECT_GT(r.chunks_planned, 10);
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"), "SELECT name, v FROM k2"),
+            sqlite_checksum(s, "SELECT name, v FROM k"));
+}
+
+TEST_F(ExecutorTest, EmptySourceAndSingleRow) {
+  const std::string s = work_.file("small.db");
+  test::sqlite_exec(s, "CREATE TABLE e (id INTEGER PRIMARY KEY, v TEXT);"
+                       "CREATE TABLE one (id INTEGER PRIMARY KEY, v TEXT);"
+                       "INSERT INTO one VALUES (42, 'x');");
+  auto opts = options({{"min_rows_for_parallel", "0"}, {"max_workers", "2"}, {"chunk_size", "1"}});
+  opts.mode = TargetMode::Create;
+  const auto empty = execute_query_parallel("sqlite://" + s, "SELECT * FROM e ORDER BY id",
+                                            work_.url("t.db"), "", "e2", opts);
+  EXPECT_TRUE(empty.ok());
+  EXPECT_EQ(empty.total_rows_processed, 0);
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM e2"), "0");
+  const auto one = execute_query_parallel("sqlite://" + s, "SELECT * FROM one ORDER BY id",
+                                          work_.url("t.db"), "", "one2", opts);
+  EXPECT_EQ(one.total_rows_processed, 1);
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT v FROM one2 WHERE id = 42"), "x");
+}
+
+TEST_F(ExecutorTest, UnsplittableQueryStreamsAndSaysWhy) {
+  auto opts = options({{"min_rows_for_parallel", "0"}, {"max_workers", "4"}, {"chunk_size", "10"}});
+  opts.mode = TargetMode::Create;
+  const auto r = execute_query_parallel(src_url(),
+                                        "SELECT * FROM src WHERE id < 600 ORDER BY id LIMIT 150",
+                                        work_.url("t.db"), "", "lim", opts);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.chunks_planned, 1);
+  EXPECT_TRUE(r.partition_column.empty());
+  EXPECT_NE(r.reason.find("LIMIT"), std::string::npos) << r.reason;
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM lim"), "150");
+}
+
+TEST_F(ExecutorTest, BadInputLeavesTargetUntouched) {
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t, "CREATE TABLE dst (id INTEGER, other TEXT); INSERT INTO dst VALUES (1, 'a');");
+  const auto before = sqlite_checksum(t, "SELECT * FROM dst");
+  auto opts = options({});
+  auto expect_error = [&](const std::string& q, const std::string& table, ErrorKind kind,
+                          const std::string& words) {
+    try {
+      execute_query_parallel(src_url(), q, work_.url("t.db"), "", table, opts);
+      ADD_FAILURE() << "no error for " << q;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), kind) << e.what();
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(sqlite_checksum(t, "SELECT * FROM dst"), before);
+    EXPECT_FALSE(test::sqlite_has_table(t, "parmap_jobs"));
+  };
+  expect_error("SELECT * FROM src", "dst", ErrorKind::Schema, "grp");    // columns differ
+  expect_error("SELECT * FROM src", "missing", ErrorKind::Schema, "missing");
+  expect_error("SELEC * FROM src", "dst", ErrorKind::Config, "syntax");
+  expect_error("SELECT * FROM nope", "dst", ErrorKind::Schema, "nope");
+  opts.partition_column = "nope";
+  expect_error("SELECT id FROM src", "dst", ErrorKind::Config, "partition_column");
+}
+
+}  // namespace
+}  // namespace parmap
