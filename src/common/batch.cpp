@@ -221,14 +221,11 @@ ColumnType column_type_from_string(std::string_view name) {
     ColumnType type;
   };
   static constexpr Alias kAliases[] = {
-      {"int", ColumnType::Int64},      {"integer", ColumnType::Int64},
-      {"bigint", ColumnType::Int64},   {"int64", ColumnType::Int64},
-      {"real", ColumnType::Double},    {"double", ColumnType::Double},
-      {"float", ColumnType::Double},   {"text", ColumnType::Text},
-      {"string", ColumnType::Text},    {"varchar", ColumnType::Text},
-      {"blob", ColumnType::Blob},      {"bytes", ColumnType::Blob},
-      {"bool", ColumnType::Bool},      {"boolean", ColumnType::Bool},
-      {"any", ColumnType::Any},
+      {"int", ColumnType::Int64},    {"integer", ColumnType::Int64}, {"bigint", ColumnType::Int64},
+      {"int64", ColumnType::Int64},  {"real", ColumnType::Double},   {"double", ColumnType::Double},
+      {"float", ColumnType::Double}, {"text", ColumnType::Text},     {"string", ColumnType::Text},
+      {"varchar", ColumnType::Text}, {"blob", ColumnType::Blob},     {"bytes", ColumnType::Blob},
+      {"bool", ColumnType::Bool},    {"boolean", ColumnType::Bool},  {"any", ColumnType::Any},
   };
   for (const auto& alias : kAliases) {
     if (iequals(name, alias.name)) return alias.type;
@@ -279,8 +276,7 @@ std::string Value::serialize() const {
 
 Value Value::deserialize(std::string_view s) {
   auto bad = [&](const char* why) -> Error {
-    return Error(ErrorKind::Internal,
-                 fmt::format("cannot read serialised value '{}': {}", s, why));
+    return Error(ErrorKind::Internal, fmt::format("cannot read serialised value '{}': {}", s, why));
   };
   if (s.size() < 2 || s[1] != ':') throw bad("expected a type tag such as 'i:'");
   const std::string_view body = s.substr(2);
@@ -493,9 +489,8 @@ size_t Column::byte_size() const {
 
 void Column::filter(const std::vector<uint8_t>& keep) {
   if (keep.size() != size()) {
-    throw Error(ErrorKind::Internal,
-                fmt::format("filter of column '{}': {} keep flags for {} rows", name,
-                            keep.size(), size()));
+    throw Error(ErrorKind::Internal, fmt::format("filter of column '{}': {} keep flags for {} rows",
+                                                 name, keep.size(), size()));
   }
   switch (type) {
     case ColumnType::Bool:

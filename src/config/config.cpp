@@ -74,30 +74,44 @@ const std::vector<Setting>& settings() {
   static const std::vector<Setting> kSettings = {
       {{"enable_parallel", "MAPPER_PARALLEL_ENABLED",
         "run chunks in parallel when the estimate reaches min_rows_for_parallel"},
-       true, 0, 1,
+       true,
+       0,
+       1,
        [](ParallelConfig& c, int64_t v) { c.enable_parallel = v != 0; }},
       {{"max_workers", "MAPPER_MAX_WORKERS",
         "worker threads, each with its own source and target connection (default: CPU "
         "cores - 1)"},
-       false, 1, 1024,
+       false,
+       1,
+       1024,
        [](ParallelConfig& c, int64_t v) { c.max_workers = static_cast<int>(v); }},
       {{"chunk_size", "MAPPER_CHUNK_SIZE", "rows per chunk (one target transaction each)"},
-       false, 1, 100'000'000,
+       false,
+       1,
+       100'000'000,
        [](ParallelConfig& c, int64_t v) { c.chunk_size = v; }},
       {{"min_rows_for_parallel", "MAPPER_MIN_ROWS_FOR_PARALLEL",
         "estimated rows below which the job runs serially"},
-       false, 0, 1'000'000'000'000'000,
+       false,
+       0,
+       1'000'000'000'000'000,
        [](ParallelConfig& c, int64_t v) { c.min_rows_for_parallel = v; }},
       {{"max_retries", "MAPPER_MAX_RETRIES", "retries per chunk after a transient error"},
-       false, 0, 100,
+       false,
+       0,
+       100,
        [](ParallelConfig& c, int64_t v) { c.max_retries = static_cast<int>(v); }},
       {{"retry_backoff_ms", "MAPPER_RETRY_BACKOFF_MS",
         "first retry delay in milliseconds; doubles each retry, capped, with jitter"},
-       false, 0, 600'000,
+       false,
+       0,
+       600'000,
        [](ParallelConfig& c, int64_t v) { c.retry_backoff_ms = static_cast<int>(v); }},
       {{"max_batch_bytes", "MAPPER_MAX_BATCH_BYTES",
         "bytes one worker may buffer for a chunk before writing"},
-       false, 65'536, int64_t{1} << 34,
+       false,
+       65'536,
+       int64_t{1} << 34,
        [](ParallelConfig& c, int64_t v) { c.max_batch_bytes = v; }},
   };
   return kSettings;
@@ -117,8 +131,7 @@ std::string accepted_keys() {
 int64_t parse_setting(const Setting& setting, const std::string& where, const std::string& value) {
   if (setting.is_bool) return parse_bool(where, value) ? 1 : 0;
   if (auto v = parse_int(value, setting.min, setting.max)) return *v;
-  throw_config(where, value,
-               fmt::format("a whole number from {} to {}", setting.min, setting.max));
+  throw_config(where, value, fmt::format("a whole number from {} to {}", setting.min, setting.max));
 }
 
 int max_workers_for(unsigned cores) {
@@ -167,8 +180,8 @@ ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigne
   for (const auto& setting : settings()) {
     Source origin = Source::Default;
     if (auto p = params.find(setting.info.param); p != params.end()) {
-      setting.apply(config, parse_setting(setting, fmt::format("job param '{}'", p->first),
-                                          p->second));
+      setting.apply(config,
+                    parse_setting(setting, fmt::format("job param '{}'", p->first), p->second));
       origin = Source::Param;
     } else if (auto e = env.find(setting.info.env); e != env.end()) {
       setting.apply(config, parse_setting(setting, e->first, e->second));

@@ -1,9 +1,10 @@
 // Table references, schemas, the driver registry and connection factories.
+#include "parmap/connection.h"
+
 #include <fmt/format.h>
 
 #include <cctype>
 
-#include "parmap/connection.h"
 #include "parmap/error.h"
 
 namespace parmap {

@@ -116,9 +116,9 @@ std::string mask_key_values(std::string_view text) {
     for (auto key : kKeys) {
       size_t found = lower.find(key, pos);
       // Only whole keys: "xpwd=" is not a password key.
-      while (found != std::string::npos && found > 0 &&
-             (std::isalnum(static_cast<unsigned char>(lower[found - 1])) ||
-              lower[found - 1] == '_')) {
+      while (
+          found != std::string::npos && found > 0 &&
+          (std::isalnum(static_cast<unsigned char>(lower[found - 1])) || lower[found - 1] == '_')) {
         found = lower.find(key, found + 1);
       }
       if (found < best) {

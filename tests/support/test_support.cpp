@@ -143,8 +143,8 @@ void write_file(const std::string& path, const std::string& text) {
   f << text;
 }
 
-RunResult run_parmap(const std::vector<std::string>& args, int kill_after_ms,
-                     const std::vector<std::string>& env) {
+RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                     const std::function<bool()>& kill_when) {
   TempDir tmp;
   const std::string out_path = tmp.file("out"), err_path = tmp.file("err");
   const pid_t pid = fork();
@@ -163,12 +163,10 @@ RunResult run_parmap(const std::vector<std::string>& args, int kill_after_ms,
     _exit(127);
   }
   int status = 0;
-  if (kill_after_ms > 0) {
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(kill_after_ms);
+  if (kill_when) {
     for (;;) {
       if (waitpid(pid, &status, WNOHANG) == pid) break;
-      if (std::chrono::steady_clock::now() >= deadline) {
+      if (kill_when()) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         break;

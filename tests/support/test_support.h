@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,10 +55,12 @@ struct RunResult {
   int signal = 0;
   std::string out, err;
 };
-/// Runs the parmap binary with `args`; when kill_after_ms > 0, sends SIGKILL after that long
-/// (if it has not ended).
-RunResult run_parmap(const std::vector<std::string>& args, int kill_after_ms = 0,
-                     const std::vector<std::string>& env = {});
+/// Runs the parmap binary with `args` and extra environment `env` ("NAME=value"). When
+/// `kill_when` is given it is polled every few milliseconds while the process runs, and
+/// the process gets SIGKILL as soon as it returns true.
+RunResult run_parmap(const std::vector<std::string>& args,
+                     const std::vector<std::string>& env = {},
+                     const std::function<bool()>& kill_when = {});
 
 /// Writes a text file.
 void write_file(const std::string& path, const std::string& text);

@@ -1,6 +1,7 @@
 // A session with one SQLite database file: the Connection of the embedded default engine.
 #include "connect/sqlite/sqlite_connection.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -10,8 +11,6 @@
 #include <cstdlib>
 #include <map>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "connect/sqlite/sqlite_errors.h"
 #include "parmap/error.h"
@@ -63,9 +62,8 @@ StmtPtr prepare_statement(sqlite3* db, std::string_view sql, std::string_view pa
   StmtPtr stmt(raw);
   if (rc != SQLITE_OK) throw_db_error(db, rc, path, what, sql, table);
   if (!stmt) {
-    throw Error(ErrorKind::Config,
-                fmt::format("sqlite {}: {}: the statement is empty", path, what), {},
-                sqlite_context(sql, table));
+    throw Error(ErrorKind::Config, fmt::format("sqlite {}: {}: the statement is empty", path, what),
+                {}, sqlite_context(sql, table));
   }
   return stmt;
 }
@@ -107,14 +105,20 @@ ColumnType type_from_declared(const char* declared) {
 
 const char* declared_type_for(ColumnType type) {
   switch (type) {
-    case ColumnType::Bool: return "BOOLEAN";
-    case ColumnType::Int64: return "INTEGER";
-    case ColumnType::Double: return "REAL";
-    case ColumnType::Text: return "TEXT";
-    case ColumnType::Blob: return "BLOB";
+    case ColumnType::Bool:
+      return "BOOLEAN";
+    case ColumnType::Int64:
+      return "INTEGER";
+    case ColumnType::Double:
+      return "REAL";
+    case ColumnType::Text:
+      return "TEXT";
+    case ColumnType::Blob:
+      return "BLOB";
     // No declared type means BLOB affinity: values are stored exactly as given. "ANY"
     // would mean NUMERIC affinity and turn the text '007' into the integer 7.
-    case ColumnType::Any: return "";
+    case ColumnType::Any:
+      return "";
   }
   return "";
 }
@@ -143,11 +147,16 @@ std::string_view column_blob(sqlite3_stmt* stmt, int i) {
 
 Value read_value(sqlite3_stmt* stmt, int i) {
   switch (sqlite3_column_type(stmt, i)) {
-    case SQLITE_INTEGER: return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
-    case SQLITE_FLOAT: return Value(sqlite3_column_double(stmt, i));
-    case SQLITE_TEXT: return Value(std::string(column_text(stmt, i)));
-    case SQLITE_BLOB: return Value(Blob{std::string(column_blob(stmt, i))});
-    default: return Value();
+    case SQLITE_INTEGER:
+      return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
+    case SQLITE_FLOAT:
+      return Value(sqlite3_column_double(stmt, i));
+    case SQLITE_TEXT:
+      return Value(std::string(column_text(stmt, i)));
+    case SQLITE_BLOB:
+      return Value(Blob{std::string(column_blob(stmt, i))});
+    default:
+      return Value();
   }
 }
 
@@ -204,8 +213,8 @@ TableSchema schema_of(sqlite3_stmt* stmt) {
 
 // The wrapped forms ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
 std::string_view strip_sql(std::string_view sql) {
-  while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) != 0 ||
-                          sql.back() == ';')) {
+  while (!sql.empty() &&
+         (std::isspace(static_cast<unsigned char>(sql.back())) != 0 || sql.back() == ';')) {
     sql.remove_suffix(1);
   }
   return sql;
@@ -275,9 +284,9 @@ class SqliteRowSource final : public RowSource {
         break;
       }
       if (rc != SQLITE_ROW) {
-        Error error = make_sqlite_error(error_code(sqlite3_db_handle(stmt), rc),
-                                        sqlite3_errmsg(sqlite3_db_handle(stmt)), path_,
-                                        "reading rows", sql_);
+        Error error =
+            make_sqlite_error(error_code(sqlite3_db_handle(stmt), rc),
+                              sqlite3_errmsg(sqlite3_db_handle(stmt)), path_, "reading rows", sql_);
         stmt_.reset();
         throw error;
       }
@@ -692,8 +701,7 @@ std::optional<std::string> SqliteConnection::integer_primary_key(const TableRef&
 }
 
 int64_t SqliteConnection::estimate_rows(std::string_view sql) {
-  const std::string count_sql =
-      fmt::format("SELECT count(*) FROM ({}) AS src", strip_sql(sql));
+  const std::string count_sql = fmt::format("SELECT count(*) FROM ({}) AS src", strip_sql(sql));
   StmtPtr stmt = prepare(count_sql, "count rows");
   const int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
@@ -745,8 +753,8 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
 
   if (max_sample <= 0 || stats.rows == 0) return stats;
   const int64_t every = (stats.rows + max_sample - 1) / max_sample;
-  const std::string sample_sql = fmt::format(
-      "SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}", quoted, inner);
+  const std::string sample_sql =
+      fmt::format("SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}", quoted, inner);
   StmtPtr stmt = prepare(sample_sql, "key sample");
   stats.sample.reserve(static_cast<size_t>(std::min<int64_t>(max_sample, stats.rows)));
   for (int64_t i = 0; static_cast<int64_t>(stats.sample.size()) < max_sample; ++i) {
@@ -760,10 +768,10 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
 
 void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {
   if (schema.columns.empty()) {
-    throw Error(ErrorKind::Config,
-                fmt::format("sqlite {}: cannot create table {} with no columns", path_,
-                            table.display()),
-                {}, sqlite_context({}, table.display()));
+    throw Error(
+        ErrorKind::Config,
+        fmt::format("sqlite {}: cannot create table {} with no columns", path_, table.display()),
+        {}, sqlite_context({}, table.display()));
   }
   std::string sql = fmt::format("CREATE TABLE {} (", quote_table(table));
   std::string primary_key;
@@ -785,8 +793,8 @@ void SqliteConnection::create_table(const TableRef& table, const TableSchema& sc
   if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
   sql += ')';
   const int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) fail(rc, fmt::format("create table {}", table.display()), sql,
-                            table.display());
+  if (rc != SQLITE_OK)
+    fail(rc, fmt::format("create table {}", table.display()), sql, table.display());
 }
 
 std::unique_ptr<RowSource> SqliteConnection::open_source(std::string_view sql,
@@ -810,8 +818,9 @@ std::unique_ptr<RowSink> SqliteConnection::open_sink(const TableRef& table,
   return open_insert_sink(table, columns, kMaxRowsPerInsert);
 }
 
-std::unique_ptr<RowSink> SqliteConnection::open_insert_sink(
-    const TableRef& table, const std::vector<std::string>& columns, int max_rows_per_statement) {
+std::unique_ptr<RowSink> SqliteConnection::open_insert_sink(const TableRef& table,
+                                                            const std::vector<std::string>& columns,
+                                                            int max_rows_per_statement) {
   sqlite3* handle = db();
   const int max_params = sqlite3_limit(handle, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
   if (columns.empty() || columns.size() > static_cast<size_t>(max_params)) {
@@ -830,7 +839,8 @@ std::unique_ptr<RowSink> SqliteConnection::open_insert_sink(
   }
   head += ") VALUES ";
   // Preparing one row now reports a missing table or column at open, not at first write.
-  prepare_statement(handle, head + row_placeholders(columns.size()), path_, fmt::format("insert into {}", table.display()), table.display());
+  prepare_statement(handle, head + row_placeholders(columns.size()), path_,
+                    fmt::format("insert into {}", table.display()), table.display());
   return std::make_unique<SqliteRowSink>(handle, path_, table.display(), std::move(head),
                                          columns.size(), rows);
 }

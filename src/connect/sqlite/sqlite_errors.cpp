@@ -1,13 +1,12 @@
 // SQLite result codes classified into parmap's error kinds, and the Error a failed call throws.
 #include "connect/sqlite/sqlite_errors.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-
-#include <fmt/format.h>
 
 namespace parmap::sqlite {
 namespace {
@@ -82,7 +81,9 @@ struct CodeName {
   const char* name;
 };
 
-#define PARMAP_SQLITE_CODE(c) CodeName{c, #c}
+// Each name is the constant's own spelling, so the table cannot drift from the header.
+#define PARMAP_SQLITE_CODE(c) \
+  CodeName { c, #c }
 constexpr std::array kCodeNames = {
     PARMAP_SQLITE_CODE(SQLITE_OK),
     PARMAP_SQLITE_CODE(SQLITE_ERROR),
@@ -178,18 +179,17 @@ constexpr std::array kCodeNames = {
 
 template <typename Table>
 const CodeKind* find_code(const Table& table, int code) {
-  auto it = std::find_if(table.begin(), table.end(), [code](const CodeKind& e) {
-    return e.code == code;
-  });
+  auto it = std::find_if(table.begin(), table.end(),
+                         [code](const CodeKind& e) { return e.code == code; });
   return it == table.end() ? nullptr : &*it;
 }
 
 bool contains_ignoring_case(std::string_view text, std::string_view fragment) {
-  auto it = std::search(text.begin(), text.end(), fragment.begin(), fragment.end(),
-                        [](char a, char b) {
-                          return std::tolower(static_cast<unsigned char>(a)) ==
-                                 std::tolower(static_cast<unsigned char>(b));
-                        });
+  auto it =
+      std::search(text.begin(), text.end(), fragment.begin(), fragment.end(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) ==
+               std::tolower(static_cast<unsigned char>(b));
+      });
   return it != text.end();
 }
 

@@ -1,5 +1,7 @@
 // The SQLite driver against real database files: types, schema, statistics, batches, errors,
 // and parallel writers sharing a file.
+#include "connect/sqlite/sqlite_driver.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +11,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -18,7 +19,6 @@
 #include <vector>
 
 #include "connect/sqlite/sqlite_connection.h"
-#include "connect/sqlite/sqlite_driver.h"
 #include "parmap/error.h"
 #include "support/test_support.h"
 
@@ -146,9 +146,9 @@ TEST_F(SqliteDriverTest, DescribesQueriesByAffinity) {
       "SELECT id, name, price, ratio, flag, data, note, created, n, big, u, id + 1 AS expr "
       "FROM (SELECT * FROM d) AS inner_q;");
   const std::vector<ColumnType> expected = {
-      ColumnType::Int64, ColumnType::Text, ColumnType::Double, ColumnType::Double,
-      ColumnType::Bool,  ColumnType::Blob, ColumnType::Text,   ColumnType::Any,
-      ColumnType::Any,   ColumnType::Int64, ColumnType::Any,   ColumnType::Any};
+      ColumnType::Int64, ColumnType::Text,  ColumnType::Double, ColumnType::Double,
+      ColumnType::Bool,  ColumnType::Blob,  ColumnType::Text,   ColumnType::Any,
+      ColumnType::Any,   ColumnType::Int64, ColumnType::Any,    ColumnType::Any};
   ASSERT_EQ(schema.columns.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(schema.columns[i].type, expected[i])
@@ -173,11 +173,13 @@ TEST_F(SqliteDriverTest, DescribesQueriesByAffinity) {
 TEST_F(SqliteDriverTest, CreateTableMapsTypesAndKeys) {
   auto conn = open("a.db");
   TableSchema schema;
-  schema.columns = {
-      {"id", ColumnType::Int64, "", true, true},   {"r", ColumnType::Double, "", false, false},
-      {"t", ColumnType::Text, "", true, false},    {"b", ColumnType::Blob, "", false, false},
-      {"f", ColumnType::Bool, "", false, false},   {"a", ColumnType::Any, "", false, false},
-      {"odd \"name\"", ColumnType::Text, "", false, false}};
+  schema.columns = {{"id", ColumnType::Int64, "", true, true},
+                    {"r", ColumnType::Double, "", false, false},
+                    {"t", ColumnType::Text, "", true, false},
+                    {"b", ColumnType::Blob, "", false, false},
+                    {"f", ColumnType::Bool, "", false, false},
+                    {"a", ColumnType::Any, "", false, false},
+                    {"odd \"name\"", ColumnType::Text, "", false, false}};
   conn->create_table(TableRef{"main", "made"}, schema);
   const auto made = conn->describe_table(TableRef{"", "made"});
   ASSERT_TRUE(made.has_value());
@@ -343,10 +345,10 @@ TEST_F(SqliteDriverTest, SinkWritesFullAndTailStatements) {
     sink->write(make_batch(1241, 7));
     EXPECT_EQ(sink->finish(), 1248);
     conn->commit();
-    EXPECT_EQ(conn->query("SELECT count(*), count(DISTINCT id), sum(id), count(payload), "
-                          "sum(flag) FROM s"),
-              (Rows{{Value(1248), Value(1248), Value(1248 * 1247 / 2), Value(1248 - 114),
-                     Value(624)}}))
+    EXPECT_EQ(
+        conn->query("SELECT count(*), count(DISTINCT id), sum(id), count(payload), "
+                    "sum(flag) FROM s"),
+        (Rows{{Value(1248), Value(1248), Value(1248 * 1247 / 2), Value(1248 - 114), Value(624)}}))
         << per_statement << " rows per statement";
     EXPECT_EQ(conn->query("SELECT typeof(payload), hex(payload), label, typeof(amount) FROM s "
                           "WHERE id = 1"),
@@ -418,17 +420,16 @@ TEST_F(SqliteDriverTest, ClassifiesOpenAndStatementErrors) {
     }
   };
   expect_kind(ErrorKind::Connect, "no-such-dir/x.db", [&] { open("no-such-dir/x.db"); });
-  {
-    std::ofstream(dir_.file("junk.db")) << std::string(4096, 'j');
-  }
+  test::write_file(dir_.file("junk.db"), std::string(4096, 'j'));
   expect_kind(ErrorKind::Connect, "junk.db", [&] { open("junk.db"); });
   expect_kind(ErrorKind::Config, "colour", [&] { open("p.db", {{"colour", "blue"}}); });
   EXPECT_FALSE(std::filesystem::exists(dir_.file("p.db")));  // rejected before creating it
-  expect_kind(ErrorKind::Config, "journal_mode",
-              [&] { open("p.db", {{"journal_mode", "wal; DROP TABLE x"}}); });
+  expect_kind(ErrorKind::Config, "journal_mode", [&] {
+    open("p.db", {{"journal_mode", "wal; DROP TABLE x"}});
+  });
 
-  auto conn = open("a.db", {{"journal_mode", "wal"}, {"synchronous", "normal"},
-                            {"cache_size", "-4000"}});
+  auto conn =
+      open("a.db", {{"journal_mode", "wal"}, {"synchronous", "normal"}, {"cache_size", "-4000"}});
   EXPECT_EQ(conn->query("PRAGMA journal_mode"), (Rows{{Value("wal")}}));
   EXPECT_EQ(conn->query("PRAGMA synchronous"), (Rows{{Value(1)}}));
   EXPECT_EQ(conn->query("PRAGMA cache_size"), (Rows{{Value(-4000)}}));
@@ -436,11 +437,11 @@ TEST_F(SqliteDriverTest, ClassifiesOpenAndStatementErrors) {
   expect_kind(ErrorKind::Config, "syntax error", [&] { conn->describe_query("SELEC 1"); });
   expect_kind(ErrorKind::Schema, "no such table", [&] { conn->estimate_rows("SELECT * FROM x"); });
   conn->execute("CREATE TABLE t (a INTEGER)");
-  expect_kind(ErrorKind::Schema, "has no column named",
-              [&] { conn->open_sink(TableRef{"", "t"}, {"nope"}); });
+  expect_kind(ErrorKind::Schema, "has no column named", [&] {
+    conn->open_sink(TableRef{"", "t"}, {"nope"});
+  });
   expect_kind(ErrorKind::Schema, "already exists", [&] { conn->execute("CREATE TABLE t (b)"); });
-  expect_kind(ErrorKind::Config, "parameters",
-              [&] { conn->query("SELECT ?", {}); });
+  expect_kind(ErrorKind::Config, "parameters", [&] { conn->query("SELECT ?", {}); });
   conn->close();
   conn->close();
   expect_kind(ErrorKind::Connect, "closed", [&] { conn->execute("SELECT 1"); });
@@ -541,6 +542,16 @@ TEST_F(SqliteDriverTest, DISABLED_InsertSpeedSingleVersusMultiRow) {
     std::printf("%4d rows/statement: %lld rows in %.2f s = %.0f rows/s\n", per_statement,
                 static_cast<long long>(written), seconds, static_cast<double>(written) / seconds);
   }
+  auto conn = open("speed.db");
+  const auto start = std::chrono::steady_clock::now();
+  auto source = conn->open_source("SELECT * FROM s", {}, kBatch, 0);
+  Batch batch_read;
+  int64_t read = 0;
+  while (source->next(batch_read)) read += static_cast<int64_t>(batch_read.num_rows());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("source: %lld rows in %.2f s = %.0f rows/s\n", static_cast<long long>(read), seconds,
+              static_cast<double>(read) / seconds);
 }
 
 }  // namespace

@@ -27,28 +27,68 @@ struct Case {
 
 std::vector<Case> cases() {
   return {
-      {"enable_parallel", "MAPPER_PARALLEL_ENABLED", 1, "N", 0, "yes", 1,
+      {"enable_parallel",
+       "MAPPER_PARALLEL_ENABLED",
+       1,
+       "N",
+       0,
+       "yes",
+       1,
        {"", "maybe", "2", "truee", "-1", "t r u e"},
        [](const ParallelConfig& c) -> int64_t { return c.enable_parallel ? 1 : 0; }},
-      {"max_workers", "MAPPER_MAX_WORKERS", kCores - 1, "3", 3, "12", 12,
-       {"", "abc", "12abc", "1.5", "-3", "0", "1025", "99999999999999999999999", "0x10", "1e3",
-        "+", "4 4"},
+      {"max_workers",
+       "MAPPER_MAX_WORKERS",
+       kCores - 1,
+       "3",
+       3,
+       "12",
+       12,
+       {"", "abc", "12abc", "1.5", "-3", "0", "1025", "99999999999999999999999", "0x10", "1e3", "+",
+        "4 4"},
        [](const ParallelConfig& c) -> int64_t { return c.max_workers; }},
-      {"chunk_size", "MAPPER_CHUNK_SIZE", 50000, "1000", 1000, "100000000", 100000000,
+      {"chunk_size",
+       "MAPPER_CHUNK_SIZE",
+       50000,
+       "1000",
+       1000,
+       "100000000",
+       100000000,
        {"", "abc", "0", "-1", "100000001", "1.0", "50k", "9223372036854775808"},
        [](const ParallelConfig& c) -> int64_t { return c.chunk_size; }},
-      {"min_rows_for_parallel", "MAPPER_MIN_ROWS_FOR_PARALLEL", 100000, "0", 0,
-       "1000000000000000", 1000000000000000,
+      {"min_rows_for_parallel",
+       "MAPPER_MIN_ROWS_FOR_PARALLEL",
+       100000,
+       "0",
+       0,
+       "1000000000000000",
+       1000000000000000,
        {"", "x", "-1", "1000000000000001", "1e6", "18446744073709551616"},
        [](const ParallelConfig& c) -> int64_t { return c.min_rows_for_parallel; }},
-      {"max_retries", "MAPPER_MAX_RETRIES", 3, "0", 0, "100", 100,
+      {"max_retries",
+       "MAPPER_MAX_RETRIES",
+       3,
+       "0",
+       0,
+       "100",
+       100,
        {"", "many", "-1", "101", "3.0"},
        [](const ParallelConfig& c) -> int64_t { return c.max_retries; }},
-      {"retry_backoff_ms", "MAPPER_RETRY_BACKOFF_MS", 200, "600000", 600000, "0", 0,
+      {"retry_backoff_ms",
+       "MAPPER_RETRY_BACKOFF_MS",
+       200,
+       "600000",
+       600000,
+       "0",
+       0,
        {"", "1s", "-5", "600001", "2.5"},
        [](const ParallelConfig& c) -> int64_t { return c.retry_backoff_ms; }},
-      {"max_batch_bytes", "MAPPER_MAX_BATCH_BYTES", int64_t{64} << 20, "65536", 65536,
-       "17179869184", int64_t{1} << 34,
+      {"max_batch_bytes",
+       "MAPPER_MAX_BATCH_BYTES",
+       int64_t{64} << 20,
+       "65536",
+       65536,
+       "17179869184",
+       int64_t{1} << 34,
        {"", "64MiB", "65535", "17179869185", "-65536", "1e9"},
        [](const ParallelConfig& c) -> int64_t { return c.max_batch_bytes; }},
   };
@@ -165,8 +205,8 @@ TEST(ConfigTest, ErrorMessagesSayWhatIsAccepted) {
   EXPECT_TRUE(contains(message_of({{"chunk_size", "0"}}, {}),
                        "invalid value '0' for job param 'chunk_size': expected a whole number "
                        "from 1 to 100000000"));
-  EXPECT_TRUE(contains(message_of({}, {{"MAPPER_MAX_BATCH_BYTES", "1"}}),
-                       "from 65536 to 17179869184"));
+  EXPECT_TRUE(
+      contains(message_of({}, {{"MAPPER_MAX_BATCH_BYTES", "1"}}), "from 65536 to 17179869184"));
   const std::string b = message_of({}, {{"MAPPER_PARALLEL_ENABLED", "maybe"}});
   EXPECT_TRUE(contains(b, "true/false")) << b;
   EXPECT_TRUE(contains(b, "y/n")) << b;
@@ -187,8 +227,8 @@ TEST(ConfigTest, BooleanSpellings) {
         << yes;
     EXPECT_TRUE(resolve_config({{"enable_parallel", yes}}, {}, kCores).enable_parallel) << yes;
   }
-  for (const char* no : {"false", "FALSE", "False", "n", "N", "no", "NO", "No", "0", "off",
-                         "OFF", " false ", " n "}) {
+  for (const char* no : {"false", "FALSE", "False", "n", "N", "no", "NO", "No", "0", "off", "OFF",
+                         " false ", " n "}) {
     EXPECT_FALSE(parse_bool("x", no)) << no;
     EXPECT_FALSE(resolve_config({}, {{"MAPPER_PARALLEL_ENABLED", no}}, kCores).enable_parallel)
         << no;
@@ -206,14 +246,15 @@ TEST(ConfigTest, BooleanSpellings) {
 
 TEST(ConfigTest, UnknownParamWithSuggestion) {
   const std::string msg = message_of({{"max_worker", "4"}}, {});
-  EXPECT_TRUE(contains(msg, "unknown job param 'max_worker' (did you mean 'max_workers'?); "
-                            "accepted: enable_parallel, max_workers, chunk_size"))
+  EXPECT_TRUE(contains(msg,
+                       "unknown job param 'max_worker' (did you mean 'max_workers'?); "
+                       "accepted: enable_parallel, max_workers, chunk_size"))
       << msg;
   EXPECT_TRUE(contains(msg, "max_batch_bytes")) << msg;
 
   EXPECT_TRUE(contains(message_of({{"CHUNK_SIZE", "4"}}, {}), "did you mean 'chunk_size'"));
-  EXPECT_TRUE(contains(message_of({{"enable_paralel", "y"}}, {}),
-                       "did you mean 'enable_parallel'"));
+  EXPECT_TRUE(
+      contains(message_of({{"enable_paralel", "y"}}, {}), "did you mean 'enable_parallel'"));
   EXPECT_TRUE(contains(message_of({{"min_row_for_paralel", "1"}}, {}),
                        "did you mean 'min_rows_for_parallel'"));
 

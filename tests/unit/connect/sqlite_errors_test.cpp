@@ -53,8 +53,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{SQLITE_AUTH, "not authorized", ErrorKind::Connect},
         Case{SQLITE_PERM, "access permission denied", ErrorKind::Connect},
         Case{SQLITE_READONLY, "attempt to write a readonly database", ErrorKind::Connect},
-        Case{SQLITE_READONLY_DBMOVED, "attempt to write a readonly database",
-             ErrorKind::Connect},
+        Case{SQLITE_READONLY_DBMOVED, "attempt to write a readonly database", ErrorKind::Connect},
         // Plain SQLITE_ERROR, told apart by its message.
         Case{SQLITE_ERROR, "no such table: t", ErrorKind::Schema},
         Case{SQLITE_ERROR, "no such column: x", ErrorKind::Schema},
@@ -86,9 +85,9 @@ TEST(SqliteCodeName, NamesPrimaryAndExtendedCodes) {
 
 TEST(SqliteMakeError, CarriesCodeContextAndTruncatedStatement) {
   const std::string sql = "INSERT INTO t VALUES " + std::string(300, '?');
-  const Error error = make_sqlite_error(SQLITE_CONSTRAINT_NOTNULL,
-                                        "NOT NULL constraint failed: t.a", "/tmp/x.db",
-                                        "insert into t", sql, "t");
+  const Error error =
+      make_sqlite_error(SQLITE_CONSTRAINT_NOTNULL, "NOT NULL constraint failed: t.a", "/tmp/x.db",
+                        "insert into t", sql, "t");
   EXPECT_EQ(error.kind(), ErrorKind::Data);
   EXPECT_EQ(error.native_code(), "SQLITE_CONSTRAINT_NOTNULL");
   EXPECT_EQ(error.context().engine, "sqlite");

@@ -47,9 +47,8 @@ TEST(TableRefTest, QuotedNames) {
 }
 
 TEST(TableRefTest, MalformedNamesAreConfigErrorsNamingTheText) {
-  for (const std::string bad :
-       {"", "   ", ".", "a.", ".a", "a..b", "a.b.c", "\"unterminated", "\"\"", "\"a\"x",
-        "a\"b\"", "\"a\".", "s.\"\""}) {
+  for (const std::string bad : {"", "   ", ".", "a.", ".a", "a..b", "a.b.c", "\"unterminated",
+                                "\"\"", "\"a\"x", "a\"b\"", "\"a\".", "s.\"\""}) {
     try {
       parse_table_ref(bad);
       ADD_FAILURE() << "no error for [" << bad << "]";
@@ -97,9 +96,7 @@ class QuotingConnection : public Connection {
   void rollback() noexcept override {}
   TableSchema describe_query(std::string_view) override { return {}; }
   std::optional<TableSchema> describe_table(const TableRef&) override { return std::nullopt; }
-  std::optional<std::string> integer_primary_key(const TableRef&) override {
-    return std::nullopt;
-  }
+  std::optional<std::string> integer_primary_key(const TableRef&) override { return std::nullopt; }
   int64_t estimate_rows(std::string_view) override { return 0; }
   KeyStats key_stats(std::string_view, std::string_view, int) override { return {}; }
   void create_table(const TableRef&, const TableSchema&) override {}

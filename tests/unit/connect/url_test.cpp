@@ -74,7 +74,8 @@ TEST(UrlTest, SqliteForms) {
 }
 
 TEST(UrlTest, ServerForms) {
-  ConnectionUrl u = parse_url("postgresql://alice:s3cret@db.example.com:5433/sales?sslmode=require");
+  ConnectionUrl u =
+      parse_url("postgresql://alice:s3cret@db.example.com:5433/sales?sslmode=require");
   EXPECT_EQ(u.user, "alice");
   EXPECT_EQ(u.password, "s3cret");
   EXPECT_EQ(u.host, "db.example.com");

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what parmap needs to build and test, from Debian's packages, when it is missing.
+set -euo pipefail
+
+packages=(g++ cmake ninja-build pkg-config libsqlite3-dev sqlite3 libcli11-dev libfmt-dev
+          libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev time)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds parmap and runs the whole test suite: unit, integration (real SQLite files) and
+# end-to-end (the parmap binary). With --sanitizers (the default when CI=true) it then runs
+# it again under AddressSanitizer+UBSan and under ThreadSanitizer, on fewer rows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sanitizers=0
+[ "${CI:-}" = "true" ] && sanitizers=1
+for arg in "$@"; do
+  case "$arg" in
+    --sanitizers) sanitizers=1 ;;
+    --no-sanitizers) sanitizers=0 ;;
+    *) echo "usage: scripts/test.sh [--sanitizers|--no-sanitizers]" >&2; exit 2 ;;
+  esac
+done
+
+# In CI a skipped integration test is a failure: no server may be silently missing.
+[ "${CI:-}" = "true" ] && export PARMAP_REQUIRE_SERVERS=1
+
+run_suite() {  # DIR [label]
+  local dir=$1
+  echo "== tests in $dir (PARMAP_TEST_ROWS=${PARMAP_TEST_ROWS:-1000000})"
+  ctest --test-dir "$dir" --output-on-failure -j2 --timeout 900
+}
+
+scripts/build.sh build
+if [ "$sanitizers" = 1 ]; then
+  scripts/build.sh build-asan -DPARMAP_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug
+  (export PARMAP_TEST_ROWS=200000 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+   run_suite build-asan)
+  scripts/build.sh build-tsan -DPARMAP_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  (export PARMAP_TEST_ROWS=100000 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+   run_suite build-tsan)
+fi
+# The main suite last, so its closing line is the one a reader sees.
+run_suite build
