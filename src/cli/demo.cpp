@@ -102,12 +102,12 @@ int run_demo(const DemoOptions& options) {
     }
     fmt::print("]\n");
   } else {
-    fmt::print("demo: serial {:.2f} s ({:.0f} rows/s), parallel with {} workers {:.2f} s "
-               "({:.0f} rows/s): {}\n",
-               runs[0].result.elapsed_seconds, runs[0].result.rows_per_second,
-               runs[1].result.workers_used, runs[1].result.elapsed_seconds,
-               runs[1].result.rows_per_second,
-               ok ? "both copies equal the source" : "VERIFICATION FAILED");
+    fmt::print(
+        "demo: serial {:.2f} s ({:.0f} rows/s), parallel with {} workers {:.2f} s "
+        "({:.0f} rows/s): {}\n",
+        runs[0].result.elapsed_seconds, runs[0].result.rows_per_second, runs[1].result.workers_used,
+        runs[1].result.elapsed_seconds, runs[1].result.rows_per_second,
+        ok ? "both copies equal the source" : "VERIFICATION FAILED");
   }
   return ok ? 0 : 1;
 }

@@ -17,9 +17,8 @@ std::string where(const std::string& path, const YAML::Node& node) {
 
 std::string scalar(const std::string& path, const std::string& key, const YAML::Node& node) {
   if (!node.IsScalar()) {
-    throw Error(ErrorKind::Config,
-                fmt::format("{}: '{}' must be a single value, not a list or map",
-                            where(path, node), key));
+    throw Error(ErrorKind::Config, fmt::format("{}: '{}' must be a single value, not a list or map",
+                                               where(path, node), key));
   }
   return node.Scalar();
 }
@@ -88,24 +87,32 @@ ColumnMapping mapping_entry(const std::string& path, const YAML::Node& node, siz
 }
 
 void set_key(JobSpec& spec, const std::string& key, const std::string& value) {
-  if (key == "job") spec.job_id = value;
-  else if (key == "source") spec.source = value;
-  else if (key == "target") spec.target = value;
-  else if (key == "query") spec.query = value;
-  else if (key == "table") spec.table = value;
-  else if (key == "target_table") spec.target_table = value;
-  else if (key == "partition_column") spec.partition_column = value;
-  else if (key == "mode") spec.mode = target_mode_from_string(value);
-  else spec.params[key] = value;  // validated with the other params by resolve_config
+  if (key == "job")
+    spec.job_id = value;
+  else if (key == "source")
+    spec.source = value;
+  else if (key == "target")
+    spec.target = value;
+  else if (key == "query")
+    spec.query = value;
+  else if (key == "table")
+    spec.table = value;
+  else if (key == "target_table")
+    spec.target_table = value;
+  else if (key == "partition_column")
+    spec.partition_column = value;
+  else if (key == "mode")
+    spec.mode = target_mode_from_string(value);
+  else
+    spec.params[key] = value;  // validated with the other params by resolve_config
 }
 
 }  // namespace
 
 const std::vector<std::string>& job_file_keys() {
-  static const std::vector<std::string> keys{"job",          "source",           "target",
-                                             "query",        "table",            "target_table",
-                                             "partition_column", "mode",         "columns",
-                                             "params"};
+  static const std::vector<std::string> keys{"job",     "source",       "target",           "query",
+                                             "table",   "target_table", "partition_column", "mode",
+                                             "columns", "params"};
   return keys;
 }
 
@@ -116,15 +123,15 @@ JobSpec load_job_file(const std::string& path) {
   } catch (const YAML::BadFile&) {
     throw Error(ErrorKind::Config, fmt::format("cannot read job file '{}'", path));
   } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::Config,
-                fmt::format("{}:{}:{}: not valid YAML: {}", path, e.mark.line + 1,
-                            e.mark.column + 1, e.msg));
+    throw Error(ErrorKind::Config, fmt::format("{}:{}:{}: not valid YAML: {}", path,
+                                               e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap()) {
-    throw Error(ErrorKind::Config,
-                fmt::format("{}: a job file is a map of keys ({}), not a {}", path,
-                            fmt::join(job_file_keys(), ", "),
-                            root.IsNull() ? "empty file" : root.IsSequence() ? "list" : "value"));
+    throw Error(ErrorKind::Config, fmt::format("{}: a job file is a map of keys ({}), not a {}",
+                                               path, fmt::join(job_file_keys(), ", "),
+                                               root.IsNull()       ? "empty file"
+                                               : root.IsSequence() ? "list"
+                                                                   : "value"));
   }
   JobSpec spec;
   for (const auto& kv : root) {
@@ -161,13 +168,12 @@ JobSpec load_job_file(const std::string& path) {
       const std::string hint = did_you_mean(key, candidates);
       const bool is_param = std::any_of(settings_table().begin(), settings_table().end(),
                                         [&](const SettingInfo& s) { return key == s.param; });
-      throw Error(
-          ErrorKind::Config,
-          fmt::format("{}: unknown key '{}'{}; accepted: {}", where(path, kv.first), key,
-                      is_param ? " at the top level (job params go under 'params:')"
-                      : hint.empty() ? ""
-                                     : fmt::format(" (did you mean '{}'?)", hint),
-                      fmt::join(job_file_keys(), ", ")));
+      throw Error(ErrorKind::Config,
+                  fmt::format("{}: unknown key '{}'{}; accepted: {}", where(path, kv.first), key,
+                              is_param       ? " at the top level (job params go under 'params:')"
+                              : hint.empty() ? ""
+                                             : fmt::format(" (did you mean '{}'?)", hint),
+                              fmt::join(job_file_keys(), ", ")));
     }
   }
   return spec;

@@ -138,9 +138,12 @@ int run_job(const RunFlags& f, bool plan_only) {
 int exit_code_for(const Error& e) {
   switch (e.kind()) {
     case ErrorKind::Config:
-    case ErrorKind::Schema: return kExitUsage;
-    case ErrorKind::Cancelled: return kExitCancelled;
-    default: return kExitFailure;
+    case ErrorKind::Schema:
+      return kExitUsage;
+    case ErrorKind::Cancelled:
+      return kExitCancelled;
+    default:
+      return kExitFailure;
   }
 }
 
@@ -163,8 +166,9 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run a mapper job (from a job file and/or flags)");
   add_run_flags(*run, run_flags, true);
   auto* plan = app.add_subcommand(
-      "plan", "dry run: the row estimate, parallel or serial and why, and the chunk list; "
-              "writes nothing");
+      "plan",
+      "dry run: the row estimate, parallel or serial and why, and the chunk list; "
+      "writes nothing");
   add_run_flags(*plan, plan_flags, false);
 
   cli::DemoOptions demo_opts;
@@ -173,8 +177,9 @@ int main(int argc, char** argv) {
   demo->add_option("--rows", demo_opts.rows, "rows in the sample source")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   demo->add_option("--dir", demo_opts.dir, "folder for the demo's SQLite files");
-  demo->add_option("--workers", demo_opts.workers, "workers for the parallel copy (default "
-                                                   "max(2, CPU cores))")
+  demo->add_option("--workers", demo_opts.workers,
+                   "workers for the parallel copy (default "
+                   "max(2, CPU cores))")
       ->check(CLI::Range(1, 1024));
   demo->add_flag("--json", demo_opts.json, "print the two summaries as JSON");
 

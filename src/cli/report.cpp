@@ -66,7 +66,8 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
   if (plan_only) {
     auto& chunks = j["chunks"] = nlohmann::json::array();
     for (const auto& c : r.chunks) {
-      chunks.push_back({{"index", c.index}, {"bounds", c.bounds}, {"estimated_rows", c.estimated_rows}});
+      chunks.push_back(
+          {{"index", c.index}, {"bounds", c.bounds}, {"estimated_rows", c.estimated_rows}});
     }
   }
   return j.dump(2) + "\n";

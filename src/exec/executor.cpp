@@ -86,7 +86,8 @@ TableSchema schema_of(const Batch& b, const TableSchema& source) {
     info.name = c.name;
     info.type = c.type;
     const int i = source.find(c.name);
-    if (i >= 0 && source.columns[i].type == c.type) info.declared_type = source.columns[i].declared_type;
+    if (i >= 0 && source.columns[i].type == c.type)
+      info.declared_type = source.columns[i].declared_type;
     s.columns.push_back(std::move(info));
   }
   return s;
@@ -166,13 +167,14 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   } else if (auto t = simple_table_of(sql_)) {
     if (auto pk = src.integer_primary_key(*t); pk && !resolve(*pk).empty()) {
       key = resolve(*pk);
-      why.push_back(fmt::format("partition column '{}', the integer primary key of {}", key,
-                                t->display()));
+      why.push_back(
+          fmt::format("partition column '{}', the integer primary key of {}", key, t->display()));
     }
   }
   if (key.empty() && check.splittable && opts_.partition_column.empty()) {
-    why.push_back("no partition key (no ORDER BY column, no integer primary key, no "
-                  "partition_column): streamed as one chunk");
+    why.push_back(
+        "no partition key (no ORDER BY column, no integer primary key, no "
+        "partition_column): streamed as one chunk");
   }
 
   const bool parallel_ok = should_use_parallel_processing(config_, p.estimated_rows);
@@ -192,8 +194,8 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     p.chunks[0].estimated_rows = p.estimated_rows;
     p.parallel = false;
   } else {
-    const int64_t n = std::max<int64_t>(1, (p.estimated_rows + config_.chunk_size - 1) /
-                                               config_.chunk_size);
+    const int64_t n =
+        std::max<int64_t>(1, (p.estimated_rows + config_.chunk_size - 1) / config_.chunk_size);
     const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
     const KeyStats stats = src.key_stats(sql_, key, max_sample);
     p.partition_column = key;
@@ -275,12 +277,12 @@ ParallelResult Executor::run() {
   if (opts_.fresh && !committed.empty() && opts_.mode != TargetMode::Truncate) {
     int64_t rows = 0;
     for (const auto& [id, e] : committed) rows += e.rows;
-    throw Error(ErrorKind::Config,
-                fmt::format("--fresh: job '{}' already committed {} chunk(s), {} row(s), to {}; "
-                            "starting over in mode '{}' would load them twice. Use mode "
-                            "'truncate' to empty the table first, or a new --job-id",
-                            job_id_, committed.size(), rows, table_.display(),
-                            to_string(opts_.mode)));
+    throw Error(
+        ErrorKind::Config,
+        fmt::format("--fresh: job '{}' already committed {} chunk(s), {} row(s), to {}; "
+                    "starting over in mode '{}' would load them twice. Use mode "
+                    "'truncate' to empty the table first, or a new --job-id",
+                    job_id_, committed.size(), rows, table_.display(), to_string(opts_.mode)));
   }
   const bool resume = stored && !opts_.fresh;
   plan_ = resume ? *stored : make_plan(*coord_src, src_schema);
@@ -294,9 +296,10 @@ ParallelResult Executor::run() {
   result_.chunks_planned = static_cast<int64_t>(plan_.chunks.size());
   result_.snapshot = coord_src->capabilities().snapshot_export
                          ? "one snapshot shared by all workers"
-                         : fmt::format("not shared: {} cannot export a snapshot, so each chunk "
-                                       "reads the source as of its own start",
-                                       coord_src->engine());
+                         : fmt::format(
+                               "not shared: {} cannot export a snapshot, so each chunk "
+                               "reads the source as of its own start",
+                               coord_src->engine());
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
     if (committed.count(c.index)) {
@@ -305,9 +308,8 @@ ParallelResult Executor::run() {
       queue_.push_back(&c);
     }
   }
-  const int workers = plan_.parallel
-                          ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size()))
-                          : 1;
+  const int workers =
+      plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
   if (opts_.dry_run) {
     result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -331,16 +333,16 @@ ParallelResult Executor::run() {
   }
   coord_tgt->close();
   result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  result_.rows_per_second = result_.elapsed_seconds > 0
-                                ? static_cast<double>(result_.total_rows_processed) /
-                                      result_.elapsed_seconds
-                                : 0;
+  result_.rows_per_second =
+      result_.elapsed_seconds > 0
+          ? static_cast<double>(result_.total_rows_processed) / result_.elapsed_seconds
+          : 0;
   if (cancelled() && result_.chunks_done + result_.chunks_skipped < result_.chunks_planned) {
-    throw Error(ErrorKind::Cancelled,
-                fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
-                            "to resume",
-                            job_id_, result_.chunks_done + result_.chunks_skipped,
-                            result_.chunks_planned));
+    throw Error(
+        ErrorKind::Cancelled,
+        fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
+                    "to resume",
+                    job_id_, result_.chunks_done + result_.chunks_skipped, result_.chunks_planned));
   }
   return result_;
 }
@@ -357,8 +359,8 @@ void Executor::worker() {
 
 void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
   if (!opts_.on_progress) return;
-  ProgressEvent ev{chunk.index, static_cast<uint32_t>(plan_.chunks.size()), rows,
-                   rows_done_.load(), skipped};
+  ProgressEvent ev{chunk.index, static_cast<uint32_t>(plan_.chunks.size()), rows, rows_done_.load(),
+                   skipped};
   opts_.on_progress(ev);
 }
 
@@ -392,7 +394,8 @@ void Executor::run_chunk(const Chunk& chunk) {
         const double jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng);
         spdlog::warn("job {}, {}: {} (attempt {} of {}), retrying", job_id_, chunk.describe(),
                      e.what(), attempt + 1, config_.max_retries + 1);
-        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(capped * jitter)));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(static_cast<int64_t>(capped * jitter)));
         continue;
       }
       ++chunks_failed_;
@@ -450,6 +453,10 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
       ahead.push_back(std::move(batch));
       batch = Batch{};
     }
+    // A drained source lets go of its read lock before this worker waits for the writer
+    // lock: with source and target in one SQLite file, a reader waiting for the writer
+    // would block the writer's commit.
+    if (!more) source.reset();
   }
 
   int64_t written = 0;
@@ -470,9 +477,12 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
 
 const char* to_string(TargetMode mode) {
   switch (mode) {
-    case TargetMode::Append: return "append";
-    case TargetMode::Truncate: return "truncate";
-    case TargetMode::Create: return "create";
+    case TargetMode::Append:
+      return "append";
+    case TargetMode::Truncate:
+      return "truncate";
+    case TargetMode::Create:
+      return "create";
   }
   return "?";
 }
@@ -505,9 +515,8 @@ ParallelResult execute_query_parallel(ConnectionFactory source, const std::strin
     throw_config("chunk_size", std::to_string(options.config.chunk_size), "a whole number >= 1");
   }
   TableRef table{target_schema, target_table};
-  std::string job_id = options.job_id.empty()
-                           ? derive_job_id("", source_sql, "", table.display())
-                           : options.job_id;
+  std::string job_id =
+      options.job_id.empty() ? derive_job_id("", source_sql, "", table.display()) : options.job_id;
   Executor ex(std::move(source), source_sql, std::move(target), std::move(table), options,
               std::move(job_id));
   return ex.run();

@@ -112,8 +112,7 @@ std::map<uint32_t, LedgerEntry> Ledger::committed(const std::string& job_id) {
 }
 
 bool Ledger::is_committed(const std::string& job_id, uint32_t chunk_id) {
-  return !db_.query(fmt::format("SELECT 1 FROM {} WHERE job_id = ? AND chunk_id = ?",
-                                kChunksTable),
+  return !db_.query(fmt::format("SELECT 1 FROM {} WHERE job_id = ? AND chunk_id = ?", kChunksTable),
                     {job_id, Value(int64_t{chunk_id})})
               .empty();
 }
@@ -128,12 +127,12 @@ void Ledger::insert_job(const std::string& job_id, const std::string& target_tab
 
 void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
                           int64_t rows_written, uint64_t row_hash) {
-  db_.query(fmt::format("INSERT INTO {} (job_id, chunk_id, lo, hi, rows_read, rows_written, "
-                        "row_hash, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        kChunksTable),
-            {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(),
-             chunk.range.hi.serialize(), Value(rows_read), Value(rows_written),
-             hash_hex(row_hash), now_utc()});
+  db_.query(
+      fmt::format("INSERT INTO {} (job_id, chunk_id, lo, hi, rows_read, rows_written, "
+                  "row_hash, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  kChunksTable),
+      {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(), chunk.range.hi.serialize(),
+       Value(rows_read), Value(rows_written), hash_hex(row_hash), now_utc()});
 }
 
 void Ledger::mark_finished(const std::string& job_id) {

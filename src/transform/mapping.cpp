@@ -9,11 +9,11 @@
 namespace parmap {
 namespace {
 
-Value cast_value(const Value& v, ColumnType to, const std::string& column) {
+Value cast_value(const Value& v, ColumnType to, const std::string& what) {
   if (v.is_null() || to == ColumnType::Any) return v;
   auto fail = [&]() -> Value {
-    throw Error(ErrorKind::Data, fmt::format("column '{}': cannot cast {} to {}", column,
-                                             v.to_display(), to_string(to)));
+    throw Error(ErrorKind::Data,
+                fmt::format("{}: cannot cast {} to {}", what, v.to_display(), to_string(to)));
   };
   switch (to) {
     case ColumnType::Bool:
@@ -63,17 +63,18 @@ Value cast_value(const Value& v, ColumnType to, const std::string& column) {
       if (v.is_text()) return Value(Blob{v.as_text()});
       return fail();
     }
-    case ColumnType::Any: return v;
+    case ColumnType::Any:
+      return v;
   }
   return fail();
 }
 
-Column cast_column(const Column& in, ColumnType to) {
+Column cast_column(const Column& in, ColumnType to, const std::string& label) {
   Column out;
   out.name = in.name;
   out.type = to;
   out.reserve(in.size());
-  for (size_t r = 0; r < in.size(); ++r) out.append(cast_value(in.get(r), to, in.name));
+  for (size_t r = 0; r < in.size(); ++r) out.append(cast_value(in.get(r), to, label));
   return out;
 }
 
@@ -97,7 +98,8 @@ Transform mapping_transform(std::vector<ColumnMapping> mapping) {
                                    : m.value->is_blob()   ? ColumnType::Blob
                                                           : ColumnType::Any);
         col.reserve(rows);
-        const Value v = m.cast ? cast_value(*m.value, *m.cast, m.name) : *m.value;
+        const Value v =
+            m.cast ? cast_value(*m.value, *m.cast, "column '" + m.name + "'") : *m.value;
         for (size_t r = 0; r < rows; ++r) col.append(v);
       } else {
         const int i = batch.find(m.from);
@@ -110,7 +112,10 @@ Transform mapping_transform(std::vector<ColumnMapping> mapping) {
                                   m.name, m.from, fmt::join(names, ", ")));
         }
         const Column& src = batch.columns[i];
-        col = (m.cast && *m.cast != src.type) ? cast_column(src, *m.cast) : src;
+        col =
+            (m.cast && *m.cast != src.type)
+                ? cast_column(src, *m.cast, fmt::format("column '{}' (from '{}')", m.name, m.from))
+                : src;
         col.name = m.name;
       }
       out.columns.push_back(std::move(col));

@@ -78,8 +78,9 @@ std::string sqlite_scalar(const std::string& path, const std::string& sql) {
 }
 
 bool sqlite_has_table(const std::string& path, const std::string& table) {
-  return sqlite_scalar(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '" +
-                                 table + "'") == "1";
+  return sqlite_scalar(
+             path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '" + table +
+                       "'") == "1";
 }
 
 Checksum sqlite_checksum(const std::string& path, const std::string& sql) {
@@ -123,8 +124,7 @@ void make_mixed_table(const std::string& path, const std::string& name, int64_t 
                   " (id INTEGER PRIMARY KEY, grp INTEGER, amount REAL, label TEXT, note TEXT, "
                   "day TEXT, payload BLOB);"
                   "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < " +
-                  std::to_string(rows) +
-                  ") INSERT INTO " + name +
+                  std::to_string(rows) + ") INSERT INTO " + name +
                   " SELECT i * 3, (i % 201) - 100, (i * 7919 % 100003) / 7.0, "
                   "printf('label-%d-%s', i, substr('αβγ unicode ✓ text', 1, i % 17)), "
                   "CASE WHEN i % 7 = 0 THEN NULL ELSE 'note ' || (i % 1000) END, "

@@ -51,15 +51,14 @@ int64_t test_rows();
 
 /// Result of running the parmap binary.
 struct RunResult {
-  int exit_code = -1;   ///< -1 when killed by a signal
+  int exit_code = -1;  ///< -1 when killed by a signal
   int signal = 0;
   std::string out, err;
 };
 /// Runs the parmap binary with `args` and extra environment `env` ("NAME=value"). When
 /// `kill_when` is given it is polled every few milliseconds while the process runs, and
 /// the process gets SIGKILL as soon as it returns true.
-RunResult run_parmap(const std::vector<std::string>& args,
-                     const std::vector<std::string>& env = {},
+RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                      const std::function<bool()>& kill_when = {});
 
 /// Writes a text file.

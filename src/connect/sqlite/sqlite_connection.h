@@ -60,16 +60,25 @@ class SqliteConnection final : public Connection {
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;
 
+  /// "sqlite".
   std::string engine() const override { return "sqlite"; }
+  /// No concurrent writers (see writer_lock()), no snapshot export.
   Capabilities capabilities() const override;
+  /// Double quotes, embedded quotes doubled: a"b -> "a""b".
   std::string quote_identifier(std::string_view name) const override;
 
+  /// Runs one or more statements with sqlite3_exec.
   void execute(std::string_view sql) override;
+  /// Runs the first statement of `sql` with `params` bound positionally; values come back
+  /// as their storage class (int, double, text, Blob, null). Throws Error(Config) when the
+  /// number of params does not match the statement's.
   std::vector<std::vector<Value>> query(std::string_view sql,
                                         const std::vector<Value>& params = {}) override;
   /// BEGIN IMMEDIATE: takes the write lock now rather than at the first write.
   void begin() override;
+  /// COMMIT; on failure (SQLITE_BUSY, say) the transaction stays open for rollback().
   void commit() override;
+  /// ROLLBACK when a transaction is open (sqlite3_get_autocommit), else nothing.
   void rollback() noexcept override;
 
   /// Types follow SQLite's affinity rules on each column's declared type; an expression
@@ -77,6 +86,8 @@ class SqliteConnection final : public Connection {
   TableSchema describe_query(std::string_view sql) override;
   /// `table.schema` is an attached database name ("main", "temp"); empty means all.
   std::optional<TableSchema> describe_table(const TableRef& table) override;
+  /// The single primary-key column whose declared type contains "INT" (which covers the
+  /// rowid alias, INTEGER PRIMARY KEY), else nullopt.
   std::optional<std::string> integer_primary_key(const TableRef& table) override;
   /// Counts the rows (SQLite keeps no statistics cheap enough to estimate from).
   int64_t estimate_rows(std::string_view sql) override;
@@ -91,7 +102,11 @@ class SqliteConnection final : public Connection {
   /// column's declared type turns the column into Any for that batch (never coerced).
   std::unique_ptr<RowSource> open_source(std::string_view sql, const std::vector<Value>& params,
                                          size_t batch_rows, size_t max_batch_bytes) override;
-  /// A sink inserting with multi-row INSERT statements, inside the caller's transaction.
+  /// A sink inserting with multi-row INSERT statements (up to kMaxRowsPerInsert rows, fewer
+  /// when the columns would pass SQLite's bound-parameter limit) inside the caller's
+  /// transaction: it never begins or commits. Values bind by the column's storage (Any: by
+  /// each value's type). A NaN double is stored as NULL: that is SQLite's own behaviour, it
+  /// has no NaN. Throws Error(Schema) at open for a missing table or column.
   std::unique_ptr<RowSink> open_sink(const TableRef& table,
                                      const std::vector<std::string>& columns) override;
   /// open_sink with an explicit cap on rows per INSERT (1 = one row per statement); the
@@ -100,7 +115,11 @@ class SqliteConnection final : public Connection {
                                             const std::vector<std::string>& columns,
                                             int max_rows_per_statement);
 
+  /// The process-wide mutex of this database file (by canonical path, so two URLs of one
+  /// file share it); nullptr for in-memory databases, which no other connection can see.
   std::mutex* writer_lock() override { return writer_lock_; }
+  /// Closes the handle (an open transaction is rolled back); later calls throw
+  /// Error(Connect). Idempotent.
   void close() noexcept override;
 
   /// The database file's canonical path, or ":memory:" / "" for in-memory databases.

@@ -104,10 +104,10 @@ TEST_F(ExecutorTest, TransformChangesValuesDropsRowsAndAddsAColumn) {
   const auto r = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
                                         work_.url("t.db"), "", "dst", opts);
   ASSERT_TRUE(r.ok());
-  const auto expected = sqlite_checksum(
-      dir_->file("src.db"),
-      "SELECT id, grp * 2, amount, label, note, day, payload, 'copied' FROM src "
-      "WHERE id % 10 != 0");
+  const auto expected =
+      sqlite_checksum(dir_->file("src.db"),
+                      "SELECT id, grp * 2, amount, label, note, day, payload, 'copied' FROM src "
+                      "WHERE id % 10 != 0");
   EXPECT_EQ(sqlite_checksum(work_.file("t.db"),
                             "SELECT id, grp, amount, label, note, day, payload, tag FROM dst"),
             expected);
@@ -120,7 +120,8 @@ TEST_F(ExecutorTest, TruncateModeReplacesRowsAndAppendAdds) {
                     "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, note TEXT,"
                     " day TEXT, payload BLOB); INSERT INTO dst (id) VALUES (-1), (-2);");
   const std::string q = "SELECT * FROM src WHERE id < 3000 ORDER BY id";
-  auto opts = options({{"chunk_size", "100"}, {"max_workers", "2"}, {"min_rows_for_parallel", "0"}});
+  auto opts =
+      options({{"chunk_size", "100"}, {"max_workers", "2"}, {"min_rows_for_parallel", "0"}});
   opts.mode = TargetMode::Truncate;
   opts.job_id = "trunc";
   ASSERT_TRUE(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).ok());
@@ -143,9 +144,9 @@ TEST_F(ExecutorTest, TruncateModeReplacesRowsAndAppendAdds) {
   // Append with another job id adds the rows once more.
   opts.fresh = false;
   opts.job_id = "append-2";
-  EXPECT_EQ(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts)
-                .total_rows_processed,
-            999);
+  EXPECT_EQ(
+      execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).total_rows_processed,
+      999);
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "1998");
 }
 
@@ -156,11 +157,12 @@ TEST_F(ExecutorTest, NullAndTextKeysAreNotLost) {
                     "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
                     "WHERE i < 20000) INSERT INTO k SELECT CASE WHEN i % 13 = 0 THEN NULL "
                     "WHEN i % 5 = 0 THEN 'hot' ELSE printf('%x', i * 7) END, i FROM seq;");
-  auto opts = options({{"chunk_size", "1000"}, {"max_workers", "4"}, {"min_rows_for_parallel", "1"}});
+  auto opts =
+      options({{"chunk_size", "1000"}, {"max_workers", "4"}, {"min_rows_for_parallel", "1"}});
   opts.mode = TargetMode::Create;
   opts.partition_column = "name";
-  const auto r = execute_query_parallel("sqlite://" + s, "SELECT * FROM k", work_.url("t.db"), "",
-                                        "k2", opts);
+  const auto r =
+      execute_query_parallel("sqlite://" + s, "SELECT * FROM k", work_.url("t.db"), "", "k2", opts);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r.parallel);
   EXPECT_GT(r.chunks_planned, 10);
@@ -170,9 +172,10 @@ TEST_F(ExecutorTest, NullAndTextKeysAreNotLost) {
 
 TEST_F(ExecutorTest, EmptySourceAndSingleRow) {
   const std::string s = work_.file("small.db");
-  test::sqlite_exec(s, "CREATE TABLE e (id INTEGER PRIMARY KEY, v TEXT);"
-                       "CREATE TABLE one (id INTEGER PRIMARY KEY, v TEXT);"
-                       "INSERT INTO one VALUES (42, 'x');");
+  test::sqlite_exec(s,
+                    "CREATE TABLE e (id INTEGER PRIMARY KEY, v TEXT);"
+                    "CREATE TABLE one (id INTEGER PRIMARY KEY, v TEXT);"
+                    "INSERT INTO one VALUES (42, 'x');");
   auto opts = options({{"min_rows_for_parallel", "0"}, {"max_workers", "2"}, {"chunk_size", "1"}});
   opts.mode = TargetMode::Create;
   const auto empty = execute_query_parallel("sqlite://" + s, "SELECT * FROM e ORDER BY id",
@@ -189,9 +192,9 @@ TEST_F(ExecutorTest, EmptySourceAndSingleRow) {
 TEST_F(ExecutorTest, UnsplittableQueryStreamsAndSaysWhy) {
   auto opts = options({{"min_rows_for_parallel", "0"}, {"max_workers", "4"}, {"chunk_size", "10"}});
   opts.mode = TargetMode::Create;
-  const auto r = execute_query_parallel(src_url(),
-                                        "SELECT * FROM src WHERE id < 600 ORDER BY id LIMIT 150",
-                                        work_.url("t.db"), "", "lim", opts);
+  const auto r =
+      execute_query_parallel(src_url(), "SELECT * FROM src WHERE id < 600 ORDER BY id LIMIT 150",
+                             work_.url("t.db"), "", "lim", opts);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.chunks_planned, 1);
   EXPECT_TRUE(r.partition_column.empty());
@@ -201,7 +204,8 @@ TEST_F(ExecutorTest, UnsplittableQueryStreamsAndSaysWhy) {
 
 TEST_F(ExecutorTest, BadInputLeavesTargetUntouched) {
   const std::string t = work_.file("t.db");
-  test::sqlite_exec(t, "CREATE TABLE dst (id INTEGER, other TEXT); INSERT INTO dst VALUES (1, 'a');");
+  test::sqlite_exec(t,
+                    "CREATE TABLE dst (id INTEGER, other TEXT); INSERT INTO dst VALUES (1, 'a');");
   const auto before = sqlite_checksum(t, "SELECT * FROM dst");
   auto opts = options({});
   auto expect_error = [&](const std::string& q, const std::string& table, ErrorKind kind,
@@ -216,7 +220,7 @@ TEST_F(ExecutorTest, BadInputLeavesTargetUntouched) {
     EXPECT_EQ(sqlite_checksum(t, "SELECT * FROM dst"), before);
     EXPECT_FALSE(test::sqlite_has_table(t, "parmap_jobs"));
   };
-  expect_error("SELECT * FROM src", "dst", ErrorKind::Schema, "grp");    // columns differ
+  expect_error("SELECT * FROM src", "dst", ErrorKind::Schema, "grp");  // columns differ
   expect_error("SELECT * FROM src", "missing", ErrorKind::Schema, "missing");
   expect_error("SELEC * FROM src", "dst", ErrorKind::Config, "syntax");
   expect_error("SELECT * FROM nope", "dst", ErrorKind::Schema, "nope");

@@ -1,4 +1,6 @@
 // ConnectionPoolManager: one connection per thread, created lazily, closed on release.
+#include "parmap/pool.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -7,7 +9,6 @@
 #include <thread>
 
 #include "parmap/error.h"
-#include "parmap/pool.h"
 
 namespace parmap {
 namespace {
