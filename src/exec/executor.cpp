@@ -139,6 +139,8 @@ class Executor {
 
 StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   StoredPlan p;
+  p.source_sql = sql_;
+  p.target_table = table_.display();
   p.estimated_rows = src.estimate_rows(sql_);
   std::vector<std::string> why;
 
@@ -285,6 +287,16 @@ ParallelResult Executor::run() {
                     job_id_, committed.size(), rows, table_.display(), to_string(opts_.mode)));
   }
   const bool resume = stored && !opts_.fresh;
+  if (resume && (stored->source_sql != sql_ || stored->target_table != table_.display())) {
+    // Skipping another query's chunks would lose rows: a job id belongs to one query.
+    throw Error(
+        ErrorKind::Config,
+        fmt::format("job '{}' in the ledger of this target was started with another "
+                    "{} ({}); rerun with --fresh to start it over, or give this job "
+                    "another --job-id",
+                    job_id_, stored->source_sql != sql_ ? "query" : "target table",
+                    stored->source_sql != sql_ ? stored->source_sql : stored->target_table));
+  }
   plan_ = resume ? *stored : make_plan(*coord_src, src_schema);
   if (!resume) committed.clear();
 

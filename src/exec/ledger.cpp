@@ -29,6 +29,8 @@ std::string hash_hex(uint64_t hash) { return fmt::format("{:016x}", hash); }
 std::string StoredPlan::to_json() const {
   nlohmann::json j;
   j["version"] = 1;
+  j["source_sql"] = source_sql;
+  j["target_table"] = target_table;
   j["partition_column"] = partition_column;
   j["parallel"] = parallel;
   j["reason"] = reason;
@@ -48,6 +50,8 @@ StoredPlan StoredPlan::from_json(const std::string& text) {
   try {
     const auto j = nlohmann::json::parse(text);
     StoredPlan plan;
+    plan.source_sql = j.value("source_sql", "");
+    plan.target_table = j.value("target_table", "");
     plan.partition_column = j.at("partition_column").get<std::string>();
     plan.parallel = j.at("parallel").get<bool>();
     plan.reason = j.at("reason").get<std::string>();

@@ -14,6 +14,8 @@ namespace parmap {
 
 /// A job's plan as stored in parmap_jobs, so that a rerun uses exactly the same chunks.
 struct StoredPlan {
+  std::string source_sql;        ///< the query the plan was made for
+  std::string target_table;      ///< and the table it loads
   std::string partition_column;  ///< empty: one whole-query chunk
   bool parallel = false;
   std::string reason;

@@ -49,7 +49,8 @@ Checksum ExecutorTest::source_sum_;
 TEST_F(ExecutorTest, ParallelCopyEqualsSourceAndRerunAddsNothing) {
   // About 20 chunks at any PARMAP_TEST_ROWS (50,000 rows each at the default 1,000,000).
   const int64_t chunk = std::max<int64_t>(1, rows_ / 20);
-  auto opts = options({{"max_workers", "3"}, {"chunk_size", std::to_string(chunk)},
+  auto opts = options({{"max_workers", "3"},
+                       {"chunk_size", std::to_string(chunk)},
                        {"min_rows_for_parallel", "1000"}});
   opts.mode = TargetMode::Create;
   const auto r = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
@@ -152,6 +153,25 @@ TEST_F(ExecutorTest, TruncateModeReplacesRowsAndAppendAdds) {
       execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).total_rows_processed,
       999);
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "1998");
+}
+
+TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
+  auto opts = options({{"chunk_size", "500"}});
+  opts.mode = TargetMode::Create;
+  opts.job_id = "nightly";
+  const std::string q = "SELECT * FROM src WHERE id < 3000 ORDER BY id";
+  ASSERT_EQ(
+      execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).total_rows_processed,
+      999);
+  try {
+    execute_query_parallel(src_url(), "SELECT * FROM src WHERE id < 6000 ORDER BY id",
+                           work_.url("t.db"), "", "dst", opts);
+    ADD_FAILURE() << "another query under the same job id was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("--fresh"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM dst"), "999");
 }
 
 TEST_F(ExecutorTest, NullAndTextKeysAreNotLost) {
