@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds parmap and runs the whole test suite: unit, integration (real SQLite files) and
-# end-to-end (the parmap binary). With --sanitizers (the default when CI=true) it then runs
-# it again under AddressSanitizer+UBSan and under ThreadSanitizer, on fewer rows.
+# Builds parmap and runs the whole test suite: unit, integration (real SQLite files and a
+# throwaway PostgreSQL server) and end-to-end (the parmap binary). With --sanitizers (the
+# default when CI=true) it then runs it again under AddressSanitizer+UBSan and under
+# ThreadSanitizer, on fewer rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,25 @@ run_suite() {  # DIR [label]
 }
 
 scripts/build.sh build
+
+# One throwaway PostgreSQL server for every suite (the sanitizer runs share it); the trap stops
+# it by its pid whatever way this script ends.
+pg_dir=$(mktemp -d /tmp/parmap-pg-XXXXXX)
+stop_pg() {
+  local rc=$?
+  if [ "$rc" != 0 ] && [ -s "$pg_dir/pg.log" ]; then
+    echo "== PostgreSQL server log (last 40 lines)" >&2
+    tail -n 40 "$pg_dir/pg.log" >&2 || true
+  fi
+  scripts/pg_test_server.sh stop "$pg_dir" || true
+  rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+trap 'exit 130' INT TERM
+PARMAP_PG_URL=$(scripts/pg_test_server.sh start "$pg_dir")
+export PARMAP_PG_URL
+echo "== PostgreSQL test server at $PARMAP_PG_URL (log: $pg_dir/pg.log)"
+
 if [ "$sanitizers" = 1 ]; then
   scripts/build.sh build-asan -DPARMAP_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug
   (export PARMAP_TEST_ROWS=200000 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1

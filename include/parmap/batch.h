@@ -9,13 +9,31 @@
 
 namespace parmap {
 
-/// Logical column type. Storage: Bool/Int64 in `ints`, Double in `doubles`,
-/// Text/Blob in `strings`, Any (a column whose rows mix types) in `values`.
-enum class ColumnType : uint8_t { Bool, Int64, Double, Text, Blob, Any };
+/// Logical column type and where a Column stores it:
+/// - `ints`: Bool (0/1), Int64, Date (days since 1970-01-01), Time (microseconds since
+///   midnight), Timestamp and TimestampTz (microseconds since 1970-01-01 00:00:00, UTC for Tz);
+/// - `doubles`: Double;
+/// - `strings`: Text, Blob (bytes), Numeric (exact decimal text: "-12.3400", "NaN",
+///   "Infinity"), Uuid (lower-case "8-4-4-4-12" text), Json (JSON text), Interval (ISO 8601
+///   "P1Y2M3DT4H5M6.5S"), Array (PostgreSQL array literal, "{1,2,NULL}");
+/// - `values`: Any, a column whose rows mix types (SQLite).
+/// Column::get() turns the temporal and text-stored types into text Values in the canonical
+/// forms of common/temporal.h, so that hashes and transformations see the same value whatever
+/// engine it came from ("2024-02-29", "2024-02-29 13:45:00.25", "...+00").
+enum class ColumnType : uint8_t {
+  Bool, Int64, Double, Text, Blob, Any,
+  Date, Time, Timestamp, TimestampTz, Numeric, Uuid, Json, Interval, Array,
+};
+
+/// True for the types stored in `ints` / `strings` (see ColumnType).
+bool stored_as_int(ColumnType type);
+bool stored_as_string(ColumnType type);
 
 const char* to_string(ColumnType type);
-/// Parses "int", "integer", "bigint", "real", "double", "float", "text", "string",
-/// "varchar", "blob", "bytes", "bool", "boolean", "any" (any case). Throws Error(Config).
+/// Parses a type name: "int", "integer", "bigint", "real", "double", "float", "text", "string",
+/// "varchar", "blob", "bytes", "bool", "boolean", "any", "date", "time", "timestamp",
+/// "datetime", "timestamptz", "numeric", "decimal", "uuid", "json", "jsonb", "interval",
+/// "array" (any case). Throws Error(Config) naming the accepted names.
 ColumnType column_type_from_string(std::string_view name);
 
 /// Bytes, distinct from text so that a blob stays a blob through every engine.
@@ -70,6 +88,9 @@ class Value {
 struct Column {
   std::string name;
   ColumnType type = ColumnType::Any;
+  /// The source engine's own type name ("numeric(12,2)", "int4[]"), "" when unknown; lets a
+  /// target of the same engine create the column with the same type.
+  std::string declared_type;
   std::vector<int64_t> ints;
   std::vector<double> doubles;
   std::vector<std::string> strings;

@@ -63,6 +63,27 @@ struct TableSchema {
   int find(std::string_view name) const;  ///< index by name (case-insensitive), or -1
 };
 
+/// A half-open key range [lo, hi). A null bound is open (unbounded on that side).
+/// `nulls` marks the chunk that holds exactly the rows whose key IS NULL.
+struct KeyRange {
+  Value lo, hi;
+  bool nulls = false;
+};
+
+/// One unit of work: a key range of the partition column (or the whole query when
+/// `key` is empty). Chunk ids are the index in the plan and stable across reruns
+/// because the plan is stored in the ledger. The key "ctid" means PostgreSQL block
+/// numbers: [lo, hi) are pages of the query's table.
+struct Chunk {
+  uint32_t index = 0;
+  std::string key;  ///< partition column; empty: the whole query as one stream
+  KeyRange range;
+  int64_t estimated_rows = 0;
+
+  /// "chunk 3 [100, 200)" / "chunk 7 (id IS NULL)" / "chunk 0 (whole query)".
+  std::string describe() const;
+};
+
 /// What is known of a partition key over a query's rows; the planner's only input.
 struct KeyStats {
   std::string column;
@@ -77,6 +98,7 @@ struct KeyStats {
 struct Capabilities {
   bool concurrent_writers = true;  ///< false: writes to one database are serialised
   bool snapshot_export = false;    ///< workers can share one snapshot
+  bool block_ranges = false;       ///< a plain table can be split by physical block ("ctid")
 };
 
 /// Yields the rows of one query in batches. Owned by one worker; not thread-safe.
@@ -86,6 +108,28 @@ class RowSource {
   /// Clears `out` and fills it with up to the batch size rows (fewer when a byte
   /// bound is reached). Returns false when there are no more rows (out is empty).
   virtual bool next(Batch& out) = 0;
+};
+
+/// Bytes in the engine's own bulk format, streamed without decoding rows (the PostgreSQL
+/// fast path). Counts rows and hashes each row's bytes as they pass. Not thread-safe.
+class NativeSource {
+ public:
+  virtual ~NativeSource() = default;
+  /// Points `data` at the next piece of the stream (valid until the next call); false at end.
+  virtual bool next(std::string_view& data) = 0;
+  virtual int64_t rows() const = 0;
+  /// Order-independent hash of the rows' encoded bytes (a different kind of hash from
+  /// hash_rows: the ledger says which).
+  virtual uint64_t row_hash() const = 0;
+};
+
+/// Takes a NativeSource's stream into one table, inside the current transaction.
+class NativeSink {
+ public:
+  virtual ~NativeSink() = default;
+  virtual void write(std::string_view data) = 0;
+  /// Ends the stream; returns rows written (as the engine counted them). Does not commit.
+  virtual int64_t finish() = 0;
 };
 
 /// Writes batches into one table inside the connection's current transaction.
@@ -144,6 +188,37 @@ class Connection {
   /// A sink inserting into `table`'s `columns` (in batch column order).
   virtual std::unique_ptr<RowSink> open_sink(const TableRef& table,
                                              const std::vector<std::string>& columns) = 0;
+
+  /// The SQL that reads one chunk, with its parameters appended to `params`. The default
+  /// wraps the query: SELECT * FROM (<sql>) AS src WHERE key >= ? AND key < ?.
+  virtual std::string chunk_query(std::string_view sql, const Chunk& chunk,
+                                  std::vector<Value>& params) const;
+
+  /// Why a key-range filter on `column` would not reach the scan of the query's table (so
+  /// that every chunk would run the whole query), or nullopt when it does or the engine
+  /// cannot tell. Used by the planner to fall back to one stream.
+  virtual std::optional<std::string> range_filter_problem(std::string_view /*sql*/,
+                                                          std::string_view /*column*/) {
+    return std::nullopt;
+  }
+
+  /// Snapshot sharing (ARCHITECTURE.md, decision 2). The coordinator's export_snapshot()
+  /// opens a REPEATABLE READ transaction (kept open for the whole run; later queries on this
+  /// connection run inside it) and returns the snapshot's id, or nullopt when the engine
+  /// cannot share one. A worker's source connection gets import_snapshot(id) before its
+  /// first read, and again after any reconnect.
+  virtual std::optional<std::string> export_snapshot() { return std::nullopt; }
+  virtual void import_snapshot(const std::string& /*id*/) {}
+
+  /// The engine's bulk byte format name ("postgresql-binary-copy"), or "" when it has no
+  /// native stream. Two connections with the same non-empty format can use the fast path.
+  virtual std::string native_format() const { return {}; }
+  /// Streams `sql`'s rows in the native format. Throws Error(Internal) when unsupported.
+  virtual std::unique_ptr<NativeSource> open_native_source(std::string_view sql,
+                                                           const std::vector<Value>& params);
+  /// Takes a native stream into `table`'s `columns`. Throws Error(Internal) when unsupported.
+  virtual std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
+                                                       const std::vector<std::string>& columns);
 
   /// For engines that take one writer at a time: the lock that every writer to the
   /// same database holds from begin() to commit(). nullptr when writers may overlap.

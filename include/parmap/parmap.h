@@ -90,6 +90,8 @@ struct ParallelResult {
   std::string reason;             ///< why parallel or serial, and why not split
   std::string partition_column;   ///< empty: streamed as one chunk
   std::string snapshot;           ///< how consistent the source view was
+  bool fast_path = false;         ///< engine-native bytes passed through, rows not decoded
+  std::string path;               ///< which data path ran and why
   bool resumed = false;           ///< the ledger already had this job
   double elapsed_seconds = 0;
   double rows_per_second = 0;

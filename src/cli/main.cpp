@@ -43,7 +43,9 @@ void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
                  "YAML job file (keys: job, source, target, query or table, target_table, "
                  "partition_column, mode, columns, params); flags override it");
   app.add_option("--source", f.cli.source,
-                 "source URL: sqlite:///path/file.db (more engines in later releases)");
+                 "source URL: sqlite:///path/file.db or "
+                 "postgresql://user@host:port/db?sslmode=... (the password may come from the "
+                 "URL, PGPASSWORD or ~/.pgpass; it is never printed)");
   app.add_option("--target", f.cli.target, "target URL, same forms as --source");
   app.add_option("--query", f.cli.query,
                  "source SQL, e.g. 'SELECT * FROM t ORDER BY id' (the ORDER BY column becomes "
@@ -64,7 +66,7 @@ void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
   app.add_option("--partition-column", f.cli.partition_column,
                  "key column to cut chunks on (default: the query's ORDER BY column, else the "
                  "table's integer primary key); overrides the check that a query is safe to "
-                 "split");
+                 "split; 'ctid' splits a PostgreSQL table by block ranges");
   app.add_option("--mode", f.mode,
                  "append (default): insert into the existing table; truncate: empty it first; "
                  "create: create it from the source's columns if missing")

@@ -20,6 +20,7 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   line("plan", r.reason);
   line("partition", r.partition_column.empty() ? "none (one stream)" : r.partition_column);
   line("snapshot", r.snapshot);
+  if (!r.path.empty()) line("data path", r.path);
   if (plan_only) {
     line("chunks", fmt::format("{} planned, {} already committed, {} worker(s)", r.chunks_planned,
                                r.chunks_skipped, r.workers_used));
@@ -51,6 +52,8 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"reason", r.reason},
                    {"partition_column", r.partition_column},
                    {"snapshot", r.snapshot},
+                   {"fast_path", r.fast_path},
+                   {"path", r.path},
                    {"estimated_rows", r.estimated_rows},
                    {"total_rows_processed", r.total_rows_processed},
                    {"chunks_planned", r.chunks_planned},

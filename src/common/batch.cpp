@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 
+#include "common/temporal.h"
 #include "parmap/error.h"
 
 namespace parmap {
@@ -190,12 +192,139 @@ size_t sampled_heap_bytes(const std::vector<T>& v, Size size_of) {
   return total * n / seen;
 }
 
+/// Where a column of a given type keeps its rows; switches over this instead of ColumnType
+/// so that a new type sharing a storage needs no new case.
+enum class Storage : uint8_t { Ints, Doubles, Strings, Values };
+
+Storage storage_of(ColumnType type) {
+  if (stored_as_int(type)) return Storage::Ints;
+  if (stored_as_string(type)) return Storage::Strings;
+  return type == ColumnType::Double ? Storage::Doubles : Storage::Values;
+}
+
+/// Canonical text of a temporal value held in `ints`.
+std::string format_temporal(ColumnType type, int64_t v) {
+  switch (type) {
+    case ColumnType::Date:
+      return format_date(v);
+    case ColumnType::Time:
+      return format_time(v);
+    case ColumnType::Timestamp:
+      return format_timestamp(v, false);
+    default:
+      return format_timestamp(v, true);
+  }
+}
+
+/// The stored int of temporal text, nullopt when it is not in a form the type reads.
+std::optional<int64_t> parse_temporal(ColumnType type, std::string_view text) {
+  switch (type) {
+    case ColumnType::Date:
+      return parse_date(text);
+    case ColumnType::Time:
+      return parse_time(text);
+    case ColumnType::Timestamp:
+      return parse_timestamp(text, false);
+    default:
+      return parse_timestamp(text, true);
+  }
+}
+
+/// PostgreSQL numeric text: [+-]digits[.digits] (or .digits), NaN, [+-]Infinity.
+bool is_numeric_text(std::string_view s) {
+  if (s == "NaN" || s == "Infinity" || s == "-Infinity" || s == "+Infinity") return true;
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  size_t digits = 0;
+  auto skip_digits = [&] {
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) ++digits;
+  };
+  skip_digits();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    skip_digits();
+  }
+  return digits > 0 && i == s.size();
+}
+
+/// Lower-case "8-4-4-4-12" text of a UUID given in that form, as 32 hex digits, or either in
+/// braces (any case); nullopt otherwise.
+std::optional<std::string> normalize_uuid(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = s.substr(1, s.size() - 2);
+  const bool hyphens = s.size() == 36;
+  if (!hyphens && s.size() != 32) return std::nullopt;
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (hyphens && (i == 8 || i == 13 || i == 18 || i == 23)) {
+      if (s[i] != '-') return std::nullopt;
+      continue;
+    }
+    const int v = hex_value(s[i]);
+    if (v < 0) return std::nullopt;
+    if (out.size() == 8 || out.size() == 13 || out.size() == 18 || out.size() == 23) {
+      out.push_back('-');
+    }
+    out.push_back(kHexDigits[v]);
+  }
+  return out;
+}
+
+/// The text a text-stored column keeps for `text`, nullopt when the type cannot hold it.
+std::optional<std::string> stored_text(ColumnType type, const std::string& text) {
+  switch (type) {
+    case ColumnType::Numeric:
+      if (is_numeric_text(text)) return text;  // kept as written: the scale is data
+      return std::nullopt;
+    case ColumnType::Uuid:
+      return normalize_uuid(text);
+    case ColumnType::Interval: {
+      int32_t months = 0, days = 0;
+      int64_t micros = 0;
+      if (!parse_interval(text, months, days, micros)) return std::nullopt;
+      return format_interval(months, days, micros);
+    }
+    default:
+      // Text, Json and Array: the target engine is the judge of JSON and array literals.
+      return text;
+  }
+}
+
 size_t string_heap(const std::string& s) {
   // Short strings live inside the object (small-string optimisation): no heap.
   return s.capacity() >= sizeof(std::string) ? s.capacity() + 1 : 0;
 }
 
 }  // namespace
+
+bool stored_as_int(ColumnType type) {
+  switch (type) {
+    case ColumnType::Bool:
+    case ColumnType::Int64:
+    case ColumnType::Date:
+    case ColumnType::Time:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool stored_as_string(ColumnType type) {
+  switch (type) {
+    case ColumnType::Text:
+    case ColumnType::Blob:
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array:
+      return true;
+    default:
+      return false;
+  }
+}
 
 const char* to_string(ColumnType type) {
   switch (type) {
@@ -211,6 +340,24 @@ const char* to_string(ColumnType type) {
       return "blob";
     case ColumnType::Any:
       return "any";
+    case ColumnType::Date:
+      return "date";
+    case ColumnType::Time:
+      return "time";
+    case ColumnType::Timestamp:
+      return "timestamp";
+    case ColumnType::TimestampTz:
+      return "timestamptz";
+    case ColumnType::Numeric:
+      return "numeric";
+    case ColumnType::Uuid:
+      return "uuid";
+    case ColumnType::Json:
+      return "json";
+    case ColumnType::Interval:
+      return "interval";
+    case ColumnType::Array:
+      return "array";
   }
   return "any";
 }
@@ -221,18 +368,41 @@ ColumnType column_type_from_string(std::string_view name) {
     ColumnType type;
   };
   static constexpr Alias kAliases[] = {
-      {"int", ColumnType::Int64},    {"integer", ColumnType::Int64}, {"bigint", ColumnType::Int64},
-      {"int64", ColumnType::Int64},  {"real", ColumnType::Double},   {"double", ColumnType::Double},
-      {"float", ColumnType::Double}, {"text", ColumnType::Text},     {"string", ColumnType::Text},
-      {"varchar", ColumnType::Text}, {"blob", ColumnType::Blob},     {"bytes", ColumnType::Blob},
-      {"bool", ColumnType::Bool},    {"boolean", ColumnType::Bool},  {"any", ColumnType::Any},
+      {"int", ColumnType::Int64},
+      {"integer", ColumnType::Int64},
+      {"bigint", ColumnType::Int64},
+      {"int64", ColumnType::Int64},
+      {"real", ColumnType::Double},
+      {"double", ColumnType::Double},
+      {"float", ColumnType::Double},
+      {"text", ColumnType::Text},
+      {"string", ColumnType::Text},
+      {"varchar", ColumnType::Text},
+      {"blob", ColumnType::Blob},
+      {"bytes", ColumnType::Blob},
+      {"bool", ColumnType::Bool},
+      {"boolean", ColumnType::Bool},
+      {"any", ColumnType::Any},
+      {"date", ColumnType::Date},
+      {"time", ColumnType::Time},
+      {"timestamp", ColumnType::Timestamp},
+      {"datetime", ColumnType::Timestamp},
+      {"timestamptz", ColumnType::TimestampTz},
+      {"numeric", ColumnType::Numeric},
+      {"decimal", ColumnType::Numeric},
+      {"uuid", ColumnType::Uuid},
+      {"json", ColumnType::Json},
+      {"jsonb", ColumnType::Json},
+      {"interval", ColumnType::Interval},
+      {"array", ColumnType::Array},
   };
   for (const auto& alias : kAliases) {
     if (iequals(name, alias.name)) return alias.type;
   }
   throw_config("column type", std::string(name),
                "one of int, integer, bigint, real, double, float, text, string, varchar, "
-               "blob, bytes, bool, boolean, any");
+               "blob, bytes, bool, boolean, any, date, time, timestamp, datetime, timestamptz, "
+               "numeric, decimal, uuid, json, jsonb, interval, array");
 }
 
 // --- Value -------------------------------------------------------------------------
@@ -354,6 +524,17 @@ Value Column::get(size_t row) const {
       return Value(Blob{strings[row]});
     case ColumnType::Any:
       return values[row];
+    case ColumnType::Date:
+    case ColumnType::Time:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+      return Value(format_temporal(type, ints[row]));
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array:
+      return Value(strings[row]);
   }
   return Value();
 }
@@ -406,6 +587,31 @@ void Column::append(const Value& v) {
       values.push_back(v);
       nulls.push_back(0);
       return;
+    case ColumnType::Date:
+    case ColumnType::Time:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+      // Text only: an int would be read as days or microseconds, a guess at its unit.
+      if (v.is_text()) {
+        if (auto stored = parse_temporal(type, v.as_text())) {
+          append_int(*stored);
+          return;
+        }
+      }
+      break;
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array:
+      if (v.is_text()) {
+        if (auto stored = stored_text(type, v.as_text())) {
+          strings.push_back(std::move(*stored));
+          nulls.push_back(0);
+          return;
+        }
+      }
+      break;
   }
   promote_to_any();
   values.push_back(v);
@@ -414,19 +620,17 @@ void Column::append(const Value& v) {
 
 void Column::append_null() {
   // Typed vectors stay aligned with the null mask: a null row holds a placeholder.
-  switch (type) {
-    case ColumnType::Bool:
-    case ColumnType::Int64:
+  switch (storage_of(type)) {
+    case Storage::Ints:
       ints.push_back(0);
       break;
-    case ColumnType::Double:
+    case Storage::Doubles:
       doubles.push_back(0.0);
       break;
-    case ColumnType::Text:
-    case ColumnType::Blob:
+    case Storage::Strings:
       strings.emplace_back();
       break;
-    case ColumnType::Any:
+    case Storage::Values:
       values.emplace_back();
       break;
   }
@@ -456,19 +660,17 @@ void Column::clear() {
 
 void Column::reserve(size_t rows) {
   nulls.reserve(rows);
-  switch (type) {
-    case ColumnType::Bool:
-    case ColumnType::Int64:
+  switch (storage_of(type)) {
+    case Storage::Ints:
       ints.reserve(rows);
       break;
-    case ColumnType::Double:
+    case Storage::Doubles:
       doubles.reserve(rows);
       break;
-    case ColumnType::Text:
-    case ColumnType::Blob:
+    case Storage::Strings:
       strings.reserve(rows);
       break;
-    case ColumnType::Any:
+    case Storage::Values:
       values.reserve(rows);
       break;
   }
@@ -492,19 +694,17 @@ void Column::filter(const std::vector<uint8_t>& keep) {
     throw Error(ErrorKind::Internal, fmt::format("filter of column '{}': {} keep flags for {} rows",
                                                  name, keep.size(), size()));
   }
-  switch (type) {
-    case ColumnType::Bool:
-    case ColumnType::Int64:
+  switch (storage_of(type)) {
+    case Storage::Ints:
       compact(ints, keep);
       break;
-    case ColumnType::Double:
+    case Storage::Doubles:
       compact(doubles, keep);
       break;
-    case ColumnType::Text:
-    case ColumnType::Blob:
+    case Storage::Strings:
       compact(strings, keep);
       break;
-    case ColumnType::Any:
+    case Storage::Values:
       compact(values, keep);
       break;
   }
@@ -544,6 +744,7 @@ Batch Batch::empty_like() const {
     Column c;
     c.name = column.name;
     c.type = column.type;
+    c.declared_type = column.declared_type;
     out.columns.push_back(std::move(c));
   }
   return out;
@@ -584,6 +785,20 @@ uint64_t hash_rows(const Batch& batch) {
           break;
         case ColumnType::Any:
           h.add(c.values[row]);
+          break;
+        case ColumnType::Date:
+        case ColumnType::Time:
+        case ColumnType::Timestamp:
+        case ColumnType::TimestampTz:
+          // Hashed as get() shows it, so a date equals the same date stored as text.
+          h.add_text(format_temporal(c.type, c.ints[row]));
+          break;
+        case ColumnType::Numeric:
+        case ColumnType::Uuid:
+        case ColumnType::Json:
+        case ColumnType::Interval:
+        case ColumnType::Array:
+          h.add_text(c.strings[row]);
           break;
       }
     }

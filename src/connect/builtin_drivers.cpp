@@ -1,6 +1,7 @@
 // Registers the drivers compiled into this build, by explicit call (no static initialisers).
 #include <mutex>
 
+#include "connect/postgres/pg_driver.h"
 #include "connect/sqlite/sqlite_driver.h"
 #include "parmap/connection.h"
 
@@ -8,7 +9,10 @@ namespace parmap {
 
 void register_builtin_drivers() {
   static std::once_flag once;
-  std::call_once(once, [] { sqlite::register_driver(DriverRegistry::instance()); });
+  std::call_once(once, [] {
+    sqlite::register_driver(DriverRegistry::instance());
+    pg::register_driver(DriverRegistry::instance());
+  });
 }
 
 }  // namespace parmap

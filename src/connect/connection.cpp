@@ -154,3 +154,39 @@ ConnectionFactory connection_factory(const std::string& url) {
 }
 
 }  // namespace parmap
+
+namespace parmap {
+
+std::string Connection::chunk_query(std::string_view sql, const Chunk& chunk,
+                                    std::vector<Value>& params) const {
+  if (chunk.key.empty()) return std::string(sql);
+  const std::string key = quote_identifier(chunk.key);
+  std::string where;
+  if (chunk.range.nulls) {
+    where = key + " IS NULL";
+  } else {
+    if (!chunk.range.lo.is_null()) {
+      where = key + " >= ?";
+      params.push_back(chunk.range.lo);
+    }
+    if (!chunk.range.hi.is_null()) {
+      where += (where.empty() ? "" : " AND ") + key + " < ?";
+      params.push_back(chunk.range.hi);
+    }
+    // Both bounds open: every non-null key (NULL keys have a chunk of their own).
+    if (where.empty()) where = key + " IS NOT NULL";
+  }
+  return fmt::format("SELECT * FROM ({}) AS src WHERE {}", sql, where);
+}
+
+std::unique_ptr<NativeSource> Connection::open_native_source(std::string_view,
+                                                             const std::vector<Value>&) {
+  throw Error(ErrorKind::Internal, fmt::format("{} has no native bulk stream", engine()));
+}
+
+std::unique_ptr<NativeSink> Connection::open_native_sink(const TableRef&,
+                                                         const std::vector<std::string>&) {
+  throw Error(ErrorKind::Internal, fmt::format("{} has no native bulk stream", engine()));
+}
+
+}  // namespace parmap

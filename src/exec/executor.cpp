@@ -38,32 +38,6 @@ void in_write_transaction(Connection& db, Fn&& fn) {
   }
 }
 
-/// The chunk's query: the source query wrapped in its key-range filter.
-std::string chunk_sql(const Connection& db, const std::string& sql, const Chunk& chunk,
-                      std::vector<Value>& params) {
-  params.clear();
-  if (chunk.key.empty()) return sql;
-  const std::string key = db.quote_identifier(chunk.key);
-  std::string where;
-  if (chunk.range.nulls) {
-    where = key + " IS NULL";
-  } else {
-    std::vector<std::string> terms;
-    if (!chunk.range.lo.is_null()) {
-      terms.push_back(key + " >= ?");
-      params.push_back(chunk.range.lo);
-    }
-    if (!chunk.range.hi.is_null()) {
-      terms.push_back(key + " < ?");
-      params.push_back(chunk.range.hi);
-    }
-    // Both bounds open: every non-null key (NULL keys have their own chunk).
-    if (terms.empty()) terms.push_back(key + " IS NOT NULL");
-    where = fmt::format("{}", fmt::join(terms, " AND "));
-  }
-  return fmt::format("SELECT * FROM ({}) AS src WHERE {}", sql, where);
-}
-
 bool retryable(ErrorKind kind) {
   return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt || kind == ErrorKind::Connect;
 }
@@ -112,10 +86,14 @@ class Executor {
   StoredPlan make_plan(Connection& src, const TableSchema& src_schema);
   void prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists,
                       bool job_exists);
+  void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
+                   const std::optional<TableSchema>& target_schema);
   void worker();
   void run_chunk(const Chunk& chunk);
   /// One attempt; returns rows written.
   int64_t copy_chunk(const Chunk& chunk);
+  /// One attempt on the fast path: native bytes from source to target, not decoded.
+  int64_t copy_chunk_native(const Chunk& chunk, Connection& src, Connection& tgt);
   bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }
   void report(const Chunk& chunk, int64_t rows, bool skipped);
 
@@ -130,6 +108,8 @@ class Executor {
   ParallelResult result_;
   StoredPlan plan_;
   std::vector<std::string> out_columns_;
+  std::string snapshot_;  ///< exported snapshot id, "" when the engine has none
+  bool fast_path_ = false;
   std::vector<const Chunk*> queue_;
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};
@@ -152,8 +132,19 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     const int i = src_schema.find(name);
     return i < 0 ? std::string() : src_schema.columns[i].name;
   };
+  const auto table = simple_table_of(sql_);
+  const bool blocks = table && src.capabilities().block_ranges;
   if (!opts_.partition_column.empty()) {
-    key = resolve(opts_.partition_column);
+    if (opts_.partition_column == "ctid") {
+      if (!blocks) {
+        throw_config("partition_column", "ctid",
+                     "a column of the source query; 'ctid' (block ranges) needs a PostgreSQL "
+                     "source and a plain 'SELECT * FROM table' query");
+      }
+      key = "ctid";
+    } else {
+      key = resolve(opts_.partition_column);
+    }
     if (key.empty()) {
       std::vector<std::string> names;
       for (const auto& c : src_schema.columns) names.push_back(c.name);
@@ -163,20 +154,34 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     why.push_back(fmt::format("partition column '{}' from the job", key));
   } else if (!check.splittable) {
     why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
-  } else if (auto k = order_by_key(sql_); k && !resolve(*k).empty()) {
-    key = resolve(*k);
-    why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
-  } else if (auto t = simple_table_of(sql_)) {
-    if (auto pk = src.integer_primary_key(*t); pk && !resolve(*pk).empty()) {
-      key = resolve(*pk);
-      why.push_back(
-          fmt::format("partition column '{}', the integer primary key of {}", key, t->display()));
+  } else {
+    if (auto k = order_by_key(sql_); k && !resolve(*k).empty()) {
+      key = resolve(*k);
+      why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
+    } else if (table) {
+      if (auto pk = src.integer_primary_key(*table); pk && !resolve(*pk).empty()) {
+        key = resolve(*pk);
+        why.push_back(fmt::format("partition column '{}', the integer primary key of {}", key,
+                                  table->display()));
+      }
     }
-  }
-  if (key.empty() && check.splittable && opts_.partition_column.empty()) {
-    why.push_back(
-        "no partition key (no ORDER BY column, no integer primary key, no "
-        "partition_column): streamed as one chunk");
+    // A filter the engine cannot push into the scan would make every chunk run the whole
+    // query: one stream is cheaper.
+    if (!key.empty()) {
+      if (auto problem = src.range_filter_problem(sql_, key)) {
+        why.push_back(*problem + "; streamed as one chunk");
+        key.clear();
+      }
+    }
+    if (key.empty() && blocks) {
+      key = "ctid";
+      why.push_back(
+          fmt::format("no usable key column: {} split by block ranges (ctid)", table->display()));
+    } else if (key.empty() && why.empty()) {
+      why.push_back(
+          "no partition key (no ORDER BY column, no integer primary key, no "
+          "partition_column): streamed as one chunk");
+    }
   }
 
   const bool parallel_ok = should_use_parallel_processing(config_, p.estimated_rows);
@@ -230,6 +235,35 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
   });
 }
 
+void Executor::choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
+                           const std::optional<TableSchema>& target_schema) {
+  const std::string format = src.native_format();
+  std::string why;
+  if (opts_.transform) {
+    why = "a transformation needs the values";
+  } else if (format.empty() || format != tgt.native_format()) {
+    why = fmt::format("{} to {} has no shared native format", src.engine(), tgt.engine());
+  } else if (target_schema) {
+    auto lower = [](std::string t) {
+      for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return t;
+    };
+    for (const auto& c : src_schema.columns) {
+      const auto& t = target_schema->columns[target_schema->find(c.name)];
+      if (c.declared_type.empty() || lower(c.declared_type) != lower(t.declared_type)) {
+        why = fmt::format("column {} is {} in the source and {} in the target", c.name,
+                          c.declared_type.empty() ? "of unknown type" : c.declared_type,
+                          t.declared_type);
+        break;
+      }
+    }
+  }
+  fast_path_ = why.empty();
+  result_.fast_path = fast_path_;
+  result_.path = fast_path_ ? fmt::format("fast path: {} bytes passed through, not decoded", format)
+                            : "typed path: " + why;
+}
+
 ParallelResult Executor::run() {
   const auto t0 = Clock::now();
   result_.job_id = job_id_;
@@ -237,6 +271,9 @@ ParallelResult Executor::run() {
   // Everything that can be wrong with the input is found here, before any write.
   auto coord_src = source_factory_();
   auto coord_tgt = target_factory_();
+  // One snapshot for planning and every chunk (decision 2); the coordinator's transaction
+  // holds it open until the workers are done.
+  if (auto id = coord_src->export_snapshot()) snapshot_ = *id;
   const TableSchema src_schema = coord_src->describe_query(sql_);
   Batch probe = empty_batch(src_schema);
   if (opts_.transform) opts_.transform(probe);
@@ -306,12 +343,17 @@ ParallelResult Executor::run() {
   result_.parallel = plan_.parallel;
   result_.reason = resume ? "resumed from the ledger; " + plan_.reason : plan_.reason;
   result_.chunks_planned = static_cast<int64_t>(plan_.chunks.size());
-  result_.snapshot = coord_src->capabilities().snapshot_export
-                         ? "one snapshot shared by all workers"
-                         : fmt::format(
-                               "not shared: {} cannot export a snapshot, so each chunk "
-                               "reads the source as of its own start",
-                               coord_src->engine());
+  if (snapshot_.empty()) {
+    result_.snapshot = fmt::format(
+        "not shared: {} cannot export a snapshot, so each chunk reads the source as of its "
+        "own start",
+        coord_src->engine());
+  } else {
+    result_.snapshot = resume ? "one snapshot shared by all workers of this run (the chunks "
+                                "of the earlier run read an earlier instant)"
+                              : "one snapshot shared by planning and all workers";
+  }
+  choose_path(*coord_src, *coord_tgt, src_schema, target_schema);
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
     if (committed.count(c.index)) {
@@ -329,12 +371,13 @@ ParallelResult Executor::run() {
   }
 
   prepare_target(*coord_tgt, out_schema, target_schema.has_value(), stored.has_value());
-  coord_src->close();
+  if (snapshot_.empty()) coord_src->close();
 
   std::vector<std::thread> threads;
   for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
   for (auto& t : threads) t.join();
   pool_.close_all_connections();
+  coord_src->close();
 
   result_.total_rows_processed = rows_done_;
   result_.chunks_done = chunks_done_;
@@ -431,11 +474,39 @@ void Executor::run_chunk(const Chunk& chunk) {
   }
 }
 
+int64_t Executor::copy_chunk_native(const Chunk& chunk, Connection& src, Connection& tgt) {
+  std::vector<Value> params;
+  const std::string sql = src.chunk_query(sql_, chunk, params);
+  int64_t written = 0;
+  in_write_transaction(tgt, [&] {
+    auto source = src.open_native_source(sql, params);
+    auto sink = tgt.open_native_sink(table_, out_columns_);
+    std::string_view data;
+    while (source->next(data)) {
+      if (cancelled()) {
+        throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", chunk.describe()));
+      }
+      sink->write(data);
+    }
+    written = sink->finish();
+    if (written != source->rows()) {
+      throw Error(ErrorKind::Internal,
+                  fmt::format("{}: the source sent {} rows but the target took {}",
+                              chunk.describe(), source->rows(), written));
+    }
+    Ledger(tgt).record_chunk(job_id_, chunk, source->rows(), written, HashKind::Bytes,
+                             source->row_hash());
+  });
+  return written;
+}
+
 int64_t Executor::copy_chunk(const Chunk& chunk) {
   Connection& src = pool_.get_source_connection();
   Connection& tgt = pool_.get_target_connection();
+  if (!snapshot_.empty()) src.import_snapshot(snapshot_);
+  if (fast_path_) return copy_chunk_native(chunk, src, tgt);
   std::vector<Value> params;
-  const std::string sql = chunk_sql(src, sql_, chunk, params);
+  const std::string sql = src.chunk_query(sql_, chunk, params);
   const size_t batch_rows =
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
   auto source = src.open_source(sql, params, batch_rows, config_.max_batch_bytes);
@@ -480,7 +551,7 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
     }
     while (more && next()) sink->write(batch);
     written = sink->finish();
-    Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, hash);
+    Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
   });
   return written;
 }

@@ -83,7 +83,7 @@ void Ledger::ensure_tables() {
   db_.execute(fmt::format(
       "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL, chunk_id BIGINT NOT NULL, "
       "lo TEXT, hi TEXT, rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL, "
-      "row_hash VARCHAR(16) NOT NULL, committed_at VARCHAR(32) NOT NULL, "
+      "row_hash VARCHAR(40) NOT NULL, committed_at VARCHAR(32) NOT NULL, "
       "PRIMARY KEY (job_id, chunk_id))",
       kChunksTable));
 }
@@ -130,13 +130,13 @@ void Ledger::insert_job(const std::string& job_id, const std::string& target_tab
 }
 
 void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
-                          int64_t rows_written, uint64_t row_hash) {
-  db_.query(
-      fmt::format("INSERT INTO {} (job_id, chunk_id, lo, hi, rows_read, rows_written, "
-                  "row_hash, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                  kChunksTable),
-      {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(), chunk.range.hi.serialize(),
-       Value(rows_read), Value(rows_written), hash_hex(row_hash), now_utc()});
+                          int64_t rows_written, HashKind kind, uint64_t row_hash) {
+  db_.query(fmt::format("INSERT INTO {} (job_id, chunk_id, lo, hi, rows_read, rows_written, "
+                        "row_hash, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        kChunksTable),
+            {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(),
+             chunk.range.hi.serialize(), Value(rows_read), Value(rows_written),
+             std::string(kind == HashKind::Values ? "v:" : "b:") + hash_hex(row_hash), now_utc()});
 }
 
 void Ledger::mark_finished(const std::string& job_id) {

@@ -33,6 +33,11 @@ struct LedgerEntry {
   std::string row_hash;
 };
 
+/// What a chunk's row_hash was computed over: the decoded values (hash_rows, the same for
+/// every engine) or the engine-native bytes of each row (the fast path, never decoded).
+/// Stored as a prefix: "v:<16 hex>" or "b:<16 hex>".
+enum class HashKind { Values, Bytes };
+
 /// Reads and writes the two ledger tables (parmap_jobs, parmap_ledger) through a target
 /// connection. Writes happen inside the caller's transaction, so a chunk's rows and its
 /// ledger row commit together or not at all. Not thread-safe (one per connection use).
@@ -58,7 +63,7 @@ class Ledger {
                   const StoredPlan& plan);
   /// Records a chunk as committed; call inside the chunk's transaction.
   void record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
-                    int64_t rows_written, uint64_t row_hash);
+                    int64_t rows_written, HashKind kind, uint64_t row_hash);
   /// Marks the job finished (every chunk committed).
   void mark_finished(const std::string& job_id);
   /// Drops every trace of the job (for --fresh); call inside a transaction.

@@ -242,17 +242,18 @@ double to_double(const Value& v) {
 
 bool less(const Value& a, const Value& b) { return a < b; }
 
-// Boundaries from sample quantiles: the key at position i * s / n for i = 1..n-1, keeping
-// only keys strictly above the previous boundary (and above the minimum, whose chunk below
-// would hold nothing), so a hot key lands in one chunk instead of being split.
+// Boundaries from sample quantiles: the key at position i * s / n for i = 1..n-1, dropping
+// repeats of the previous boundary (so a hot key lands in one chunk instead of being split)
+// and keys at or below the minimum (whose chunk below would hold nothing).
 std::vector<Value> quantile_boundaries(const std::vector<Value>& sorted, int64_t n,
                                        const Value& min) {
   std::vector<Value> bounds;
   const auto s = static_cast<__int128>(sorted.size());
   for (int64_t i = 1; i < n; ++i) {
     const Value& b = sorted[static_cast<size_t>(s * i / n)];
-    if (!min.is_null() && !(min < b)) continue;
-    if (!bounds.empty() && !(bounds.back() < b)) continue;
+    // Equality, not Value's order: the sample is in the engine's order, which may differ.
+    if (b == min) continue;
+    if (!bounds.empty() && b == bounds.back()) continue;
     bounds.push_back(b);
   }
   return bounds;
@@ -456,7 +457,9 @@ std::vector<Chunk> plan_chunks(const KeyStats& stats, int64_t chunk_size) {
   for (const Value& v : stats.sample) {
     if (!v.is_null()) sample.push_back(v);
   }
-  std::sort(sample.begin(), sample.end(), less);
+  // The sample stays in the engine's order: its collation may differ from Value's byte
+  // order, and boundaries that are not increasing in the engine's order would make its
+  // range filters overlap.
 
   std::vector<Value> bounds;
   bool from_sample = false;

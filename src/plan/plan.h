@@ -12,26 +12,6 @@
 
 namespace parmap {
 
-/// A half-open key range [lo, hi). A null bound is open (unbounded on that side).
-/// `nulls` marks the chunk that holds exactly the rows whose key IS NULL.
-struct KeyRange {
-  Value lo, hi;
-  bool nulls = false;
-};
-
-/// One unit of work: a key range of the partition column (or the whole query when
-/// `key` is empty). Chunk ids are the index in the plan and stable across reruns
-/// because the plan is stored in the ledger.
-struct Chunk {
-  uint32_t index = 0;
-  std::string key;  ///< partition column; empty: the whole query as one stream
-  KeyRange range;
-  int64_t estimated_rows = 0;
-
-  /// "chunk 3 [100, 200)" / "chunk 7 (id IS NULL)" / "chunk 0 (whole query)".
-  std::string describe() const;
-};
-
 /// Whether wrapping a query in a key-range filter is safe and cheap.
 struct QueryCheck {
   bool splittable = true;
@@ -54,7 +34,8 @@ std::optional<TableRef> simple_table_of(std::string_view sql);
 /// Cuts the key space into chunks of about `chunk_size` rows. The chunks cover every
 /// non-null key with no gap and no overlap: the first chunk's lower bound and the last
 /// chunk's upper bound are open, so keys outside the sampled [min, max] still arrive.
-/// Boundaries come from the sorted sample's quantiles when it is large enough (skew,
+/// Boundaries come from the sample's quantiles (the sample must be sorted in the engine's
+/// own order, which is kept) when it is large enough (skew,
 /// duplicates, text and dates), else from an even split of [min, max] for numbers.
 /// Rows whose key is NULL get a chunk of their own when stats.null_rows > 0.
 /// chunk_size must be > 0.

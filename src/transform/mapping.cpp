@@ -65,6 +65,23 @@ Value cast_value(const Value& v, ColumnType to, const std::string& what) {
     }
     case ColumnType::Any:
       return v;
+    case ColumnType::Date:
+    case ColumnType::Time:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array: {
+      // Text in the type's canonical form; Column::append checks it (see cast_column).
+      if (v.is_text()) return v;
+      if (to == ColumnType::Numeric && v.is_int()) return Value(std::to_string(v.as_int()));
+      if (to == ColumnType::Numeric && v.is_double() && std::isfinite(v.as_double())) {
+        return Value(fmt::format("{}", v.as_double()));
+      }
+      return fail();
+    }
   }
   return fail();
 }
@@ -74,7 +91,15 @@ Column cast_column(const Column& in, ColumnType to, const std::string& label) {
   out.name = in.name;
   out.type = to;
   out.reserve(in.size());
-  for (size_t r = 0; r < in.size(); ++r) out.append(cast_value(in.get(r), to, label));
+  for (size_t r = 0; r < in.size(); ++r) {
+    const Value v = in.get(r);
+    out.append(cast_value(v, to, label));
+    // A text that is not a valid date, uuid, ... turns the column into Any: refuse it.
+    if (out.type != to) {
+      throw Error(ErrorKind::Data,
+                  fmt::format("{}: cannot cast {} to {}", label, v.to_display(), to_string(to)));
+    }
+  }
   return out;
 }
 

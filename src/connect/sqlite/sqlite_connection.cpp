@@ -119,6 +119,23 @@ const char* declared_type_for(ColumnType type) {
     // would mean NUMERIC affinity and turn the text '007' into the integer 7.
     case ColumnType::Any:
       return "";
+    // ISO text such as '2024-02-29' or '13:45:00' does not look like a number, so the
+    // NUMERIC affinity these names get leaves it as text.
+    case ColumnType::Date:
+      return "DATE";
+    case ColumnType::Time:
+      return "TIME";
+    case ColumnType::Timestamp:
+      return "TIMESTAMP";
+    case ColumnType::TimestampTz:
+      return "TIMESTAMPTZ";
+    // TEXT, not NUMERIC: NUMERIC affinity would store '12.50' as the real 12.5.
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array:
+      return "TEXT";
   }
   return "";
 }
@@ -446,6 +463,24 @@ class SqliteRowSink final : public RowSink {
       }
       case ColumnType::Any:
         return bind_value(stmt, index, column.values[row]);
+      case ColumnType::Date:
+      case ColumnType::Time:
+      case ColumnType::Timestamp:
+      case ColumnType::TimestampTz: {
+        // The canonical text, as Column::get() shows it; SQLite copies the temporary.
+        const std::string text = column.get(row).as_text();
+        return sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_TRANSIENT,
+                                   SQLITE_UTF8);
+      }
+      case ColumnType::Numeric:
+      case ColumnType::Uuid:
+      case ColumnType::Json:
+      case ColumnType::Interval:
+      case ColumnType::Array: {
+        // Stored text is what get() returns; bound in place like Text.
+        const std::string& s = column.strings[row];
+        return sqlite3_bind_text64(stmt, index, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
+      }
     }
     return sqlite3_bind_null(stmt, index);
   }

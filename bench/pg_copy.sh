@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Times PostgreSQL-to-PostgreSQL copies on a throwaway server: the reference (psql binary COPY
+# piped into psql binary COPY) against parmap serial and with 2 and 4 workers, on the fast path
+# (no transformation: COPY bytes passed through) and on the typed path (a column mapping that
+# lists every column unchanged). Prints a markdown table: seconds, rows/s, ratio to the
+# reference, peak RSS of the client side, and whether the target's count and md5 content
+# checksum equal the source's. Server memory and CPU are not in the RSS column.
+# Usage: bench/pg_copy.sh [ROWS]   (default 1000000; the lead's large run uses 4000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-1000000}
+[[ "$rows" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/pg_copy.sh [ROWS]" >&2; exit 2; }
+scripts/build.sh build >/dev/null  # runs scripts/setup.sh: PostgreSQL, psql and time included
+bin=$PWD/build/parmap
+dir=$(mktemp -d /tmp/parmap-pgbench-XXXXXX)
+pg_dir=$(mktemp -d /tmp/parmap-pgbench-server-XXXXXX)
+cleanup() {
+  scripts/pg_test_server.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  rm -rf "$dir" "$pg_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+url=$(scripts/pg_test_server.sh start "$pg_dir")
+admin=$url
+src=${url%/*}/bench_src
+dst=${url%/*}/bench_dst
+sql() {  # URL SQL...: runs statements, stops at the first error, prints tuples only
+  local target=$1
+  shift
+  PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 "$target" "$@"
+}
+sql "$admin" -c "CREATE DATABASE bench_src" -c "CREATE DATABASE bench_dst"
+
+columns="id bigint, qty int, price double precision, amount numeric(12,2), label text, flag bool,
+  created timestamptz, day date, uid uuid, attrs jsonb, maybe text, bin bytea"
+col_names="id qty price amount label flag created day uid attrs maybe bin"
+# ids with gaps (strictly increasing: 3g + g % 3), text of 10-200 characters, 10% NULL in
+# `maybe`, 4-16 bytes of bytea.
+sql "$src" <<EOF
+CREATE TABLE t ($columns, PRIMARY KEY (id));
+INSERT INTO t SELECT g * 3 + g % 3, (g * 7919) % 100000 - 50000, sin(g) * 1e6,
+  ((g::bigint * 7919) % 10000000) / 100.0, left(repeat(md5(g::text), 7), 10 + g % 191),
+  g % 3 = 0, timestamptz '2000-01-01 00:00+00' + g * interval '17 seconds',
+  date '1970-01-01' + g % 20000, md5(g::text)::uuid,
+  jsonb_build_object('g', g, 'k', 'v' || g % 100, 'ok', g % 2 = 0),
+  CASE WHEN g % 10 = 0 THEN NULL ELSE 'maybe ' || g END,
+  decode(left(md5(g::text), 2 * (4 + g % 13)), 'hex')
+FROM generate_series(1, $rows) g;
+VACUUM ANALYZE t;
+EOF
+# The target has no key: a bulk-load table, the same for every run.
+sql "$dst" -c "CREATE TABLE t ($columns)"
+
+checksum() {  # URL -> "count:md5 of the sorted per-row md5s", computed by PostgreSQL
+  sql "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), ''
+    ORDER BY md5(t::text))), '-') FROM t"
+}
+expected=$(checksum "$src")
+if [ "${expected%%:*}" != "$rows" ]; then
+  echo "the source has ${expected%%:*} rows, not $rows" >&2
+  exit 1
+fi
+
+json_flag() {  # KEY FILE -> true/false/unknown, from parmap's --output json summary
+  grep -o "\"$1\": *[a-z]*" "$2" | grep -o '[a-z]*$' || echo unknown
+}
+
+measure() {  # NAME FAST(true/false/-) PARALLEL(true/false/-) COMMAND...
+  local name=$1 want_fast=$2 want_parallel=$3
+  shift 3
+  # An empty target, no ledger, and the source's pages flushed, for every run alike.
+  sql "$dst" -c "TRUNCATE t" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs"
+  sql "$admin" -c "CHECKPOINT"
+  /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || {
+    echo "$name failed:" >&2
+    cat "$dir/err.txt" >&2
+    exit 1
+  }
+  local secs rss got check
+  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+    n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' \
+    "$dir/time.txt")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  got=$(checksum "$dst")
+  if [ "$got" = "$expected" ]; then check=equal; else check="DIFFERENT ($got)"; fi
+  # parmap says what it did (--output json): a typed run on the fast path, or a serial run
+  # in the 4 workers row, would measure the wrong thing.
+  local got_fast got_parallel
+  if [ "$want_fast" != "-" ]; then
+    got_fast=$(json_flag fast_path "$dir/out.txt")
+    [ "$got_fast" = "$want_fast" ] || check="$check, WRONG PATH (fast_path: $got_fast)"
+  fi
+  if [ "$want_parallel" != "-" ]; then
+    got_parallel=$(json_flag parallel "$dir/out.txt")
+    [ "$got_parallel" = "$want_parallel" ] || check="$check, NOT AS ASKED (parallel: $got_parallel)"
+  fi
+  echo "$name|$secs|$rss|$check"
+}
+
+results=()
+results+=("$(measure "psql COPY TO binary piped to COPY FROM (reference)" - - bash -c "
+  psql -X -q -v ON_ERROR_STOP=1 '$src' -c 'COPY t TO STDOUT (FORMAT binary)' |
+  psql -X -q -v ON_ERROR_STOP=1 '$dst' -c 'COPY t FROM STDIN (FORMAT binary)'")")
+
+job=$dir/typed.yaml
+{
+  echo "source: $src"
+  echo "target: $dst"
+  echo "table: t"
+  echo "target_table: t"
+  echo "columns:"
+  for c in $col_names; do echo "  - $c"; done
+} >"$job"
+
+# The default chunk size (50,000 rows), or about 20 chunks when there are fewer than 1,000,000.
+chunk=$((rows / 20))
+[ "$chunk" -gt 50000 ] && chunk=50000
+[ "$chunk" -lt 1000 ] && chunk=1000
+run() {  # NAME PATH(fast/typed) WORKERS
+  local name=$1 path=$2 workers=$3
+  local args=(--workers "$workers" --chunk-size "$chunk" --job-id "bench-$path-$workers"
+    --output json -q)
+  local parallel=true fast=true
+  if [ "$workers" = 1 ]; then
+    args+=(--no-parallel)
+    parallel=false
+  else
+    args+=(--min-rows-for-parallel 1000)
+  fi
+  if [ "$path" = fast ]; then
+    measure "$name" "$fast" "$parallel" "$bin" run --source "$src" --target "$dst" --table t \
+      --target-table t "${args[@]}"
+  else
+    fast=false
+    measure "$name" "$fast" "$parallel" "$bin" run "$job" "${args[@]}"
+  fi
+}
+for path in fast typed; do
+  results+=("$(run "parmap $path path, serial" "$path" 1)")
+  results+=("$(run "parmap $path path, 2 workers" "$path" 2)")
+  results+=("$(run "parmap $path path, 4 workers" "$path" 4)")
+done
+
+ref_secs=$(echo "${results[0]}" | cut -d'|' -f2)
+echo "PostgreSQL 15 to PostgreSQL 15 (one local server, fsync off), $rows rows of 12 mixed" \
+  "columns, chunks of $chunk rows, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo
+echo "| run | seconds | rows/s | ratio to reference | peak RSS MB | check |"
+echo "| --- | ---: | ---: | ---: | ---: | --- |"
+for r in "${results[@]}"; do
+  IFS='|' read -r name secs rss check <<<"$r"
+  awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v rows="$rows" -v ref="$ref_secs" \
+    'BEGIN { if (s <= 0) s = 0.01
+             printf "| %s | %.2f | %.0f | %.2f | %s | %s |\n", n, s, rows / s, s / ref, m, c }'
+done

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for tests: scripts/pg_test_server.sh start|stop|url|env DIR
+#
+#   start DIR  initdb into DIR/data (once), start on 127.0.0.1 and a free port, wait until it
+#              accepts connections, write DIR/url and DIR/pid, print the URL. A DIR whose
+#              server is already running just prints its URL.
+#   stop DIR   stop the server by its pid (pg_ctl stop -m fast, then signals), remove its data,
+#              socket, url and pid; DIR/pg.log stays for reading.
+#   url DIR    print the URL of the running server (exit 1 when it is not running).
+#   env DIR    print "export PARMAP_PG_URL=..." for eval.
+#
+# The superuser is `parmap`, trusted on 127.0.0.1 and on the socket (DIR/sock) only. A second
+# role `parmap_pw` (password 'secret-pw', CREATEDB) must authenticate with scram-sha-256, for
+# password tests. As root the cluster runs as the system user `parmap-test` (created when
+# missing) and DIR is given to it, since PostgreSQL refuses to run as root.
+set -euo pipefail
+
+usage() {
+  echo "usage: scripts/pg_test_server.sh start|stop|url|env DIR" >&2
+  exit 2
+}
+[ $# -eq 2 ] || usage
+cmd=$1
+dir=$(realpath -m -- "$2")  # absolute: the socket directory setting needs it
+case "$cmd" in start | stop | url | env) ;; *) usage ;; esac
+
+pgbin=/usr/lib/postgresql/15/bin
+run_user=parmap-test
+superuser=parmap
+pw_role=parmap_pw
+pw_secret=secret-pw
+
+die() {
+  echo "pg_test_server: $*" >&2
+  exit 1
+}
+
+# Runs a command as the cluster's owner: ourselves, or parmap-test when we are root.
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u "$run_user" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# The postmaster's pid from DIR/pid when that process is alive, else nothing.
+running_pid() {
+  [ -f "$dir/pid" ] || return 0
+  local pid
+  pid=$(head -n1 "$dir/pid" 2>/dev/null || true)
+  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    echo "$pid"
+  fi
+}
+
+# True when nothing listens on 127.0.0.1:PORT and we may bind it.
+port_free() {
+  local port=$1
+  if command -v python3 >/dev/null 2>&1 &&
+    python3 -c 'import sys' >/dev/null 2>&1; then
+    python3 - "$port" <<'EOF' 2>/dev/null
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+EOF
+  else
+    # No python: a port that refuses a connection is taken by no one (good enough here).
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 1; fi
+  fi
+}
+
+make_url() {  # PORT
+  echo "postgresql://$superuser@127.0.0.1:$1/postgres"
+}
+
+do_url() {
+  if [ -z "$(running_pid)" ] || [ ! -f "$dir/url" ]; then die "no server running in $dir"; fi
+  cat "$dir/url"
+}
+
+do_stop() {
+  local pid
+  pid=$(running_pid)
+  if [ -n "$pid" ]; then
+    if [ -d "$dir/data" ]; then
+      as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    fi
+    # pg_ctl failed or timed out: ask for an immediate shutdown, then insist.
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -QUIT "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+    fi
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+  fi
+  rm -rf "$dir/data" "$dir/sock"
+  rm -f "$dir/url" "$dir/pid" "$dir/port"
+}
+
+init_cluster() {
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    if ! id "$run_user" >/dev/null 2>&1; then
+      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+        "$run_user"
+    fi
+    chown "$run_user:" "$dir"
+    chmod 0700 "$dir"
+    as_owner test -w "$dir" ||
+      die "$run_user cannot write $dir (every parent folder must be reachable by it)"
+  fi
+  [ -x "$pgbin/initdb" ] || die "no $pgbin/initdb: install postgresql (scripts/setup.sh does)"
+  as_owner mkdir -p "$dir/sock"
+  # Unix socket paths are limited to 107 bytes.
+  [ ${#dir} -le 80 ] || die "DIR is too long for a Unix socket path: $dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    rm -rf "$dir/data"
+    as_owner "$pgbin/initdb" -D "$dir/data" -U "$superuser" --auth=trust --encoding=UTF8 \
+      --locale=C --no-sync --no-instructions >"$dir/initdb.log" 2>&1 ||
+      die "initdb failed: $(tail -n 20 "$dir/initdb.log")"
+    as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+
+# pg_test_server.sh: a throwaway test cluster; durability off, TCP on 127.0.0.1 only.
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/sock'
+max_connections = 100
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+password_encryption = 'scram-sha-256'
+timezone = 'UTC'
+log_timezone = 'UTC'
+logging_collector = off
+log_min_messages = warning
+EOF
+    as_owner tee "$dir/data/pg_hba.conf" >/dev/null <<EOF
+# pg_test_server.sh: the superuser is trusted locally; parmap_pw needs its password.
+# TYPE  DATABASE  USER        ADDRESS        METHOD
+local   all       $superuser                 trust
+host    all       $superuser  127.0.0.1/32   trust
+local   all       $pw_role                   scram-sha-256
+host    all       $pw_role    127.0.0.1/32   scram-sha-256
+EOF
+  fi
+}
+
+do_start() {
+  local pid
+  pid=$(running_pid)
+  if [ -n "$pid" ] && [ -f "$dir/url" ]; then
+    cat "$dir/url"
+    return 0
+  fi
+  [ -z "$pid" ] || do_stop  # a server without a URL is half-started: start over
+  rm -f "$dir/pid" "$dir/url"
+  init_cluster
+
+  # Several test runs may look for a port at once: a start that loses the race is retried
+  # on the next port.
+  local port=$((54330 + $$ % 400)) tries=0 started=0
+  while [ $tries -lt 40 ]; do
+    tries=$((tries + 1))
+    port=$((port + 1))
+    port_free "$port" || continue
+    local log_lines=0
+    [ -f "$dir/pg.log" ] && log_lines=$(wc -l <"$dir/pg.log")
+    if as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 \
+      -o "-p $port" start >/dev/null 2>&1; then
+      started=1
+      break
+    fi
+    local new_log
+    new_log=$(tail -n +$((log_lines + 1)) "$dir/pg.log" 2>/dev/null || true)
+    grep -q "could not bind\|Address already in use" <<<"$new_log" ||
+      die "the server did not start; $dir/pg.log says: $(tail -n 20 <<<"$new_log")"
+  done
+  [ $started = 1 ] || die "no free port found after $tries tries"
+
+  pid=$(head -n1 "$dir/data/postmaster.pid")
+  echo "$pid" >"$dir/pid"
+  echo "$port" >"$dir/port"
+  local ready=0
+  for _ in $(seq 300); do
+    if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres -U "$superuser"; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  [ $ready = 1 ] || { do_stop; die "the server on port $port never became ready"; }
+
+  "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$superuser" -d postgres \
+    >/dev/null <<EOF || { do_stop; die "could not create role $pw_role"; }
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$pw_role') THEN
+    CREATE ROLE $pw_role LOGIN CREATEDB PASSWORD '$pw_secret';
+  END IF;
+END \$\$;
+EOF
+  make_url "$port" >"$dir/url"
+  cat "$dir/url"
+}
+
+case "$cmd" in
+  start) do_start ;;
+  stop) do_stop ;;
+  url) do_url ;;
+  env) echo "export PARMAP_PG_URL=$(do_url)" ;;
+esac

@@ -1,0 +1,229 @@
+// A session with one PostgreSQL server over libpq: the Connection of the PostgreSQL driver.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "connect/postgres/pg_copy.h"
+#include "parmap/connection.h"
+
+// libpq's handle types, declared here so that this header does not need <libpq-fe.h>.
+struct pg_conn;
+struct pg_result;
+
+namespace parmap::pg {
+
+/// Closes a connection with PQfinish.
+struct ConnCloser {
+  void operator()(pg_conn* conn) const noexcept;
+};
+/// Frees a result with PQclear.
+struct ResultClearer {
+  void operator()(pg_result* result) const noexcept;
+};
+/// An owned libpq connection.
+using ConnPtr = std::unique_ptr<pg_conn, ConnCloser>;
+/// An owned libpq result.
+using ResultPtr = std::unique_ptr<pg_result, ResultClearer>;
+
+/// The libpq handle and what every error message needs. Owned by the connection; its
+/// sources and sinks hold weak references, so that one outliving close() fails cleanly
+/// instead of touching a freed handle.
+struct Session {
+  ConnPtr conn;
+  std::string url;  ///< masked, for messages
+};
+
+/// The keyword/value pairs given to PQconnectdbParams for a URL: host, port, dbname, user,
+/// password (when the URL has one), every URL param as a libpq keyword (param names are
+/// passed as given; libpq rejects unknown ones), and application_name=parmap, keepalives=1,
+/// keepalives_idle=30 unless the URL sets them. Empty values are left out, so that libpq
+/// falls back to PGHOST, PGPASSWORD, ~/.pgpass and the rest. Pure; exposed for tests.
+std::vector<std::pair<std::string, std::string>> connect_params(const ConnectionUrl& url);
+
+/// Rewrites `?` placeholders outside string literals, quoted identifiers, dollar quotes and
+/// comments: each one becomes replace(i) for i = 0, 1, ... Returns the number replaced in
+/// `count`. Pure; exposed for tests. (A jsonb `?` operator is a placeholder here: queries
+/// that use it must pass no parameters, and then nothing is rewritten.)
+std::string rewrite_placeholders(std::string_view sql, size_t& count,
+                                 const std::function<std::string(size_t)>& replace);
+
+/// One PostgreSQL session. Owned by one thread at a time, like every Connection. Every method
+/// throws parmap::Error classified by classify_failure; messages name the masked URL, never a
+/// password.
+///
+/// Snapshots: export_snapshot() leaves a REPEATABLE READ READ ONLY transaction open on this
+/// connection; later statements that could fail run under a savepoint so that an error does
+/// not end the exported snapshot. After import_snapshot(id) every read (query, describe,
+/// statistics, sources) first makes sure a REPEATABLE READ READ ONLY transaction with that
+/// snapshot is open, and keeps it open across reads; begin() ends it (it was read-only) and
+/// the next read after commit()/rollback() starts a new one.
+class PgConnection final : public Connection {
+ public:
+  /// Connects (PQconnectdbParams, see connect_params). Throws Error(Config) for an unknown
+  /// URL param (naming it) or a bad option value, Error(Transient) when the server refuses
+  /// for now (too many clients, starting up), and Error(Connect) otherwise; every message
+  /// names the URL masked.
+  static std::unique_ptr<PgConnection> open(const ConnectionUrl& url);
+
+  /// Only open() can make the Token; the constructor is public for std::make_unique.
+  class Token {
+   private:
+    Token() = default;
+    friend class PgConnection;
+  };
+  PgConnection(Token, std::shared_ptr<Session> session);
+  ~PgConnection() override;
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  /// "postgresql".
+  std::string engine() const override { return "postgresql"; }
+  /// Concurrent writers and snapshot export.
+  Capabilities capabilities() const override;
+  /// Double quotes, embedded quotes doubled: a"b -> "a""b".
+  std::string quote_identifier(std::string_view name) const override;
+
+  /// Runs one or more statements (PQexec, simple protocol).
+  void execute(std::string_view sql) override;
+  /// Runs one statement with `?` placeholders (rewritten to $1..$n; none are rewritten when
+  /// `params` is empty) and text-format parameters. Values come back as int (int2/4/8, and
+  /// bool as 0/1), double (float4/8), Blob (bytea) or text (everything else). Throws
+  /// Error(Config) when the number of placeholders and params differ.
+  std::vector<std::vector<Value>> query(std::string_view sql,
+                                        const std::vector<Value>& params = {}) override;
+  /// BEGIN (ending an open snapshot read transaction first).
+  void begin() override;
+  /// COMMIT. A lost connection is Error(InDoubt); a transaction the server had already
+  /// failed (COMMIT answered with ROLLBACK) is Error(Transient).
+  void commit() override;
+  /// Ends an unfinished COPY, then ROLLBACK when a transaction is open; never throws.
+  void rollback() noexcept override;
+
+  /// Names and types from PQdescribePrepared; declared types from format_type (cached).
+  TableSchema describe_query(std::string_view sql) override;
+  /// From pg_attribute; an empty schema resolves through the search_path (to_regclass).
+  /// Tables, views, materialized views, foreign and partitioned tables.
+  std::optional<TableSchema> describe_table(const TableRef& table) override;
+  /// The single primary-key column of type smallint, integer or bigint.
+  std::optional<std::string> integer_primary_key(const TableRef& table) override;
+  /// The planner's estimate ("Plan Rows" of EXPLAIN (FORMAT JSON)); never counts.
+  int64_t estimate_rows(std::string_view sql) override;
+  /// min/max by query (fast with an index), rows estimated, and a sample read with
+  /// TABLESAMPLE SYSTEM for a plain table or in full for a small query (none for a large
+  /// one). null_rows is 0 only when certain (NOT NULL column, exact count); estimated from
+  /// pg_stats it is at least 1, and 1 for a large query without statistics, so that the
+  /// planner always plans the NULL-key chunk when NULL keys are possible. The key "ctid" gives
+  /// block numbers [0, relpages] of the plain table the query reads. Throws Error(Schema) when the
+  /// column is not in the query.
+  KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;
+  /// Each column gets its declared type when it is a PostgreSQL type name (as format_type
+  /// writes it) that this server knows and that decodes to the column's type, else
+  /// pg_type_for(type).
+  void create_table(const TableRef& table, const TableSchema& schema) override;
+
+  /// COPY (<sql with params inlined as literals>) TO STDOUT (FORMAT binary), decoded by
+  /// CopyDecoder. Abandoning the source mid-stream cancels the COPY.
+  std::unique_ptr<RowSource> open_source(std::string_view sql, const std::vector<Value>& params,
+                                         size_t batch_rows, size_t max_batch_bytes) override;
+  /// COPY <table> (<columns>) FROM STDIN in binary format when CopyEncoder::binary_ok, else in
+  /// text format (decided per batch: a change of mode ends one COPY and starts another).
+  /// Runs inside the caller's transaction; never begins or commits. Throws Error(Schema) at
+  /// open for a missing table or column; rows the server refuses are Error(Data) at write or
+  /// finish, with the server's message (it names the line and column).
+  std::unique_ptr<RowSink> open_sink(const TableRef& table,
+                                     const std::vector<std::string>& columns) override;
+
+  /// For the key "ctid": a TID range scan of the query's table,
+  /// SELECT * FROM <table> WHERE ctid >= '(lo,0)'::tid AND ctid < '(hi,0)'::tid; other keys:
+  /// Connection::chunk_query. Throws Error(Config) for "ctid" on a query that is not
+  /// SELECT * FROM <table>.
+  std::string chunk_query(std::string_view sql, const Chunk& chunk,
+                          std::vector<Value>& params) const override;
+  /// Plans SELECT * FROM (<sql>) AS src WHERE "column" >= $1 generically (EXPLAIN of a
+  /// prepared statement under plan_cache_mode = force_generic_plan) and reports the filter
+  /// when it lands on a node that is not a relation scan (Subquery Scan, Aggregate, ...).
+  std::optional<std::string> range_filter_problem(std::string_view sql,
+                                                  std::string_view column) override;
+
+  /// BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_export_snapshot(). The
+  /// transaction stays open. Throws Error(Internal) when a transaction is already open.
+  std::optional<std::string> export_snapshot() override;
+  /// Remembers the snapshot; the next read starts a transaction with it (see the class).
+  void import_snapshot(const std::string& id) override;
+
+  /// "postgresql-binary-copy".
+  std::string native_format() const override { return "postgresql-binary-copy"; }
+  /// COPY (<sql>) TO STDOUT (FORMAT binary); next() yields each CopyData message.
+  std::unique_ptr<NativeSource> open_native_source(std::string_view sql,
+                                                   const std::vector<Value>& params) override;
+  /// COPY <table> (<columns>) FROM STDIN (FORMAT binary); the stream's column types must be
+  /// the table's (binary COPY does not convert: a mismatch is refused by the server).
+  std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
+                                               const std::vector<std::string>& columns) override;
+
+  /// Finishes the session (PQfinish); sources and sinks still open fail with Error(Connect).
+  /// Idempotent; never throws.
+  void close() noexcept override;
+
+  /// The URL with the password masked.
+  const std::string& url() const { return url_; }
+
+ private:
+  /// A column of a table with its OID and typmod, for sinks and describe_table.
+  struct TableColumn {
+    ColumnInfo info;
+    uint32_t type_oid = 0;
+    int32_t typmod = -1;
+  };
+
+  /// The live handle; throws Error(Connect) after close().
+  pg_conn* conn() const;
+  /// Runs `sql` (simple protocol) and checks the result has `expected` status (a
+  /// ExecStatusType); throws the classified Error otherwise.
+  ResultPtr exec(std::string_view sql, int expected, std::string_view what,
+                 std::string_view table = {}, bool committing = false);
+  /// Runs one statement with text parameters ($1..$n already in `sql`).
+  ResultPtr exec_params(std::string_view sql, const std::vector<Value>& params,
+                        std::string_view what, std::string_view table = {});
+  /// Runs `fn` so that an error in it does not abort an open transaction: under a savepoint
+  /// when one is open (rolled back to on error), else directly.
+  template <typename Fn>
+  auto guarded(Fn&& fn);
+  /// Throws the Error for a failed result (or a null one).
+  [[noreturn]] void fail(const pg_result* result, std::string_view what, std::string_view sql,
+                         std::string_view table = {}, bool committing = false) const;
+  /// Before a read: with an imported snapshot, makes sure a REPEATABLE READ READ ONLY
+  /// transaction with it is open (restarting one that failed).
+  void ensure_read_snapshot();
+  /// The result columns of a query (name, OID, typmod, format_type name).
+  std::vector<PgColumn> describe_columns(std::string_view sql);
+  /// format_type names for (OID, typmod) pairs, from the cache or one query.
+  void resolve_type_names(std::vector<PgColumn>& columns);
+  /// The columns of a table, or nullopt when it does not exist.
+  std::optional<std::vector<TableColumn>> table_columns(const TableRef& table);
+  /// The target columns of a sink, in `columns` order; throws Error(Schema).
+  std::vector<PgColumn> sink_columns(const TableRef& table,
+                                     const std::vector<std::string>& columns);
+  /// `sql` with `?` replaced by quoted literals (COPY takes no parameters).
+  std::string inline_params(std::string_view sql, const std::vector<Value>& params);
+  /// The OID of the type `declared` names on this server, or 0.
+  uint32_t declared_type_oid(const std::string& declared);
+
+  std::shared_ptr<Session> session_;
+  std::string url_;
+  std::optional<std::string> snapshot_;  // imported snapshot id
+  bool snapshot_txn_ = false;            // the open transaction is the imported snapshot's
+  bool exported_ = false;                // the open transaction exported a snapshot
+  std::map<std::pair<uint32_t, int32_t>, std::string> type_names_;
+};
+
+}  // namespace parmap::pg

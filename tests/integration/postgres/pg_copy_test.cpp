@@ -1,0 +1,686 @@
+// PostgreSQL end to end: every type on both paths, SQLite both ways, snapshot, resume, quoting.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "parmap/parmap.h"
+#include "support/test_support.h"
+
+namespace parmap {
+namespace {
+
+using test::run_parmap;
+using test::TempDir;
+
+using PgRows = std::vector<std::vector<std::optional<std::string>>>;
+
+/// A libpq session opened directly, not through parmap, so that every check is independent
+/// of the driver under test. Throws std::runtime_error with the server's message.
+class Pg {
+ public:
+  explicit Pg(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      const std::string msg = PQerrorMessage(conn_);
+      PQfinish(conn_);
+      throw std::runtime_error("cannot connect: " + msg);
+    }
+  }
+  ~Pg() { PQfinish(conn_); }
+  Pg(const Pg&) = delete;
+  Pg& operator=(const Pg&) = delete;
+
+  /// Runs one or more statements (a multi-statement string is one implicit transaction).
+  void exec(const std::string& sql) { rows(sql); }
+
+  /// All rows of the last statement as text (libpq's text format); nullopt for NULL.
+  PgRows rows(const std::string& sql) {
+    PGresult* res = PQexec(conn_, sql.c_str());
+    const ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      const std::string msg = PQresultErrorMessage(res);
+      PQclear(res);
+      throw std::runtime_error(msg + " in: " + sql.substr(0, 300));
+    }
+    PgRows out;
+    for (int r = 0; r < PQntuples(res); ++r) {
+      auto& row = out.emplace_back();
+      for (int c = 0; c < PQnfields(res); ++c) {
+        if (PQgetisnull(res, r, c)) {
+          row.emplace_back();
+        } else {
+          row.emplace_back(
+              std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
+        }
+      }
+    }
+    PQclear(res);
+    return out;
+  }
+
+  /// The first column of the first row ("" for NULL or no row).
+  std::string scalar(const std::string& sql) {
+    const PgRows r = rows(sql);
+    return r.empty() || r[0].empty() || !r[0][0] ? std::string() : *r[0][0];
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+/// Count and order-independent checksum of a table, computed by PostgreSQL itself.
+std::string pg_checksum(Pg& db, const std::string& table) {
+  return db.scalar(
+      "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), '' "
+      "ORDER BY md5(t::text))), '-') FROM " +
+      table + " t");
+}
+
+/// `base` with another database and, when given, other user info ("user:password").
+std::string url_with(const std::string& base, const std::string& database,
+                     const std::string& userinfo = "") {
+  const size_t scheme_end = base.find("://");
+  if (scheme_end == std::string::npos) throw std::runtime_error("not a URL: " + base);
+  const size_t auth_begin = scheme_end + 3;
+  size_t auth_end = base.find_first_of("/?", auth_begin);
+  if (auth_end == std::string::npos) auth_end = base.size();
+  const std::string authority = base.substr(auth_begin, auth_end - auth_begin);
+  const size_t at = authority.rfind('@');
+  const std::string hostport = at == std::string::npos ? authority : authority.substr(at + 1);
+  const std::string user = at == std::string::npos ? "" : authority.substr(0, at);
+  const size_t query = base.find('?', auth_begin);
+  const std::string who = userinfo.empty() ? user : userinfo;
+  return base.substr(0, auth_begin) + (who.empty() ? "" : who + "@") + hostport + "/" + database +
+         (query == std::string::npos ? "" : base.substr(query));
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+std::string canonical_double(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "r:%.17g", d);
+  return buf;
+}
+
+/// Rows of a PostgreSQL query in a canonical, typed text form, sorted. `kinds` has one letter
+/// per column: i integer, r double (compared by value), t text, b bytea rendered as hex by
+/// the query (encode(x, 'hex')).
+std::vector<std::string> pg_canonical(Pg& db, const std::string& sql, const std::string& kinds) {
+  std::vector<std::string> out;
+  for (const auto& row : db.rows(sql)) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c) line += " | ";
+      if (!row[c]) {
+        line += "NULL";
+      } else if (kinds.at(c) == 'r') {
+        line += canonical_double(std::strtod(row[c]->c_str(), nullptr));
+      } else {
+        line += std::string(1, kinds.at(c)) + ":" + *row[c];
+      }
+    }
+    out.push_back(line);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The same canonical form for a SQLite query, read with the sqlite3 API; the tag is the
+/// value's storage class, so an integer stored as text or a blob stored as text differs.
+std::vector<std::string> sqlite_canonical(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + path);
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    const std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    throw std::runtime_error(msg + " in: " + sql);
+  }
+  std::vector<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string line;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      if (c) line += " | ";
+      switch (sqlite3_column_type(st, c)) {
+        case SQLITE_NULL:
+          line += "NULL";
+          break;
+        case SQLITE_INTEGER:
+          line += "i:" + std::to_string(sqlite3_column_int64(st, c));
+          break;
+        case SQLITE_FLOAT:
+          line += canonical_double(sqlite3_column_double(st, c));
+          break;
+        case SQLITE_TEXT:
+          line += "t:" + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)),
+                                     static_cast<size_t>(sqlite3_column_bytes(st, c)));
+          break;
+        default: {
+          const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(st, c));
+          line += "b:" + hex(p, static_cast<size_t>(sqlite3_column_bytes(st, c)));
+        }
+      }
+    }
+    out.push_back(line);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Equal row lists, reporting the first difference rather than two long vectors.
+void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got) {
+  EXPECT_EQ(want.size(), got.size());
+  const size_t n = std::min(want.size(), got.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (want[i] == got[i]) continue;
+    if (differ++ == 0) {
+      ADD_FAILURE() << "first different row (sorted position " << i << "):\n  want: " << want[i]
+                    << "\n  got:  " << got[i];
+    }
+  }
+  EXPECT_EQ(differ, 0u) << "rows differ";
+}
+
+/// Every column type the fast and typed paths must carry unchanged.
+std::string all_types_ddl(const std::string& table) {
+  return "CREATE TABLE " + table +
+         " (id int8 PRIMARY KEY, c_int2 int2, c_int4 int4, c_int8 int8, c_float4 float4, "
+         "c_float8 float8, c_numeric numeric, c_numeric40 numeric(40,10), c_text text, "
+         "c_varchar varchar(20), c_char char(5), c_bool bool, c_date date, c_time time, "
+         "c_ts timestamp, c_tstz timestamptz, c_interval interval, c_uuid uuid, c_json json, "
+         "c_jsonb jsonb, c_bytea bytea, c_int4_arr int4[], c_text_arr text[])";
+}
+
+// Rows 1-6 are the edge cases (timestamps stop at year 200000: parmap's typed path holds
+// microseconds since 1970 in 64 bits, which ends in year 292277, short of PostgreSQL's 294276) (row
+// 1 is all NULL); the generated rows put a NULL in every column at a different period and span
+// dates before 1970 and after 2100.
+constexpr const char* kAllTypesRows = R"sql(
+INSERT INTO all_types (id) VALUES (1);
+INSERT INTO all_types VALUES (2, -32768, -2147483648, -9223372036854775808, '-Infinity',
+  '-Infinity', '-123456789012345678901234567890.123456789012345678901234567890',
+  ('-' || repeat('9', 30) || '.' || repeat('9', 10))::numeric, '', '', '', false,
+  '4713-01-01 BC', '00:00:00', '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC',
+  '-178000000 years', '00000000-0000-0000-0000-000000000000', '{}', '[]', '\x', '{}', '{}');
+INSERT INTO all_types VALUES (3, 32767, 2147483647, 9223372036854775807, 'Infinity',
+  'Infinity', 'NaN', (repeat('9', 30) || '.' || repeat('9', 10))::numeric,
+  'ünïcødé ✓ 日本語 🚀 Ελληνικά', 'üüüüüüüüüüüüüüüüüüüü', 'abcde', true, '5874897-12-31',
+  '24:00:00', '200000-12-31 23:59:59.999999', '200000-12-31 23:59:59.999999+00',
+  '178000000 years', 'ffffffff-ffff-ffff-ffff-ffffffffffff',
+  '{"quote": "q\"uote", "uni": "ü\u00e9🚀", "n": null, "nums": [1, 2.5e300, -0]}',
+  '{"quote": "q\"uote", "uni": "ü\u00e9🚀", "n": null, "nums": [1, 2.5e300, -0]}',
+  '\x00ff00', '{NULL,1,-2147483648,2147483647}',
+  '{"a \"quoted\" one",NULL,"","NULL","comma, here","back\\slash","{braces}"," space "}');
+INSERT INTO all_types VALUES (4, 0, 0, 0, 'NaN', 'NaN', '0.000000000000000000000000000000000001',
+  '0.0000000001', E'line1\nline2\ttab\\back ''single'' "double"', ' lead and trail ', 'a',
+  NULL, 'infinity', '23:59:59.999999', '-infinity', 'infinity',
+  '1 year 2 mons 3 days 04:05:06.789', '123e4567-e89b-12d3-a456-426614174000',
+  '  { "keep" :  "spacing" , "dup": 1, "dup": 2 }  ',
+  '{"nested": {"a": [1, {"b": null}]}, "e": ""}', '\x0000', '{{1,2},{3,NULL}}',
+  '{{"a","b"},{NULL,""}}');
+INSERT INTO all_types VALUES (5, -1, -1, -1, '-0', '-0', '1.500000', '-0.0000000001', 'NULL',
+  'NULL', ' ', true, '-infinity', '00:00:00.000001', '1969-12-31 23:59:59.999999',
+  '1901-12-13 20:45:51.5+00', '-1 days +02:03:04', '00000000-0000-0000-0000-000000000001',
+  'null', 'null', '\x00', '[0:1]={1,2}', '{"\\\\",x}');
+INSERT INTO all_types VALUES (6, 1, 1, 1, 3.4028235e38, 1.7976931348623157e308,
+  '-0.5', '0', '🚀', '🚀', '🚀', false, '0001-01-01', '12:00:00', '0044-03-15 12:00:00 BC',
+  '2262-04-11 23:47:16.854775+00', '-1 year -2 mons +3 days -04:05:06.000001',
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[1, "two", 3.0]', '[1, "two", 3.0]',
+  '\xdeadbeef00', '{-1}', '{""}');
+INSERT INTO all_types VALUES (7, 2, 2, 2, 1.4e-45, 5e-324, '-0.000000000000000000000000000001',
+  '1234567890.0123456789', 'tab	inside', 'x', 'ab', true, '2100-02-28', '01:02:03.5',
+  '2100-01-01 00:00:00.000001', '1969-07-20 20:17:40+00', '0',
+  'a0eebc99-9c0b-4ef8-bb6d-000000000000',
+  '"just a string"', '"just a string"', '\x', '{NULL}', '{NULL}');
+INSERT INTO all_types SELECT 100 + g * 3,
+  CASE WHEN g % 11 = 0 THEN NULL ELSE (g * 21 - 32000)::int2 END,
+  CASE WHEN g % 13 = 0 THEN NULL ELSE g * 715827 - 1073741824 END,
+  CASE WHEN g % 17 = 0 THEN NULL ELSE g::int8 * 3037000493 * (1 - 2 * (g % 2)) END,
+  CASE WHEN g % 7 = 0 THEN NULL ELSE ((g - 1500) / 7.0)::float4 END,
+  CASE WHEN g % 5 = 0 THEN NULL ELSE (g - 1500)::float8 / 7 * power(10::float8, g % 40 - 20) END,
+  CASE WHEN g % 19 = 0 THEN NULL ELSE (g - 1500)::numeric / 7 * 10 ^ (g % 30) END,
+  CASE WHEN g % 23 = 0 THEN NULL ELSE ((g - 1500) * 12345678901234567.123456789 / 7)::numeric(40,10)
+  END,
+  CASE WHEN g % 3 = 0 THEN NULL ELSE repeat(chr(945 + g % 20), g % 40) || ' row ' || g END,
+  CASE WHEN g % 4 = 0 THEN NULL ELSE left(md5(g::text) || 'ü', g % 21) END,
+  CASE WHEN g % 6 = 0 THEN NULL ELSE left(md5(g::text), g % 6) END,
+  CASE WHEN g % 8 = 0 THEN NULL ELSE g % 2 = 0 END,
+  CASE WHEN g % 9 = 0 THEN NULL ELSE date '1900-01-01' + g * 23 END,
+  CASE WHEN g % 10 = 0 THEN NULL ELSE time '00:00' + g * interval '28.123457 seconds' END,
+  CASE WHEN g % 12 = 0 THEN NULL
+       ELSE timestamp '1940-01-01' + g * interval '23 days 3 hours 0.000001 seconds' END,
+  CASE WHEN g % 14 = 0 THEN NULL
+       ELSE timestamptz '1950-06-01 00:00+00' + g * interval '29 days 5 hours 7.25 seconds' END,
+  CASE WHEN g % 15 = 0 THEN NULL
+       ELSE make_interval(years => g % 5, months => g % 13, days => g % 40 - 20, secs => g * 1.5)
+  END,
+  CASE WHEN g % 16 = 0 THEN NULL ELSE md5(g::text)::uuid END,
+  CASE WHEN g % 18 = 0 THEN NULL
+       ELSE json_build_object('g', g, 's', 'ü' || g, 'a', json_build_array(g, NULL, true)) END,
+  CASE WHEN g % 20 = 0 THEN NULL ELSE jsonb_build_object('g', g, 'f', g / 3.0, 'n', NULL) END,
+  CASE WHEN g % 21 = 0 THEN NULL ELSE decode(md5(g::text) || '00', 'hex') END,
+  CASE WHEN g % 22 = 0 THEN NULL ELSE ARRAY[g, NULL, -g] END,
+  CASE WHEN g % 24 = 0 THEN NULL ELSE ARRAY['x' || g, NULL, 'quote"' || g, '', 'b\' || g] END
+FROM generate_series(1, 3000) g;
+ANALYZE all_types;
+)sql";
+
+/// A source and a target database of its own for each test, dropped at the end.
+class PgCopyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* url = std::getenv("PARMAP_PG_URL");
+    if (url == nullptr || *url == '\0') {
+      const char* require = std::getenv("PARMAP_REQUIRE_SERVERS");
+      if (require != nullptr && std::string(require) == "1") {
+        FAIL() << "PARMAP_PG_URL is not set and PARMAP_REQUIRE_SERVERS=1: no PostgreSQL server";
+      }
+      GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh starts a server)";
+    }
+    base_ = url;
+    register_builtin_drivers();
+    admin_ = std::make_unique<Pg>(base_);
+    static int counter = 0;
+    const std::string stem =
+        "parmap_t" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    src_db_ = stem + "_src";
+    dst_db_ = stem + "_dst";
+    for (const std::string& db : {src_db_, dst_db_}) {
+      admin_->exec("CREATE DATABASE " + db);
+      created_.push_back(db);
+    }
+    src_ = std::make_unique<Pg>(src_url());
+    dst_ = std::make_unique<Pg>(dst_url());
+  }
+
+  void TearDown() override {
+    src_.reset();
+    dst_.reset();
+    for (const std::string& db : created_) {
+      try {
+        // FORCE: a killed parmap may leave a backend behind for a moment.
+        admin_->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "cleanup: " << e.what();
+      }
+    }
+  }
+
+  std::string src_url() const { return url_with(base_, src_db_); }
+  std::string dst_url() const { return url_with(base_, dst_db_); }
+
+  static ParallelOptions options(int workers, int64_t chunk_size) {
+    ParallelOptions o;
+    o.config = resolve_config({{"max_workers", std::to_string(workers)},
+                               {"chunk_size", std::to_string(chunk_size)},
+                               {"min_rows_for_parallel", "10"}},
+                              {}, 8);
+    return o;
+  }
+
+  /// Runs a job; an exception becomes a test failure with its message and nullopt.
+  static std::optional<ParallelResult> run(const std::string& source, const std::string& sql,
+                                           const std::string& target, const std::string& schema,
+                                           const std::string& table, const ParallelOptions& opts) {
+    try {
+      return execute_query_parallel(source, sql, target, schema, table, opts);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "execute_query_parallel threw: " << e.what();
+      return std::nullopt;
+    }
+  }
+
+  static void expect_complete(const ParallelResult& r, int64_t rows, int workers) {
+    EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+    EXPECT_TRUE(r.parallel) << r.reason;
+    EXPECT_EQ(r.total_rows_processed, rows);
+    EXPECT_GE(r.chunks_planned, 4) << r.reason;
+    EXPECT_EQ(r.chunks_done, r.chunks_planned);
+    EXPECT_EQ(r.chunks_skipped, 0);
+    EXPECT_EQ(r.workers_used, workers);
+  }
+
+  std::string base_, src_db_, dst_db_;
+  std::vector<std::string> created_;
+  std::unique_ptr<Pg> admin_, src_, dst_;
+};
+
+TEST_F(PgCopyTest, EveryTypeSurvivesTheFastAndTheTypedPath) {
+  src_->exec(all_types_ddl("all_types"));
+  src_->exec(kAllTypesRows);
+  const std::string want = pg_checksum(*src_, "all_types");
+  const int64_t rows = std::stoll(src_->scalar("SELECT count(*) FROM all_types"));
+  // Every column has NULLs and non-NULLs.
+  for (const auto& row : src_->rows("SELECT attname FROM pg_attribute WHERE attrelid = "
+                                    "'all_types'::regclass AND attnum > 1")) {
+    const std::string col = *row[0];
+    EXPECT_NE(src_->scalar("SELECT count(*) FROM all_types WHERE " + col + " IS NULL"), "0");
+    EXPECT_NE(src_->scalar("SELECT count(*) FROM all_types WHERE " + col + " IS NOT NULL"), "0");
+  }
+
+  struct Path {
+    const char* table;
+    bool typed;
+  };
+  for (const Path path : {Path{"fast_copy", false}, Path{"typed_copy", true}}) {
+    SCOPED_TRACE(path.table);
+    dst_->exec(all_types_ddl(path.table));
+    auto opts = options(4, 250);
+    if (path.typed) opts.transform = [](Batch&) {};
+    const auto r =
+        run(src_url(), "SELECT * FROM all_types ORDER BY id", dst_url(), "", path.table, opts);
+    if (!r) continue;
+    expect_complete(*r, rows, 4);
+    EXPECT_EQ(r->partition_column, "id");
+    EXPECT_EQ(r->fast_path, !path.typed) << r->path;
+    EXPECT_EQ(pg_checksum(*dst_, path.table), want);
+    // Spot checks that name the value when the checksum differs.
+    for (const char* col : {"c_float8", "c_numeric", "c_ts", "c_tstz", "c_interval", "c_json",
+                            "c_bytea", "c_int4_arr", "c_text_arr", "c_time", "c_date"}) {
+      const std::string q = std::string("SELECT string_agg(coalesce(") + col +
+                            "::text, 'NULL'), ' ; ' ORDER BY id) FROM ";
+      EXPECT_EQ(dst_->scalar(q + path.table + " WHERE id < 100"),
+                src_->scalar(q + "all_types WHERE id < 100"))
+          << col;
+    }
+  }
+}
+
+TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
+  TempDir dir;
+  const std::string lite = dir.file("lite.db");
+  // PostgreSQL -> SQLite: integers, doubles, text, bytes, NULLs, and a date that lands as text.
+  src_->exec(R"sql(
+    CREATE TABLE mix (id int8 PRIMARY KEY, n int8, r float8, s text, b bytea, d date);
+    INSERT INTO mix VALUES (1, NULL, NULL, NULL, NULL, NULL),
+      (2, -9223372036854775808, -1.7976931348623157e308, '', '\x', '1969-07-20'),
+      (3, 9223372036854775807, 5e-324, 'ünïcødé ✓ 🚀', '\x00ff0000', '2100-12-31'),
+      (4, 0, 'Infinity', E'line\nbreak ''q'' "dq" \\', '\x00', '0001-01-01'),
+      (5, -1, '-Infinity', 'NULL', '\xffffffff', '2262-04-11');
+    INSERT INTO mix SELECT 10 + g * 2,
+      CASE WHEN g % 7 = 0 THEN NULL ELSE g::int8 * 3037000493 * (1 - 2 * (g % 2)) END,
+      CASE WHEN g % 5 = 0 THEN NULL ELSE (g - 1500)::float8 / 7 * power(10::float8, g % 40 - 20)
+      END,
+      CASE WHEN g % 3 = 0 THEN NULL ELSE repeat(chr(945 + g % 20), g % 30) || ' ' || g END,
+      CASE WHEN g % 11 = 0 THEN NULL ELSE decode(repeat('00', g % 3) || md5(g::text), 'hex') END,
+      CASE WHEN g % 13 = 0 THEN NULL ELSE date '1900-01-01' + g * 23 END
+    FROM generate_series(1, 3000) g;
+    ANALYZE mix;
+  )sql");
+  test::sqlite_exec(lite,
+                    "CREATE TABLE mix (id INTEGER, n INTEGER, r REAL, s TEXT, b BLOB, d TEXT)");
+  const int64_t rows = std::stoll(src_->scalar("SELECT count(*) FROM mix"));
+  auto r = run(src_url(), "SELECT * FROM mix ORDER BY id", "sqlite://" + lite, "", "mix",
+               options(4, 300));
+  ASSERT_TRUE(r);
+  expect_complete(*r, rows, 4);
+  const char* pg_read = "SELECT id, n, r, s, encode(b, 'hex'), d::text FROM ";
+  expect_same_rows(pg_canonical(*src_, std::string(pg_read) + "mix", "iirtbt"),
+                   sqlite_canonical(lite, "SELECT id, n, r, s, b, d FROM mix"));
+
+  // SQLite -> PostgreSQL: the same kinds, dates kept as text in a text column.
+  test::sqlite_exec(
+      lite,
+      "CREATE TABLE back (id INTEGER PRIMARY KEY, n INTEGER, r REAL, s TEXT, b BLOB, d TEXT);"
+      "INSERT INTO back VALUES (1, NULL, NULL, NULL, NULL, NULL),"
+      "  (2, -9223372036854775808, -1.7976931348623157e308, '', x'', '1969-07-20'),"
+      "  (3, 9223372036854775807, 4.9406564584124654e-324, 'ünïcødé ✓ 🚀', x'00ff0000',"
+      "   '2100-12-31 23:59:59'),"
+      "  (4, 0, 9e999, 'line' || char(10) || 'break ''q'' \"dq\" \\', x'00', '0001-01-01');"
+      "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 3000)"
+      " INSERT INTO back SELECT 10 + i * 2,"
+      "  CASE WHEN i % 7 = 0 THEN NULL ELSE i * 3037000493 * (1 - 2 * (i % 2)) END,"
+      "  CASE WHEN i % 5 = 0 THEN NULL ELSE (i - 1500) / 7.0 * (i % 40 + 1) * 1e-3 END,"
+      "  CASE WHEN i % 3 = 0 THEN NULL ELSE printf('text %d %s', i, substr('αβγ ✓ ü', 1, i % 8))"
+      "  END,"
+      "  CASE WHEN i % 11 = 0 THEN NULL WHEN i % 3 = 0 THEN x'00ff0000' WHEN i % 3 = 1 THEN x''"
+      "       ELSE randomblob(8 + i % 24) END,"
+      "  CASE WHEN i % 13 = 0 THEN NULL ELSE date('1969-12-01', printf('+%d days', i * 17)) END"
+      " FROM seq;");
+  dst_->exec("CREATE TABLE back (id int8, n int8, r float8, s text, b bytea, d text)");
+  const int64_t back_rows = std::stoll(test::sqlite_scalar(lite, "SELECT count(*) FROM back"));
+  r = run("sqlite://" + lite, "SELECT * FROM back ORDER BY id", dst_url(), "", "back",
+          options(4, 300));
+  ASSERT_TRUE(r);
+  expect_complete(*r, back_rows, 4);
+  expect_same_rows(sqlite_canonical(lite, "SELECT id, n, r, s, b, d FROM back"),
+                   pg_canonical(*dst_, std::string(pg_read) + "back", "iirtbt"));
+}
+
+TEST_F(PgCopyTest, ParallelCopyReadsOneSnapshotWhileTheSourceChanges) {
+  const int64_t n = std::min<int64_t>(500000, test::test_rows());
+  const std::string ns = std::to_string(n);
+  src_->exec(
+      "CREATE TABLE snap (id int8 PRIMARY KEY, v int8 NOT NULL, s text);"
+      "INSERT INTO snap SELECT g, g * 7, 'row ' || g FROM generate_series(1, " +
+      ns + ") g; ANALYZE snap;");
+  dst_->exec("CREATE TABLE snap_copy (id int8, v int8 NOT NULL, s text)");
+  const std::string before = pg_checksum(*src_, "snap");
+
+  auto opts = options(4, std::max<int64_t>(500, n / 100));
+  std::atomic<bool> first_chunk{false}, copy_done{false};
+  opts.on_progress = [&first_chunk](const ProgressEvent& ev) {
+    if (!ev.skipped) first_chunk = true;
+  };
+  ParallelResult result;
+  std::string error;
+  std::thread copy([&] {
+    try {
+      result = execute_query_parallel(src_url(), "SELECT * FROM snap ORDER BY id", dst_url(), "",
+                                      "snap_copy", opts);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    copy_done = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!first_chunk && !copy_done && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  // Committed changes of every kind while chunks are still being read: updates, deletes,
+  // inserts past the end, and keys moved from early chunks into the last one.
+  int during_copy = 0;
+  try {
+    Pg writer(src_url());
+    const std::vector<std::string> changes{
+        "UPDATE snap SET v = -v WHERE id % 100 = 0",
+        "DELETE FROM snap WHERE id % 97 = 0",
+        "INSERT INTO snap SELECT g, g, 'added' FROM generate_series(" + ns + " + 1, " + ns +
+            " + 5000) g",
+        "UPDATE snap SET id = id + 2 * " + ns + " WHERE id % 1009 = 1",
+        "UPDATE snap SET s = NULL WHERE id > " + ns + " / 2 AND id % 3 = 0",
+        "DELETE FROM snap WHERE id > " + ns + " - 1000 AND id <= " + ns,
+    };
+    for (const std::string& change : changes) {
+      writer.exec("BEGIN; " + change + "; COMMIT");
+      if (!copy_done) ++during_copy;
+    }
+    // Keep changing single rows across the key range until the copy ends.
+    for (int64_t i = 0; !copy_done && i < 100000; ++i) {
+      const std::string id = std::to_string(1 + (i * 7919) % n);
+      writer.exec("UPDATE snap SET v = v + 1, s = 'changed' WHERE id = " + id);
+      if (!copy_done) ++during_copy;
+    }
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "changing the source: " << e.what();
+  }
+  copy.join();
+  ASSERT_TRUE(error.empty()) << error;
+  EXPECT_GE(during_copy, 1) << "the copy ended before the source changed";
+  EXPECT_NE(pg_checksum(*src_, "snap"), before) << "the changes changed nothing";
+  expect_complete(result, n, 4);
+  EXPECT_EQ(pg_checksum(*dst_, "snap_copy"), before) << result.snapshot;
+}
+
+TEST_F(PgCopyTest, KilledCliRunsResumeToExactlyTheSourceRows) {
+  const int64_t n = test::test_rows();
+  src_->exec(
+      "CREATE TABLE big (id int8 PRIMARY KEY, grp int4, amount float8, label text, note text, "
+      "day date, payload bytea);"
+      "INSERT INTO big SELECT g * 3, g % 201 - 100, (g::int8 * 7919 % 100003) / 7.0, "
+      "'label-' || g || repeat('ü', g % 17), "
+      "CASE WHEN g % 7 = 0 THEN NULL ELSE 'note ' || g % 1000 END, "
+      "date '1969-12-01' + g % 40000, CASE WHEN g % 11 = 0 THEN NULL ELSE "
+      "decode(md5(g::text) || '00', 'hex') END FROM generate_series(1, " +
+      std::to_string(n) + ") g; ANALYZE big;");
+  // No unique key on the target, so a duplicated chunk could not hide.
+  dst_->exec(
+      "CREATE TABLE big_copy (id int8, grp int4, amount float8, label text, note text, "
+      "day date, payload bytea)");
+  const std::string want = pg_checksum(*src_, "big");
+  const std::string chunk = std::to_string(std::max<int64_t>(100, n / 50));
+  const std::vector<std::string> args{"run",
+                                      "--source",
+                                      src_url(),
+                                      "--target",
+                                      dst_url(),
+                                      "--query",
+                                      "SELECT * FROM big ORDER BY id",
+                                      "--target-table",
+                                      "big_copy",
+                                      "--workers",
+                                      "2",
+                                      "--chunk-size",
+                                      chunk,
+                                      "--min-rows-for-parallel",
+                                      "1000",
+                                      "-q"};
+  Pg poll(dst_url());
+  auto committed = [&poll] {
+    if (poll.scalar("SELECT to_regclass('parmap_ledger') IS NOT NULL") != "t") return int64_t{0};
+    return static_cast<int64_t>(std::stoll(poll.scalar("SELECT count(*) FROM parmap_ledger")));
+  };
+  int killed = 0;
+  for (int64_t at : {1, 5, 12, 20}) {
+    const auto r = run_parmap(args, {}, [&] { return committed() >= at; });
+    if (r.signal == SIGKILL) ++killed;
+    if (r.signal != SIGKILL) {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+    }
+    if (poll.scalar("SELECT to_regclass('parmap_ledger') IS NOT NULL") == "t") {
+      // One statement, one snapshot: the killed client's last commit may still land.
+      const auto both = dst_->rows(
+          "SELECT (SELECT count(*) FROM big_copy), "
+          "(SELECT coalesce(sum(rows_written), 0) FROM parmap_ledger)");
+      EXPECT_EQ(both.at(0).at(0), both.at(0).at(1)) << "table rows vs ledger rows";
+    }
+  }
+  EXPECT_GE(killed, 3) << "the job finished before the kills";
+  const auto done = run_parmap(args);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(pg_checksum(*dst_, "big_copy"), want);
+  const auto again = run_parmap(args);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(pg_checksum(*dst_, "big_copy"), want);
+}
+
+TEST_F(PgCopyTest, QuotedIdentifiersInCreateMode) {
+  src_->exec(
+      "CREATE TABLE \"Source Table\" (id int8 PRIMARY KEY, \"Weird Col\" text, \"select\" int8, "
+      "\"MixedCase\" float8, \"quote\"\"d\" text);"
+      "INSERT INTO \"Source Table\" SELECT g, 'w ' || g, g * 2, g / 4.0, "
+      "CASE WHEN g % 5 = 0 THEN NULL ELSE 'q\"' || g END FROM generate_series(1, 2000) g;"
+      "ANALYZE \"Source Table\";");
+  dst_->exec("CREATE SCHEMA \"Mixed Case\"");
+  const std::string want = pg_checksum(*src_, "\"Source Table\"");
+  const std::string sql = "SELECT * FROM \"Source Table\" ORDER BY id";
+  const char* columns_of =
+      "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM "
+      "information_schema.columns WHERE table_schema = 'Mixed Case' AND table_name = ";
+  const std::string want_columns = "id,Weird Col,select,MixedCase,quote\"d";
+
+  // Through the library, schema and table given apart.
+  auto opts = options(4, 200);
+  opts.mode = TargetMode::Create;
+  const auto r = run(src_url(), sql, dst_url(), "Mixed Case", "my table", opts);
+  ASSERT_TRUE(r);
+  expect_complete(*r, 2000, 4);
+  EXPECT_EQ(dst_->scalar(std::string(columns_of) + "'my table'"), want_columns);
+  EXPECT_EQ(pg_checksum(*dst_, "\"Mixed Case\".\"my table\""), want);
+
+  // Through the command line, as one quoted, schema-qualified name.
+  const auto cli =
+      run_parmap({"run", "--source", src_url(), "--target", dst_url(), "--query", sql,
+                  "--target-table", "\"Mixed Case\".\"Other Table\"", "--mode", "create",
+                  "--workers", "4", "--chunk-size", "200", "--min-rows-for-parallel", "10", "-q"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(dst_->scalar(std::string(columns_of) + "'Other Table'"), want_columns);
+  EXPECT_EQ(pg_checksum(*dst_, "\"Mixed Case\".\"Other Table\""), want);
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM pg_tables WHERE tablename IN ('my table', "
+                         "'Other Table') AND schemaname <> 'Mixed Case'"),
+            "0");
+}
+
+TEST_F(PgCopyTest, WrongPasswordFailsWithoutPrintingIt) {
+  src_->exec(
+      "CREATE TABLE pw_src (id int8 PRIMARY KEY, s text);"
+      "INSERT INTO pw_src SELECT g, 'r' || g FROM generate_series(1, 100) g;"
+      "GRANT SELECT ON pw_src TO parmap_pw;");
+  dst_->exec("CREATE TABLE pw_dst (id int8, s text)");
+  const std::string wrong = "Wr0ng-Secret-7781";
+  const std::string bad = url_with(base_, src_db_, "parmap_pw:" + wrong);
+  auto args = [](const std::string& source, const std::string& target) {
+    return std::vector<std::string>{"run",
+                                    "--source",
+                                    source,
+                                    "--target",
+                                    target,
+                                    "--query",
+                                    "SELECT * FROM pw_src ORDER BY id",
+                                    "--target-table",
+                                    "pw_dst"};
+  };
+  for (const bool as_target : {false, true}) {
+    SCOPED_TRACE(as_target ? "wrong password on the target" : "wrong password on the source");
+    const auto r =
+        run_parmap(args(as_target ? src_url() : bad,
+                        as_target ? url_with(base_, dst_db_, "parmap_pw:" + wrong) : dst_url()));
+    EXPECT_TRUE(r.exit_code == 1 || r.exit_code == 2) << r.exit_code << "\n" << r.err;
+    EXPECT_EQ(r.out.find(wrong), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find(wrong), std::string::npos) << r.err;
+    EXPECT_TRUE(r.err.find("authentication") != std::string::npos ||
+                r.err.find("password") != std::string::npos)
+        << r.err;
+    EXPECT_EQ(dst_->scalar("SELECT count(*) FROM pw_dst"), "0");
+  }
+
+  // The right password works, and is not printed either.
+  const auto ok = run_parmap(args(url_with(base_, src_db_, "parmap_pw:secret-pw"), dst_url()));
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out.find("secret-pw"), std::string::npos) << ok.out;
+  EXPECT_EQ(ok.err.find("secret-pw"), std::string::npos) << ok.err;
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM pw_dst"), "100");
+}
+
+}  // namespace
+}  // namespace parmap
