@@ -117,6 +117,21 @@ class Executor {
   std::mutex errors_mu_;
 };
 
+namespace {
+
+/// Whether the query's relation really splits by blocks (a table, not a view): the driver
+/// says so by answering key_stats for "ctid".
+bool splits_by_blocks_of(Connection& src, const std::string& sql) {
+  try {
+    src.key_stats(sql, "ctid", 0);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   StoredPlan p;
   p.source_sql = sql_;
@@ -173,7 +188,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
         key.clear();
       }
     }
-    if (key.empty() && blocks) {
+    if (key.empty() && blocks && splits_by_blocks_of(src, sql_)) {
       key = "ctid";
       why.push_back(
           fmt::format("no usable key column: {} split by block ranges (ctid)", table->display()));

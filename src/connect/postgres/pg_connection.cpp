@@ -752,6 +752,7 @@ Capabilities PgConnection::capabilities() const {
   Capabilities caps;
   caps.concurrent_writers = true;
   caps.snapshot_export = true;
+  caps.block_ranges = true;
   return caps;
 }
 
@@ -1540,6 +1541,11 @@ std::optional<std::string> PgConnection::export_snapshot() {
 }
 
 void PgConnection::import_snapshot(const std::string& id) {
+  // Called before every chunk: keep a transaction that already reads this snapshot.
+  if (id == snapshot_ && snapshot_txn_ && session_ && session_->conn &&
+      PQtransactionStatus(session_->conn.get()) == PQTRANS_INTRANS) {
+    return;
+  }
   if (snapshot_txn_ && session_ && session_->conn &&
       PQtransactionStatus(session_->conn.get()) != PQTRANS_IDLE) {
     // A transaction with another (or the same, after a reconnect elsewhere) snapshot: the
