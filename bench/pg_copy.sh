@@ -39,7 +39,7 @@ col_names="id qty price amount label flag created day uid attrs maybe bin"
 # `maybe`, 4-16 bytes of bytea.
 sql "$src" <<EOF
 CREATE TABLE t ($columns, PRIMARY KEY (id));
-INSERT INTO t SELECT g * 3 + g % 3, (g * 7919) % 100000 - 50000, sin(g) * 1e6,
+INSERT INTO t SELECT g * 3 + g % 3, (g::bigint * 7919) % 100000 - 50000, sin(g) * 1e6,
   ((g::bigint * 7919) % 10000000) / 100.0, left(repeat(md5(g::text), 7), 10 + g % 191),
   g % 3 = 0, timestamptz '2000-01-01 00:00+00' + g * interval '17 seconds',
   date '1970-01-01' + g % 20000, md5(g::text)::uuid,

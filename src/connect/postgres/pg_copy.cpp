@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/hash.h"
 #include "common/temporal.h"
 #include "connect/postgres/pg_numeric.h"
 #include "parmap/error.h"
@@ -951,22 +952,6 @@ void append_text_value(std::string& out, const Column& c, size_t row) {
 
 // --- hashing -------------------------------------------------------------------------------
 
-uint64_t fnv1a64(std::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // Hashes every complete tuple at the start of `buf`; returns the bytes consumed.
 size_t hash_stream(std::string_view buf, bool& header_done, int64_t& rows, uint64_t& hash) {
   size_t pos = 0;
@@ -986,7 +971,7 @@ size_t hash_stream(std::string_view buf, bool& header_done, int64_t& rows, uint6
     if (count < 0) malformed(fmt::format("negative field count {}", count));
     const size_t len = complete_tuple_length(buf.data() + pos, buf.size() - pos, count);
     if (len == 0) break;
-    hash += splitmix64(fnv1a64(buf.substr(pos, len)));
+    hash += hash_bytes(buf.substr(pos, len));
     ++rows;
     pos += len;
   }
