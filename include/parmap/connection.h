@@ -39,6 +39,10 @@ ConnectionUrl parse_url(std::string_view url);
 /// Replaces any password in a URL-like string with "****" (for messages built from raw input).
 std::string mask_password(std::string_view text);
 
+/// `name` in double quotes with embedded quotes doubled: the SQL standard's quoting, which
+/// SQLite and PostgreSQL share.
+std::string quote_ansi_identifier(std::string_view name);
+
 /// A table name, optionally schema-qualified.
 struct TableRef {
   std::string schema;  ///< empty: the connection's default

@@ -189,4 +189,16 @@ std::unique_ptr<NativeSink> Connection::open_native_sink(const TableRef&,
   throw Error(ErrorKind::Internal, fmt::format("{} has no native bulk stream", engine()));
 }
 
+std::string quote_ansi_identifier(std::string_view name) {
+  std::string quoted;
+  quoted.reserve(name.size() + 2);
+  quoted += '"';
+  for (char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
 }  // namespace parmap

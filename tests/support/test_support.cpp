@@ -2,6 +2,7 @@
 #include "support/test_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -136,6 +137,17 @@ void make_mixed_table(const std::string& path, const std::string& name, int64_t 
 int64_t test_rows() {
   if (const char* v = std::getenv("PARMAP_TEST_ROWS")) return std::atoll(v);
   return 1000000;
+}
+
+std::string server_url(const char* env) {
+  const char* url = std::getenv(env);
+  if (url != nullptr && *url != '\0') return url;
+  const char* require = std::getenv("PARMAP_REQUIRE_SERVERS");
+  if (require != nullptr && std::string(require) == "1") {
+    ADD_FAILURE() << env << " is not set and PARMAP_REQUIRE_SERVERS=1: the test server is missing "
+                  << "(scripts/test.sh starts one)";
+  }
+  return {};
 }
 
 void write_file(const std::string& path, const std::string& text) {

@@ -61,6 +61,11 @@ struct RunResult {
 RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                      const std::function<bool()>& kill_when = {});
 
+/// The test server URL in environment variable `env` ("" when unset). When it is unset and
+/// PARMAP_REQUIRE_SERVERS=1 (CI), records a test failure: a missing server must not pass as
+/// a skip. Callers GTEST_SKIP() on "".
+std::string server_url(const char* env);
+
 /// Writes a text file.
 void write_file(const std::string& path, const std::string& text);
 

@@ -757,15 +757,7 @@ Capabilities PgConnection::capabilities() const {
 }
 
 std::string PgConnection::quote_identifier(std::string_view name) const {
-  std::string quoted;
-  quoted.reserve(name.size() + 2);
-  quoted += '"';
-  for (char c : name) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  quoted += '"';
-  return quoted;
+  return quote_ansi_identifier(name);
 }
 
 pg_conn* PgConnection::conn() const {

@@ -616,15 +616,7 @@ Capabilities SqliteConnection::capabilities() const {
 }
 
 std::string SqliteConnection::quote_identifier(std::string_view name) const {
-  std::string quoted;
-  quoted.reserve(name.size() + 2);
-  quoted += '"';
-  for (char c : name) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  quoted += '"';
-  return quoted;
+  return quote_ansi_identifier(name);
 }
 
 sqlite3* SqliteConnection::db() const {

@@ -298,15 +298,8 @@ ANALYZE all_types;
 class PgCopyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* url = std::getenv("PARMAP_PG_URL");
-    if (url == nullptr || *url == '\0') {
-      const char* require = std::getenv("PARMAP_REQUIRE_SERVERS");
-      if (require != nullptr && std::string(require) == "1") {
-        FAIL() << "PARMAP_PG_URL is not set and PARMAP_REQUIRE_SERVERS=1: no PostgreSQL server";
-      }
-      GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh starts a server)";
-    }
-    base_ = url;
+    base_ = test::server_url("PARMAP_PG_URL");
+    if (base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh)";
     register_builtin_drivers();
     admin_ = std::make_unique<Pg>(base_);
     static int counter = 0;

@@ -17,6 +17,7 @@
 #include "parmap/batch.h"
 #include "parmap/connection.h"
 #include "parmap/error.h"
+#include "support/test_support.h"
 
 namespace parmap {
 namespace {
@@ -32,15 +33,8 @@ bool contains(const std::string& haystack, const std::string& needle) {
 class PgDriverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* url = std::getenv("PARMAP_PG_URL");
-    if (url == nullptr || *url == '\0') {
-      const char* require = std::getenv("PARMAP_REQUIRE_SERVERS");
-      if (require != nullptr && std::string(require) == "1") {
-        FAIL() << "PARMAP_PG_URL is not set and PARMAP_REQUIRE_SERVERS=1";
-      }
-      GTEST_SKIP() << "PARMAP_PG_URL is not set";
-    }
-    base_ = url;
+    base_ = test::server_url("PARMAP_PG_URL");
+    if (base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh)";
     register_builtin_drivers();
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::transform(name.begin(), name.end(), name.begin(),
