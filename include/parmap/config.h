@@ -25,6 +25,7 @@ struct ParallelConfig {
   int max_retries = 3;                 ///< per chunk, for transient errors
   int retry_backoff_ms = 200;          ///< first backoff; doubles, capped, with jitter
   int64_t max_batch_bytes = 64 << 20;  ///< bytes one worker may buffer for a chunk
+  int64_t max_rejects = 0;             ///< refused rows accepted (sent to the reject file)
 
   /// Origin of each setting by its job-param name.
   std::map<std::string, Source> origin;

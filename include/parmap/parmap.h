@@ -66,6 +66,10 @@ struct ParallelOptions {
   /// chunks; chunks in flight roll back. Optional.
   const std::atomic<bool>* cancel = nullptr;
   bool dry_run = false;            ///< plan only: no write, no ledger
+  /// Where rows the target refuses go (JSON lines: job, chunk, row, error), when
+  /// config.max_rejects allows any. Empty: "<job id>.rejects.jsonl" in the working folder.
+  /// The file is created only when a row is rejected, and appended to by reruns.
+  std::string reject_file;
 };
 
 /// One planned chunk as reported back.
@@ -85,6 +89,8 @@ struct ParallelResult {
   int64_t chunks_skipped = 0;
   int64_t chunks_failed = 0;
   int64_t retries = 0;
+  int64_t rows_rejected = 0;      ///< refused by the target, written to reject_file
+  std::string reject_file;        ///< set when rows were rejected
   int workers_used = 0;
   bool parallel = false;
   std::string reason;             ///< why parallel or serial, and why not split

@@ -36,6 +36,9 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   line("rows", fmt::format("{} in {:.2f} s ({:.0f} rows/s), {} worker(s), {} retries",
                            r.total_rows_processed, r.elapsed_seconds, r.rows_per_second,
                            r.workers_used, r.retries));
+  if (r.rows_rejected > 0) {
+    line("rejected", fmt::format("{} row(s), written to {}", r.rows_rejected, r.reject_file));
+  }
   for (const auto& e : r.errors) line("error", e);
   if (!r.ok()) line("resume", "rerun the same command: committed chunks are skipped");
   return out;
@@ -61,6 +64,8 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"chunks_skipped", r.chunks_skipped},
                    {"chunks_failed", r.chunks_failed},
                    {"retries", r.retries},
+                   {"rows_rejected", r.rows_rejected},
+                   {"reject_file", r.reject_file},
                    {"workers_used", r.workers_used},
                    {"elapsed_seconds", r.elapsed_seconds},
                    {"rows_per_second", r.rows_per_second},

@@ -113,6 +113,13 @@ const std::vector<Setting>& settings() {
        65'536,
        int64_t{1} << 34,
        [](ParallelConfig& c, int64_t v) { c.max_batch_bytes = v; }},
+      {{"max_rejects", "MAPPER_MAX_REJECTS",
+        "rows the target may refuse (written to the reject file) before the job fails; 0: "
+        "the first refused row fails it, naming the row"},
+       false,
+       0,
+       1'000'000'000'000,
+       [](ParallelConfig& c, int64_t v) { c.max_rejects = v; }},
   };
   return kSettings;
 }

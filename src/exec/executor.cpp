@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -94,6 +96,13 @@ class Executor {
   int64_t copy_chunk(const Chunk& chunk);
   /// One attempt on the fast path: native bytes from source to target, not decoded.
   int64_t copy_chunk_native(const Chunk& chunk, Connection& src, Connection& tgt);
+  /// After a data error: reads the whole chunk again and writes it in halving slices, each
+  /// under a savepoint, until the refused rows are isolated; they go to the reject file
+  /// (within max_rejects) and the others commit. Returns rows written.
+  int64_t copy_chunk_isolating(const Chunk& chunk);
+  void write_isolating(Connection& tgt, const Chunk& chunk, const Batch& rows, size_t begin,
+                       size_t end, int64_t& written, std::vector<std::string>& rejects);
+  void save_rejects(const std::vector<std::string>& rejects);
   bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }
   void report(const Chunk& chunk, int64_t rows, bool skipped);
 
@@ -113,6 +122,9 @@ class Executor {
   std::vector<const Chunk*> queue_;
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};
+  std::atomic<int64_t> rejected_{0};  ///< rows rejected, counted against max_rejects
+  std::string reject_path_;
+  std::mutex reject_mu_;
   std::atomic<bool> stop_{false};
   std::mutex errors_mu_;
 };
@@ -385,6 +397,7 @@ ParallelResult Executor::run() {
     return result_;
   }
 
+  reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
   prepare_target(*coord_tgt, out_schema, target_schema.has_value(), stored.has_value());
   if (snapshot_.empty()) coord_src->close();
 
@@ -398,6 +411,8 @@ ParallelResult Executor::run() {
   result_.chunks_done = chunks_done_;
   result_.chunks_failed = chunks_failed_;
   result_.retries = retries_;
+  result_.rows_rejected = rejected_;
+  if (result_.rows_rejected > 0) result_.reject_file = reject_path_;
   if (result_.chunks_done + result_.chunks_skipped == result_.chunks_planned) {
     in_write_transaction(*coord_tgt, [&] { ledger.mark_finished(job_id_); });
   }
@@ -436,6 +451,7 @@ void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
 
 void Executor::run_chunk(const Chunk& chunk) {
   std::mt19937_64 rng(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^ chunk.index);
+  bool isolate = false;  // set after a data error: find the refused rows
   for (int attempt = 0;; ++attempt) {
     try {
       if (attempt > 0) {
@@ -448,7 +464,7 @@ void Executor::run_chunk(const Chunk& chunk) {
           return;
         }
       }
-      const int64_t rows = copy_chunk(chunk);
+      const int64_t rows = isolate ? copy_chunk_isolating(chunk) : copy_chunk(chunk);
       rows_done_ += rows;
       ++chunks_done_;
       report(chunk, rows, false);
@@ -457,6 +473,11 @@ void Executor::run_chunk(const Chunk& chunk) {
       pool_.discard_source_connection();
       pool_.discard_target_connection();
       if (e.kind() == ErrorKind::Cancelled) return;
+      if (e.kind() == ErrorKind::Data && !isolate) {
+        isolate = true;
+        --attempt;  // not a retry: the same attempt, row by row where it must
+        continue;
+      }
       if (retryable(e.kind()) && attempt < config_.max_retries && !cancelled()) {
         ++retries_;
         const double base = config_.retry_backoff_ms * std::pow(2.0, attempt);
@@ -469,6 +490,8 @@ void Executor::run_chunk(const Chunk& chunk) {
         continue;
       }
       ++chunks_failed_;
+      // A refused row beyond max_rejects fails the job: no more chunks are handed out.
+      if (e.kind() == ErrorKind::Data) stop_ = true;
       const std::string line = fmt::format("job {}, {}, table {}: {}", job_id_, chunk.describe(),
                                            table_.display(), e.what());
       spdlog::error("{}", line);
@@ -512,6 +535,123 @@ int64_t Executor::copy_chunk_native(const Chunk& chunk, Connection& src, Connect
     Ledger(tgt).record_chunk(job_id_, chunk, source->rows(), written, HashKind::Bytes,
                              source->row_hash());
   });
+  return written;
+}
+
+namespace {
+
+/// Rows [begin, end) of a batch.
+Batch slice(const Batch& rows, size_t begin, size_t end) {
+  Batch out = rows;
+  std::vector<uint8_t> keep(rows.num_rows(), 0);
+  std::fill(keep.begin() + static_cast<std::ptrdiff_t>(begin),
+            keep.begin() + static_cast<std::ptrdiff_t>(end), 1);
+  out.filter(keep);
+  return out;
+}
+
+nlohmann::json value_json(const Value& v) {
+  if (v.is_null()) return nullptr;
+  if (v.is_int()) return v.as_int();
+  if (v.is_double()) {
+    return std::isfinite(v.as_double()) ? nlohmann::json(v.as_double())
+                                        : nlohmann::json(v.to_display());
+  }
+  if (v.is_text()) return v.as_text();
+  return v.to_display();  // blob: x'..' hex
+}
+
+}  // namespace
+
+void Executor::write_isolating(Connection& tgt, const Chunk& chunk, const Batch& rows, size_t begin,
+                               size_t end, int64_t& written, std::vector<std::string>& rejects) {
+  if (begin >= end) return;
+  tgt.execute("SAVEPOINT parmap_rows");
+  try {
+    Batch part = slice(rows, begin, end);
+    if (opts_.transform) opts_.transform(part);
+    auto sink = tgt.open_sink(table_, out_columns_);
+    sink->write(part);
+    written += sink->finish();
+    tgt.execute("RELEASE SAVEPOINT parmap_rows");
+    return;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Data) throw;
+    tgt.execute("ROLLBACK TO SAVEPOINT parmap_rows");
+    tgt.execute("RELEASE SAVEPOINT parmap_rows");
+    if (end - begin > 1) {
+      const size_t mid = begin + (end - begin) / 2;
+      write_isolating(tgt, chunk, rows, begin, mid, written, rejects);
+      write_isolating(tgt, chunk, rows, mid, end, written, rejects);
+      return;
+    }
+    nlohmann::json row = nlohmann::json::object();
+    for (const auto& c : rows.columns) row[c.name] = value_json(c.get(begin));
+    nlohmann::json line{{"job", job_id_},
+                        {"chunk", chunk.index},
+                        {"bounds", chunk.describe()},
+                        {"table", table_.display()},
+                        {"row", row},
+                        {"error", mask_password(e.what())}};
+    if (rejected_.fetch_add(1) + 1 > config_.max_rejects) {
+      rejected_ -= 1;
+      throw Error(ErrorKind::Data,
+                  fmt::format("the target refused the row {}: {} (max_rejects is {}; raise it to "
+                              "send such rows to the reject file)",
+                              row.dump(), e.what(), config_.max_rejects),
+                  e.native_code(), e.context());
+    }
+    rejects.push_back(line.dump());
+  }
+}
+
+void Executor::save_rejects(const std::vector<std::string>& rejects) {
+  if (rejects.empty()) return;
+  std::lock_guard lock(reject_mu_);
+  std::ofstream out(reject_path_, std::ios::app);
+  for (const auto& r : rejects) out << r << '\n';
+  out.flush();
+  if (!out) {
+    spdlog::error("job {}: cannot write {} rejected row(s) to {}", job_id_, rejects.size(),
+                  reject_path_);
+  }
+}
+
+int64_t Executor::copy_chunk_isolating(const Chunk& chunk) {
+  Connection& src = pool_.get_source_connection();
+  Connection& tgt = pool_.get_target_connection();
+  if (!snapshot_.empty()) src.import_snapshot(snapshot_);
+  std::vector<Value> params;
+  const std::string sql = src.chunk_query(sql_, chunk, params);
+  const size_t batch_rows =
+      static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
+  // The whole chunk in memory: isolating rows re-writes slices of it. Only chunks that
+  // hit a refused row come here.
+  auto source = src.open_source(sql, params, batch_rows, config_.max_batch_bytes);
+  std::vector<Batch> batches;
+  uint64_t hash = 0;
+  int64_t rows_read = 0;
+  for (Batch b; source->next(b); b = Batch{}) {
+    hash += hash_rows(b);
+    rows_read += static_cast<int64_t>(b.num_rows());
+    batches.push_back(std::move(b));
+  }
+  source.reset();
+
+  int64_t written = 0;
+  std::vector<std::string> rejects;
+  try {
+    in_write_transaction(tgt, [&] {
+      for (const Batch& b : batches) {
+        write_isolating(tgt, chunk, b, 0, b.num_rows(), written, rejects);
+      }
+      Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
+    });
+  } catch (...) {
+    rejected_ -= static_cast<int64_t>(rejects.size());  // nothing of this attempt stands
+    throw;
+  }
+  save_rejects(rejects);
   return written;
 }
 

@@ -441,6 +441,31 @@ TEST_F(PgCopyTest, KeyFilterThatCannotReachTheScanStreamsOnce) {
   EXPECT_EQ(pg_checksum(*dst_, "v2"), pg_checksum(*src_, "v"));
 }
 
+TEST_F(PgCopyTest, RefusedRowsAreIsolatedAndTheGoodRowsCommit) {
+  src_->exec(
+      "CREATE TABLE r (id int PRIMARY KEY, v int, s text); INSERT INTO r SELECT i, "
+      "i % 50, CASE WHEN i % 97 = 0 THEN NULL ELSE 'ok' END FROM generate_series(1, "
+      "30000) AS i; ANALYZE r");
+  dst_->exec("CREATE TABLE r (id int, v int CHECK (v < 48), s text NOT NULL)");
+  const std::string bad = "v >= 48 OR s IS NULL";
+  const int64_t bad_rows = std::stoll(src_->scalar("SELECT count(*) FROM r WHERE " + bad));
+  TempDir dir;
+  for (const bool fast : {true, false}) {
+    SCOPED_TRACE(fast ? "fast path" : "typed path");
+    dst_->exec("TRUNCATE r; DROP TABLE IF EXISTS parmap_ledger, parmap_jobs");
+    auto opts = options(2, 2000);
+    opts.config.max_rejects = bad_rows;
+    opts.reject_file = dir.file(fast ? "fast.jsonl" : "typed.jsonl");
+    if (!fast) opts.transform = [](Batch&) {};
+    const auto r = run(src_url(), "SELECT * FROM r ORDER BY id", dst_url(), "", "r", opts);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->ok()) << (r->errors.empty() ? "" : r->errors[0]);
+    EXPECT_EQ(r->rows_rejected, bad_rows);
+    EXPECT_EQ(pg_checksum(*dst_, "r"),
+              pg_checksum(*src_, "(SELECT * FROM r WHERE NOT (" + bad + "))"));
+  }
+}
+
 TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
   TempDir dir;
   const std::string lite = dir.file("lite.db");

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "parmap/parmap.h"
@@ -172,6 +174,75 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
     EXPECT_NE(std::string(e.what()).find("--fresh"), std::string::npos) << e.what();
   }
   EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM dst"), "999");
+}
+
+TEST_F(ExecutorTest, RefusedRowsGoToTheRejectFileAndTheRestCommits) {
+  const std::string t = work_.file("t.db");
+  // grp between -90 and 90 and a non-null note: about 1 row in 10 breaks one or the other.
+  const char* ddl =
+      "CREATE TABLE dst (id INTEGER, grp INTEGER CHECK (grp BETWEEN -90 AND 90), amount REAL, "
+      "label TEXT, note TEXT NOT NULL, day TEXT, payload BLOB)";
+  test::sqlite_exec(t, ddl);
+  const std::string q = "SELECT * FROM src WHERE id <= 60000 ORDER BY id";
+  const std::string good = "id <= 60000 AND grp BETWEEN -90 AND 90 AND note IS NOT NULL";
+  const std::string bad = "id <= 60000 AND NOT (grp BETWEEN -90 AND 90 AND note IS NOT NULL)";
+  const int64_t bad_rows =
+      std::stoll(sqlite_scalar(dir_->file("src.db"), "SELECT count(*) FROM src WHERE " + bad));
+  ASSERT_GT(bad_rows, 100);
+
+  auto opts = options({{"chunk_size", "5000"},
+                       {"max_workers", "3"},
+                       {"min_rows_for_parallel", "1"},
+                       {"max_rejects", std::to_string(bad_rows)}});
+  opts.reject_file = work_.file("rejects.jsonl");
+  const auto r = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_EQ(r.rows_rejected, bad_rows);
+  EXPECT_EQ(r.reject_file, opts.reject_file);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE " + good));
+  // The reject file holds exactly the bad rows: one JSON line each, with the row's id.
+  std::ifstream in(opts.reject_file);
+  std::set<int64_t> ids;
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find("\"id\":");
+    ASSERT_NE(at, std::string::npos) << line;
+    ids.insert(std::stoll(line.substr(at + 5)));
+    EXPECT_NE(line.find("\"error\""), std::string::npos) << line;
+  }
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), bad_rows);
+  EXPECT_EQ(sqlite_scalar(
+                dir_->file("src.db"), "SELECT count(*) FROM src WHERE " + bad + " AND id IN (" +
+                                          [&] {
+                                            std::string list;
+                                            for (auto id : ids) {
+                                              list +=
+                                                  (list.empty() ? "" : ",") + std::to_string(id);
+                                            }
+                                            return list;
+                                          }() +
+                                          ")"),
+            std::to_string(bad_rows));
+}
+
+TEST_F(ExecutorTest, WithoutMaxRejectsTheFirstRefusedRowFailsTheJobNamingIt) {
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t,
+                    "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                    "note TEXT NOT NULL, day TEXT, payload BLOB)");
+  auto opts = options({{"chunk_size", "100"}, {"enable_parallel", "false"}});
+  opts.reject_file = work_.file("rejects.jsonl");
+  const auto r = execute_query_parallel(src_url(), "SELECT * FROM src WHERE id <= 3000 ORDER BY id",
+                                        work_.url("t.db"), "", "dst", opts);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.chunks_failed, 1);
+  ASSERT_EQ(r.errors.size(), 1u);
+  // id 21 is the first row whose note is NULL (every 7th row: id = 3 * 7).
+  EXPECT_NE(r.errors[0].find("\"id\":21"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("max_rejects"), std::string::npos) << r.errors[0];
+  // The failing chunk left nothing behind, and no chunk after it ran.
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "0");
+  EXPECT_FALSE(std::ifstream(opts.reject_file).good());
 }
 
 TEST_F(ExecutorTest, NullAndTextKeysAreNotLost) {

@@ -91,6 +91,15 @@ std::vector<Case> cases() {
        int64_t{1} << 34,
        {"", "64MiB", "65535", "17179869185", "-65536", "1e9"},
        [](const ParallelConfig& c) -> int64_t { return c.max_batch_bytes; }},
+      {"max_rejects",
+       "MAPPER_MAX_REJECTS",
+       0,
+       "0",
+       0,
+       "1000000000000",
+       1'000'000'000'000,
+       {"", "many", "-1", "1000000000001", "2.5"},
+       [](const ParallelConfig& c) -> int64_t { return c.max_rejects; }},
   };
 }
 
