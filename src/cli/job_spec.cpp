@@ -5,14 +5,63 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace parmap::cli {
 namespace {
+
+/// `text` with control and other non-printable bytes shown as \xNN, so that a message about
+/// a binary or mis-encoded file stays one readable line.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 std::string where(const std::string& path, const YAML::Node& node) {
   const auto mark = node.Mark();
   if (mark.line < 0) return path;
   return fmt::format("{}:{}", path, mark.line + 1);
+}
+
+/// A map key as a name; Error(Config) at its line for a list or map used as a key, and for a
+/// key given twice in the same map (YAML would silently keep the last one).
+std::string key_name(const std::string& path, const YAML::Node& key, const std::string& in,
+                     std::vector<std::string>& seen) {
+  if (!key.IsScalar()) {
+    throw Error(ErrorKind::Config, fmt::format("{}: a key {} must be a name, not a list or map",
+                                               where(path, key), in));
+  }
+  const std::string name = key.Scalar();
+  if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: key '{}' is given twice {}", where(path, key), name, in));
+  }
+  seen.push_back(name);
+  return name;
+}
+
+/// A parameter name that is not a setting: Error(Config) at its line, with a "did you mean".
+void check_param_name(const std::string& path, const YAML::Node& key_node,
+                      const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& s : settings_table()) names.push_back(s.param);
+  if (std::find(names.begin(), names.end(), name) != names.end()) return;
+  const std::string hint = did_you_mean(name, names);
+  throw Error(
+      ErrorKind::Config,
+      fmt::format("{}: unknown job param '{}' in params{}; accepted: {}", where(path, key_node),
+                  name, hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                  fmt::join(names, ", ")));
 }
 
 std::string scalar(const std::string& path, const std::string& key, const YAML::Node& node) {
@@ -51,8 +100,9 @@ ColumnMapping mapping_entry(const std::string& path, const YAML::Node& node, siz
                             where(path, node), index));
   }
   static const std::vector<std::string> keys{"name", "from", "type", "value"};
+  std::vector<std::string> seen;
   for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_name(path, kv.first, fmt::format("in columns[{}]", index), seen);
     if (key == "name") {
       m.name = scalar(path, "columns.name", kv.second);
     } else if (key == "from") {
@@ -117,25 +167,44 @@ const std::vector<std::string>& job_file_keys() {
 }
 
 JobSpec load_job_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(ErrorKind::Config,
+                fmt::format("cannot read job file '{}': it is a folder, not a file", path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error(
+        ErrorKind::Config,
+        fmt::format("cannot read job file '{}': {}", path,
+                    std::filesystem::exists(path, ec) ? "permission denied" : "no such file"));
+  }
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) throw Error(ErrorKind::Config, fmt::format("cannot read job file '{}'", path));
+  if (text.find('\0') != std::string::npos) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: not a text file (it holds NUL bytes); a job file is YAML", path));
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(ErrorKind::Config, fmt::format("cannot read job file '{}'", path));
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::Config, fmt::format("{}:{}:{}: not valid YAML: {}", path,
-                                               e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw Error(ErrorKind::Config,
+                fmt::format("{}:{}:{}: not valid YAML: {}", path, e.mark.line + 1,
+                            e.mark.column + 1, printable(e.msg)));
   }
   if (!root.IsMap()) {
-    throw Error(ErrorKind::Config, fmt::format("{}: a job file is a map of keys ({}), not a {}",
-                                               path, fmt::join(job_file_keys(), ", "),
-                                               root.IsNull()       ? "empty file"
-                                               : root.IsSequence() ? "list"
-                                                                   : "value"));
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: {}; a job file is a map of keys ({})", path,
+                            root.IsNull()       ? "the file is empty"
+                            : root.IsSequence() ? "the top level is a list"
+                                                : "the top level is a single value",
+                            fmt::join(job_file_keys(), ", ")));
   }
   JobSpec spec;
+  std::vector<std::string> seen;
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_name(path, kv.first, "at the top level", seen);
     const YAML::Node& value = kv.second;
     if (key == "params") {
       if (value.IsNull()) continue;
@@ -143,8 +212,10 @@ JobSpec load_job_file(const std::string& path) {
         throw Error(ErrorKind::Config,
                     fmt::format("{}: 'params' must be a map of name: value", where(path, value)));
       }
+      std::vector<std::string> seen_params;
       for (const auto& p : value) {
-        const std::string name = p.first.as<std::string>();
+        const std::string name = key_name(path, p.first, "in params", seen_params);
+        check_param_name(path, p.first, name);
         spec.params[name] = scalar(path, "params." + name, p.second);
       }
     } else if (key == "columns") {
@@ -184,7 +255,25 @@ void apply_set(JobSpec& spec, const std::string& assignment) {
   if (eq == std::string::npos || eq == 0) {
     throw_config("--set", assignment, "key=value, e.g. --set max_workers=4");
   }
-  set_key(spec, assignment.substr(0, eq), assignment.substr(eq + 1));
+  const std::string key = assignment.substr(0, eq);
+  if (key == "columns" || key == "params") {
+    throw Error(ErrorKind::Config,
+                fmt::format("--set: '{}' cannot be set with --set; put it in the job file{}", key,
+                            key == "params" ? ", or set one param: --set max_workers=4" : ""));
+  }
+  std::vector<std::string> keys;
+  for (const auto& k : job_file_keys()) {
+    if (k != "columns" && k != "params") keys.push_back(k);
+  }
+  for (const auto& s : settings_table()) keys.push_back(s.param);
+  if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+    const std::string hint = did_you_mean(key, keys);
+    throw Error(ErrorKind::Config,
+                fmt::format("--set: unknown key '{}'{}; accepted: {}", key,
+                            hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint),
+                            fmt::join(keys, ", ")));
+  }
+  set_key(spec, key, assignment.substr(eq + 1));
 }
 
 std::string source_query(const JobSpec& spec) {

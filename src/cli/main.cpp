@@ -7,6 +7,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/demo.h"
 #include "cli/job_spec.h"
@@ -30,7 +31,7 @@ struct RunFlags {
   std::string job_file;
   std::vector<std::string> sets;
   cli::JobSpec cli;  // values given as flags
-  std::string workers, chunk_size, min_rows;
+  std::string workers, chunk_size, min_rows, max_rejects, reject_file;
   bool no_parallel = false;
   std::string mode;
   std::string output = "text";
@@ -61,6 +62,13 @@ void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
   app.add_option("--min-rows-for-parallel", f.min_rows,
                  "min_rows_for_parallel: below this estimate the job runs serially "
                  "[env MAPPER_MIN_ROWS_FOR_PARALLEL; default 100000]");
+  app.add_option("--max-rejects", f.max_rejects,
+                 "max_rejects: rows the target may refuse (constraint, type, length) before "
+                 "the job fails; they go to the reject file [env MAPPER_MAX_REJECTS; default 0: "
+                 "the first refused row fails the job, naming it]");
+  app.add_option("--reject-file", f.reject_file,
+                 "JSON lines file for refused rows (job, chunk, row, error) [default: "
+                 "<job id>.rejects.jsonl]");
   app.add_flag("--no-parallel", f.no_parallel,
                "enable_parallel=false: one worker [env MAPPER_PARALLEL_ENABLED=false]");
   app.add_option("--partition-column", f.cli.partition_column,
@@ -87,6 +95,33 @@ void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
   }
 }
 
+/// Checks a SQLite URL's file before anything opens it: a source file must exist (opening
+/// it would create an empty one), a target's folder must. A typo is then a usage error
+/// (exit 2) that names the setting and the path.
+void check_sqlite_path(const ConnectionUrl& url, const char* setting, bool is_source) {
+  if (url.scheme != "sqlite" || url.database == ":memory:" || url.database.rfind("file:", 0) == 0) {
+    return;
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path path(url.database);
+  if (fs::is_directory(path, ec)) {
+    throw Error(ErrorKind::Config, fmt::format("{} {}: '{}' is a folder, not a SQLite file",
+                                               setting, url.masked(), url.database));
+  }
+  if (is_source && !fs::exists(path, ec)) {
+    throw Error(ErrorKind::Config, fmt::format("{} {}: SQLite file '{}' does not exist", setting,
+                                               url.masked(), url.database));
+  }
+  const fs::path folder = path.parent_path();
+  if (!is_source && !folder.empty() && !fs::is_directory(folder, ec)) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{} {}: folder '{}' does not exist (parmap creates the SQLite file, "
+                            "not its folder)",
+                            setting, url.masked(), folder.string()));
+  }
+}
+
 int run_job(const RunFlags& f, bool plan_only) {
   cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
   for (const auto& s : f.sets) cli::apply_set(spec, s);
@@ -95,6 +130,9 @@ int run_job(const RunFlags& f, bool plan_only) {
   };
   take(spec.source, f.cli.source);
   take(spec.target, f.cli.target);
+  if (!f.cli.query.empty() && !f.cli.table.empty()) {
+    throw Error(ErrorKind::Config, "give either --query or --table, not both");
+  }
   if (!f.cli.query.empty()) spec.table.clear(), spec.query = f.cli.query;
   if (!f.cli.table.empty()) spec.query.clear(), spec.table = f.cli.table;
   take(spec.target_table, f.cli.target_table);
@@ -104,6 +142,7 @@ int run_job(const RunFlags& f, bool plan_only) {
   if (!f.chunk_size.empty()) spec.params["chunk_size"] = f.chunk_size;
   if (!f.min_rows.empty()) spec.params["min_rows_for_parallel"] = f.min_rows;
   if (f.no_parallel) spec.params["enable_parallel"] = "false";
+  if (!f.max_rejects.empty()) spec.params["max_rejects"] = f.max_rejects;
   if (!f.mode.empty()) spec.mode = target_mode_from_string(f.mode);
 
   if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
@@ -113,6 +152,8 @@ int run_job(const RunFlags& f, bool plan_only) {
   const TableRef target_table = parse_table_ref(spec.target_table);
   const ConnectionUrl source_url = parse_url(spec.source);
   const ConnectionUrl target_url = parse_url(spec.target);
+  check_sqlite_path(source_url, "source", true);
+  check_sqlite_path(target_url, "target", false);
 
   ParallelOptions opts;
   opts.config = get_parallel_config_from_params(spec.params);
@@ -121,6 +162,7 @@ int run_job(const RunFlags& f, bool plan_only) {
   opts.mode = spec.mode.value_or(TargetMode::Append);
   opts.fresh = f.fresh;
   opts.dry_run = plan_only;
+  opts.reject_file = f.reject_file;
   opts.cancel = &g_cancel;
   if (!spec.columns.empty()) opts.transform = mapping_transform(spec.columns);
   cli::ProgressPrinter progress;

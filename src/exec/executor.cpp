@@ -351,6 +351,22 @@ ParallelResult Executor::run() {
                     job_id_, committed.size(), rows, table_.display(), to_string(opts_.mode)));
   }
   const bool resume = stored && !opts_.fresh;
+  if (resume && !opts_.partition_column.empty()) {
+    // The stored plan decides the chunks; a job that names another key (or one that does
+    // not exist) is not the job that was started.
+    const int i = src_schema.find(opts_.partition_column);
+    if (opts_.partition_column != "ctid" && i < 0) {
+      throw_config("partition_column", opts_.partition_column, "a column of the source query");
+    }
+    const std::string key = i < 0 ? opts_.partition_column : src_schema.columns[i].name;
+    if (key != stored->partition_column) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("job '{}' was planned on partition column '{}', not '{}'; rerun "
+                              "without partition_column to resume it, or with --fresh to start "
+                              "over",
+                              job_id_, stored->partition_column, key));
+    }
+  }
   if (resume && (stored->source_sql != sql_ || stored->target_table != table_.display())) {
     // Skipping another query's chunks would lose rows: a job id belongs to one query.
     throw Error(

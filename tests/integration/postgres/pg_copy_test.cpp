@@ -466,6 +466,48 @@ TEST_F(PgCopyTest, RefusedRowsAreIsolatedAndTheGoodRowsCommit) {
   }
 }
 
+TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
+  const int64_t n = std::min<int64_t>(400000, test::test_rows());
+  src_->exec(
+      "CREATE TABLE k (id int8 PRIMARY KEY, v int8, s text); INSERT INTO k SELECT g, "
+      "g * 3, 'row ' || g FROM generate_series(1, " +
+      std::to_string(n) + ") g; ANALYZE k");
+  // No unique key on the target: a chunk loaded twice would show in the count.
+  dst_->exec("CREATE TABLE k (id int8, v int8, s text)");
+  const std::string want = pg_checksum(*src_, "k");
+  for (const bool typed : {false, true}) {
+    SCOPED_TRACE(typed ? "typed path" : "fast path");
+    dst_->exec("TRUNCATE k; DROP TABLE IF EXISTS parmap_ledger, parmap_jobs");
+    auto opts = options(4, std::max<int64_t>(200, n / 80));
+    opts.config.retry_backoff_ms = 20;
+    opts.config.max_retries = 10;
+    if (typed) opts.transform = [](Batch&) {};
+    std::atomic<bool> done{false};
+    std::optional<ParallelResult> result;
+    std::thread copy([&] {
+      result = run(src_url(), "SELECT * FROM k ORDER BY id", dst_url(), "", "k", opts);
+      done = true;
+    });
+    // Kill the workers' COPY backends (source and target) again and again while they run.
+    // The coordinator's session holds the exported snapshot and is left alone.
+    int kills = 0;
+    Pg killer(base_);
+    for (int round = 0; round < 200 && !done; ++round) {
+      kills += std::stoi(
+          killer.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                        "application_name = 'parmap' AND query LIKE 'COPY%' AND state = 'active'"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    }
+    copy.join();
+    ASSERT_TRUE(result);
+    EXPECT_TRUE(result->ok()) << (result->errors.empty() ? "" : result->errors[0]);
+    EXPECT_GT(kills, 0) << "no backend was killed: the copy was too quick";
+    EXPECT_GT(result->retries, 0);
+    EXPECT_EQ(result->total_rows_processed, n);
+    EXPECT_EQ(pg_checksum(*dst_, "k"), want) << kills << " backends killed";
+  }
+}
+
 TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
   TempDir dir;
   const std::string lite = dir.file("lite.db");
