@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -24,7 +25,12 @@ constexpr int kExitCancelled = 130;
 
 std::atomic<bool> g_cancel{false};
 
-extern "C" void on_signal(int) { g_cancel.store(true); }
+// The first SIGINT/SIGTERM stops handing out chunks and rolls back those in flight; a second
+// one exits at once: the open transactions die with the connections, so no chunk is left
+// half written either way.
+extern "C" void on_signal(int) {
+  if (g_cancel.exchange(true)) _exit(kExitCancelled);
+}
 
 /// Flags shared by `run` and `plan`; strings so that config validation words every error.
 struct RunFlags {

@@ -83,6 +83,43 @@ TEST_F(CliTest, KilledRunsResumeToExactlyTheSourceRows) {
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), std::to_string(rows_));
 }
 
+TEST_F(CliTest, SigintRollsBackChunksInFlightAndTheRerunCompletes) {
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t,
+                    "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                    "note TEXT, day TEXT, payload BLOB)");
+  const std::string chunk = std::to_string(std::max<int64_t>(100, rows_ / 50));
+  const std::vector<std::string> args{"run",
+                                      "--source",
+                                      src_url(),
+                                      "--target",
+                                      "sqlite://" + t,
+                                      "--query",
+                                      "SELECT * FROM src ORDER BY id",
+                                      "--target-table",
+                                      "dst",
+                                      "--workers",
+                                      "2",
+                                      "--chunk-size",
+                                      chunk,
+                                      "-q"};
+  auto committed = [&] {
+    if (!test::sqlite_has_table(t, "parmap_ledger")) return int64_t{0};
+    return static_cast<int64_t>(std::stoll(sqlite_scalar(t, "SELECT count(*) FROM parmap_ledger")));
+  };
+  const auto r = run_parmap(
+      args, {}, [&] { return committed() >= 3; }, SIGINT);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_NE(r.err.find("rerun"), std::string::npos) << r.err;
+  // Only whole chunks: the table holds exactly what the ledger says was committed.
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"),
+            sqlite_scalar(t, "SELECT sum(rows_written) FROM parmap_ledger"));
+  EXPECT_LT(committed(), 50);
+  const auto done = run_parmap(args);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"), source_sum_);
+}
+
 TEST_F(CliTest, JobFileWithColumnMapping) {
   const std::string job = work_.file("job.yaml");
   test::write_file(job,

@@ -156,7 +156,7 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                     const std::function<bool()>& kill_when) {
+                     const std::function<bool()>& kill_when, int kill_signal) {
   TempDir tmp;
   const std::string out_path = tmp.file("out"), err_path = tmp.file("err");
   const pid_t pid = fork();
@@ -179,7 +179,7 @@ RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std
     for (;;) {
       if (waitpid(pid, &status, WNOHANG) == pid) break;
       if (kill_when()) {
-        kill(pid, SIGKILL);
+        kill(pid, kill_signal);
         waitpid(pid, &status, 0);
         break;
       }

@@ -57,9 +57,9 @@ struct RunResult {
 };
 /// Runs the parmap binary with `args` and extra environment `env` ("NAME=value"). When
 /// `kill_when` is given it is polled every few milliseconds while the process runs, and
-/// the process gets SIGKILL as soon as it returns true.
+/// the process gets `kill_signal` (SIGKILL by default) as soon as it returns true.
 RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-                     const std::function<bool()>& kill_when = {});
+                     const std::function<bool()>& kill_when = {}, int kill_signal = 9);
 
 /// The test server URL in environment variable `env` ("" when unset). When it is unset and
 /// PARMAP_REQUIRE_SERVERS=1 (CI), records a test failure: a missing server must not pass as
