@@ -1218,7 +1218,9 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
 
     if (max_sample <= 0) return stats;
     std::string sample_sql;
-    if (plain_table) {
+    // A small query or table: every k-th key, exact. A large table: TABLESAMPLE, whose
+    // page sampling can come back nearly empty on a small table (a flaky plan).
+    if (plain_table && estimate > kSmallQueryRows) {
       // TABLESAMPLE SYSTEM reads whole blocks, a percentage of them: aim at about
       // max_sample rows.
       const double percent =

@@ -493,9 +493,12 @@ TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
     int kills = 0;
     Pg killer(base_);
     for (int round = 0; round < 200 && !done; ++round) {
-      kills += std::stoi(
-          killer.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-                        "application_name = 'parmap' AND query LIKE 'COPY%' AND state = 'active'"));
+      // Only this test's databases: ctest runs other tests against the same server.
+      kills += std::stoi(killer.scalar(
+          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+          "application_name = 'parmap' AND query LIKE 'COPY%' AND state = 'active' AND "
+          "datname IN ('" +
+          src_db_ + "', '" + dst_db_ + "')"));
       std::this_thread::sleep_for(std::chrono::milliseconds(15));
     }
     copy.join();

@@ -341,7 +341,8 @@ TEST_F(PgDriverTest, KeyStatisticsOfTablesQueriesAndCtid) {
       "CREATE TABLE ks (id int PRIMARY KEY, k int, name text);"
       "INSERT INTO ks SELECT i, CASE WHEN i % 50 = 0 THEN NULL ELSE i * 3 END, 'n' || i "
       "FROM generate_series(1, 50000) AS i; ANALYZE ks");
-  // A plain table: min/max exact, nulls from pg_stats, a sorted TABLESAMPLE sample.
+  // A plain table: min/max exact, nulls from pg_stats, a sorted sample (every k-th key of a
+  // small table; TABLESAMPLE on a large one).
   KeyStats s = admin_->key_stats("SELECT * FROM ks", "k", 500);
   EXPECT_EQ(s.column, "k");
   EXPECT_EQ(s.type, ColumnType::Int64);
