@@ -53,5 +53,9 @@ if [ "$sanitizers" = 1 ]; then
   (export PARMAP_TEST_ROWS=100000 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
    run_suite build-tsan)
 fi
+# In CI, a short fuzz run of the parsers (saved regression inputs first, then 20 s a target).
+if [ "${CI:-}" = "true" ]; then
+  scripts/fuzz.sh 20
+fi
 # The main suite last, so its closing line is the one a reader sees.
 run_suite build

@@ -170,7 +170,7 @@ ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigne
   // Unknown keys first: a typo must not silently fall back to a default.
   for (const auto& [key, value] : params) {
     const bool known = std::any_of(settings().begin(), settings().end(),
-                                   [&](const Setting& s) { return key == s.info.param; });
+                                   [&k = key](const Setting& s) { return k == s.info.param; });
     if (known) continue;
     std::vector<std::string> names;
     for (const auto& s : settings()) names.emplace_back(s.info.param);

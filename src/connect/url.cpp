@@ -229,8 +229,10 @@ void parse_server(std::string_view url, std::string_view rest, ConnectionUrl& ou
       break;
     }
   }
-  // With an '@' but no user info found, a bad "port" may be a piece of a password.
-  const bool unsure_userinfo = at == rest.size() && rest.find('@') != std::string_view::npos;
+  // With an '@' after the chosen split (or none found), the split may be wrong and a bad
+  // "port" may be a piece of a password: then the port text is not echoed.
+  const bool unsure_userinfo =
+      rest.find('@', at == rest.size() ? 0 : at + 1) != std::string_view::npos;
   std::string_view hostpart = rest;
   if (at != rest.size()) {
     const std::string_view userinfo = rest.substr(0, at);

@@ -240,5 +240,15 @@ TEST(UrlTest, MaskPasswordInFreeText) {
   EXPECT_EQ(mask_password("password="), "password=");
 }
 
+// Found by fuzzing: a '?' and '=' in the password made the split land inside an Azure-style
+// user name ("user@server"), and the bad "port" printed was the start of the password.
+TEST(UrlTest, BadPortAfterAWrongSplitDoesNotPrintThePassword) {
+  try {
+    parse_url("postgresql://myadmin@srv:pw12345?x=1@host.example.com/db");
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("pw12345"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace parmap
