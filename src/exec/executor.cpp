@@ -768,6 +768,8 @@ ParallelResult execute_query_parallel(ConnectionFactory source, const std::strin
   if (options.config.chunk_size <= 0) {
     throw_config("chunk_size", std::to_string(options.config.chunk_size), "a whole number >= 1");
   }
+  // spdlog builds its registry on first use; do that here, not racing in the workers.
+  spdlog::default_logger_raw();
   TableRef table{target_schema, target_table};
   std::string job_id =
       options.job_id.empty() ? derive_job_id("", source_sql, "", table.display()) : options.job_id;
