@@ -26,6 +26,35 @@ class CliTest : public ::testing::Test {
   static void TearDownTestSuite() { dir_.reset(); }
   std::string src_url() const { return dir_->url("src.db"); }
 
+  /// A run into `target`'s table dst (created here, with no unique key so that a chunk
+  /// loaded twice could not hide) in about 50 chunks whatever the row count, so that an
+  /// interruption lands mid-run.
+  std::vector<std::string> interrupted_run_args(const std::string& target) const {
+    test::sqlite_exec(target,
+                      "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                      "note TEXT, day TEXT, payload BLOB)");
+    return {"run",
+            "--source",
+            src_url(),
+            "--target",
+            "sqlite://" + target,
+            "--query",
+            "SELECT * FROM src ORDER BY id",
+            "--target-table",
+            "dst",
+            "--workers",
+            "2",
+            "--chunk-size",
+            std::to_string(std::max<int64_t>(100, rows_ / 50)),
+            "-q"};
+  }
+
+  /// Chunks the target's ledger holds (0 before the ledger exists).
+  static int64_t committed_chunks(const std::string& target) {
+    if (!test::sqlite_has_table(target, "parmap_ledger")) return 0;
+    return std::stoll(sqlite_scalar(target, "SELECT count(*) FROM parmap_ledger"));
+  }
+
   static std::unique_ptr<TempDir> dir_;
   static int64_t rows_;
   static test::Checksum source_sum_;
@@ -37,30 +66,8 @@ test::Checksum CliTest::source_sum_;
 
 TEST_F(CliTest, KilledRunsResumeToExactlyTheSourceRows) {
   const std::string t = work_.file("t.db");
-  // The target has no unique key, so a duplicated chunk could not hide.
-  test::sqlite_exec(t,
-                    "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
-                    "note TEXT, day TEXT, payload BLOB)");
-  // About 50 chunks whatever the row count, so that every kill lands mid-run.
-  const std::string chunk = std::to_string(std::max<int64_t>(100, rows_ / 50));
-  const std::vector<std::string> args{"run",
-                                      "--source",
-                                      src_url(),
-                                      "--target",
-                                      "sqlite://" + t,
-                                      "--query",
-                                      "SELECT * FROM src ORDER BY id",
-                                      "--target-table",
-                                      "dst",
-                                      "--workers",
-                                      "2",
-                                      "--chunk-size",
-                                      chunk,
-                                      "-q"};
-  auto committed = [&] {
-    if (!test::sqlite_has_table(t, "parmap_ledger")) return int64_t{0};
-    return static_cast<int64_t>(std::stoll(sqlite_scalar(t, "SELECT count(*) FROM parmap_ledger")));
-  };
+  const std::vector<std::string> args = interrupted_run_args(t);
+  auto committed = [&] { return committed_chunks(t); };
   // Kill it at growing points (by committed chunks); each time the ledger and the table
   // must agree, and no chunk may be there twice.
   int killed = 0;
@@ -85,28 +92,8 @@ TEST_F(CliTest, KilledRunsResumeToExactlyTheSourceRows) {
 
 TEST_F(CliTest, SigintRollsBackChunksInFlightAndTheRerunCompletes) {
   const std::string t = work_.file("t.db");
-  test::sqlite_exec(t,
-                    "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
-                    "note TEXT, day TEXT, payload BLOB)");
-  const std::string chunk = std::to_string(std::max<int64_t>(100, rows_ / 50));
-  const std::vector<std::string> args{"run",
-                                      "--source",
-                                      src_url(),
-                                      "--target",
-                                      "sqlite://" + t,
-                                      "--query",
-                                      "SELECT * FROM src ORDER BY id",
-                                      "--target-table",
-                                      "dst",
-                                      "--workers",
-                                      "2",
-                                      "--chunk-size",
-                                      chunk,
-                                      "-q"};
-  auto committed = [&] {
-    if (!test::sqlite_has_table(t, "parmap_ledger")) return int64_t{0};
-    return static_cast<int64_t>(std::stoll(sqlite_scalar(t, "SELECT count(*) FROM parmap_ledger")));
-  };
+  const std::vector<std::string> args = interrupted_run_args(t);
+  auto committed = [&] { return committed_chunks(t); };
   const auto r = run_parmap(
       args, {}, [&] { return committed() >= 3; }, SIGINT);
   EXPECT_EQ(r.exit_code, 130) << r.err;
