@@ -7,28 +7,41 @@
 #   stop DIR   stop the server by its pid (pg_ctl stop -m fast, then signals), remove its data,
 #              socket, url and pid; DIR/pg.log stays for reading.
 #   url DIR    print the URL of the running server (exit 1 when it is not running).
-#   env DIR    print "export PARMAP_PG_URL=..." for eval.
+#   env DIR    print "export PARMAP_PG_URL=..." and "export PARMAP_PG_SSL_ROOT=..." for eval.
+#   restart DIR  stop the running server (pg_ctl stop -m fast: sessions are cut) and start it
+#              again on the same port, for tests of a server restarted mid-run.
 #
 # The superuser is `parmap`, trusted on 127.0.0.1 and on the socket (DIR/sock) only. A second
 # role `parmap_pw` (password 'secret-pw', CREATEDB) must authenticate with scram-sha-256, for
 # password tests. As root the cluster runs as the system user `parmap-test` (created when
 # missing) and DIR is given to it, since PostgreSQL refuses to run as root.
+#
+# The server also speaks TLS, with a self-signed certificate made at start (DIR/server.crt,
+# CN=localhost, SANs localhost and 127.0.0.1; key DIR/server.key), which is its own root:
+# PARMAP_PG_SSL_ROOT names it, for sslmode=verify-full. The `host` lines above accept plain
+# and TLS connections alike; a third role `parmap_tls` (password 'tls-secret-pw') is let in
+# over TLS only (hostssl), and refused without it (hostnossl ... reject), so that tests can
+# tell a TLS session from a plain one.
 set -euo pipefail
 
 usage() {
-  echo "usage: scripts/pg_test_server.sh start|stop|url|env DIR" >&2
+  echo "usage: scripts/pg_test_server.sh start|stop|restart|url|env DIR" >&2
   exit 2
 }
 [ $# -eq 2 ] || usage
 cmd=$1
 dir=$(realpath -m -- "$2")  # absolute: the socket directory setting needs it
-case "$cmd" in start | stop | url | env) ;; *) usage ;; esac
+case "$cmd" in start | stop | restart | url | env) ;; *) usage ;; esac
 
 pgbin=/usr/lib/postgresql/15/bin
 run_user=parmap-test
 superuser=parmap
 pw_role=parmap_pw
 pw_secret=secret-pw
+tls_role=parmap_tls
+tls_secret=tls-secret-pw
+cert_file=server.crt  # in DIR; self-signed, so it is also the root to verify against
+key_file=server.key
 
 die() {
   echo "pg_test_server: $*" >&2
@@ -105,7 +118,50 @@ do_stop() {
     fi
   fi
   rm -rf "$dir/data" "$dir/sock"
-  rm -f "$dir/url" "$dir/pid" "$dir/port"
+  rm -f "$dir/url" "$dir/pid" "$dir/port" "$dir/$cert_file" "$dir/$key_file"
+}
+
+# Makes the server's key and self-signed certificate in DIR unless a certificate valid for at
+# least another hour is there. Run as the cluster's owner: PostgreSQL wants the key owned by
+# it and readable by nobody else.
+make_certificate() {
+  if [ -f "$dir/$key_file" ] && [ -f "$dir/$cert_file" ] &&
+    openssl x509 -checkend 3600 -noout -in "$dir/$cert_file" >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v openssl >/dev/null 2>&1 || die "no openssl: install it (scripts/setup.sh does)"
+  rm -f "$dir/$key_file" "$dir/$cert_file"
+  # CA:TRUE and keyCertSign: the certificate is also the root that clients trust.
+  as_owner openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign" \
+    -keyout "$dir/$key_file" -out "$dir/$cert_file" >"$dir/openssl.log" 2>&1 ||
+    die "could not make the TLS certificate: $(tail -n 20 "$dir/openssl.log")"
+  as_owner chmod 0600 "$dir/$key_file"
+  as_owner chmod 0644 "$dir/$cert_file"
+}
+
+# Turns TLS on and lets parmap_tls in over TLS only. Idempotent, so that a data folder made
+# by an older version of this script (without TLS) gets it too.
+configure_tls() {
+  make_certificate
+  if ! grep -q "^# pg_test_server.sh: TLS" "$dir/data/postgresql.conf"; then
+    as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<EOF
+
+# pg_test_server.sh: TLS with the self-signed certificate in DIR (plain connections still work).
+ssl = on
+ssl_cert_file = '$dir/$cert_file'
+ssl_key_file = '$dir/$key_file'
+EOF
+  fi
+  if ! grep -q "^hostssl .* $tls_role " "$dir/data/pg_hba.conf"; then
+    as_owner tee -a "$dir/data/pg_hba.conf" >/dev/null <<EOF
+# parmap_tls: TLS only (and not on the socket, which no line allows it).
+hostnossl all     $tls_role  127.0.0.1/32   reject
+hostssl all       $tls_role  127.0.0.1/32   scram-sha-256
+EOF
+  fi
 }
 
 init_cluster() {
@@ -156,6 +212,23 @@ local   all       $pw_role                   scram-sha-256
 host    all       $pw_role    127.0.0.1/32   scram-sha-256
 EOF
   fi
+  configure_tls
+}
+
+# Stops the running server with a fast shutdown and starts it on the same port, with the same
+# data, so that URLs stay valid. Separate from start/stop: it touches neither the data folder's
+# settings nor the URL.
+do_restart() {
+  local pid port
+  pid=$(running_pid)
+  [ -n "$pid" ] && [ -f "$dir/port" ] || die "no server running in $dir"
+  port=$(cat "$dir/port")
+  as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+    die "could not stop the server in $dir; $dir/pg.log says: $(tail -n 20 "$dir/pg.log")"
+  as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 -o "-p $port" start \
+    >/dev/null 2>&1 ||
+    die "could not start the server again on port $port; $dir/pg.log says: $(tail -n 20 "$dir/pg.log")"
+  head -n1 "$dir/data/postmaster.pid" >"$dir/pid"
 }
 
 do_start() {
@@ -204,10 +277,13 @@ do_start() {
   [ $ready = 1 ] || { do_stop; die "the server on port $port never became ready"; }
 
   "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$superuser" -d postgres \
-    >/dev/null <<EOF || { do_stop; die "could not create role $pw_role"; }
+    >/dev/null <<EOF || { do_stop; die "could not create roles $pw_role and $tls_role"; }
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$pw_role') THEN
     CREATE ROLE $pw_role LOGIN CREATEDB PASSWORD '$pw_secret';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$tls_role') THEN
+    CREATE ROLE $tls_role LOGIN PASSWORD '$tls_secret';
   END IF;
 END \$\$;
 EOF
@@ -217,7 +293,15 @@ EOF
 
 case "$cmd" in
   start) do_start ;;
+  restart) do_restart ;;
   stop) do_stop ;;
   url) do_url ;;
-  env) echo "export PARMAP_PG_URL=$(do_url)" ;;
+  env)
+    url=$(do_url)
+    echo "export PARMAP_PG_URL=$url"
+    # Absent for a server started by an older version of this script; tests then skip.
+    if [ -f "$dir/$cert_file" ]; then
+      printf 'export PARMAP_PG_SSL_ROOT=%q\n' "$dir/$cert_file"
+    fi
+    ;;
 esac

@@ -43,6 +43,9 @@ trap stop_pg EXIT
 trap 'exit 130' INT TERM
 PARMAP_PG_URL=$(scripts/pg_test_server.sh start "$pg_dir")
 export PARMAP_PG_URL
+# PARMAP_PG_SSL_ROOT: the server's self-signed certificate, for the sslmode=verify-full tests.
+pg_env=$(scripts/pg_test_server.sh env "$pg_dir")
+eval "$pg_env"
 echo "== PostgreSQL test server at $PARMAP_PG_URL (log: $pg_dir/pg.log)"
 
 if [ "$sanitizers" = 1 ]; then

@@ -24,6 +24,8 @@ struct ParallelConfig {
   int64_t min_rows_for_parallel = 100000;
   int max_retries = 3;                 ///< per chunk, for transient errors
   int retry_backoff_ms = 200;          ///< first backoff; doubles, capped, with jitter
+  int chunk_timeout_s = 3600;          ///< an attempt at a chunk running longer is interrupted
+                                       ///< and retried on new connections; 0: no limit
   int64_t max_batch_bytes = 64 << 20;  ///< bytes one worker may buffer for a chunk
   int64_t max_rejects = 0;             ///< refused rows accepted (sent to the reject file)
 
@@ -55,6 +57,12 @@ ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigne
 
 /// The process environment's MAPPER_* variables.
 EnvMap process_environment();
+
+/// One message per variable of `env` that starts with MAPPER_ but is no setting's name
+/// ("MAPPER_MAX_WORKER is not a parmap setting and is ignored (did you mean
+/// MAPPER_MAX_WORKERS?)"), in name order; other variables are not looked at. resolve_config
+/// logs these as warnings, not errors: other tools may use MAPPER_ variables too. Pure.
+std::vector<std::string> unknown_environment_warnings(const EnvMap& env);
 
 /// Compatibility helper: resolve from job params and the process environment.
 ParallelConfig get_parallel_config_from_params(const ParamMap& params);

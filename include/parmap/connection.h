@@ -228,9 +228,27 @@ class Connection {
   /// same database holds from begin() to commit(). nullptr when writers may overlap.
   virtual std::mutex* writer_lock() { return nullptr; }
 
+  /// Takes the lock that keeps two runs of one job off one target at a time, keyed by
+  /// `key` (job_lock_key()): true when taken, false when another session holds it. Held
+  /// until close(), and released by the engine when the process dies (a PostgreSQL advisory
+  /// lock, an OFD lock on a file beside a SQLite database). Engines without one return true.
+  virtual bool try_lock_job(std::string_view /*key*/) { return true; }
+
+  /// The one method another thread may call (the chunk watchdog): makes the call this
+  /// connection is blocked in, and every later one, fail promptly with Error(Transient) (or
+  /// InDoubt for a commit); the owner then discards the connection. Safe to call
+  /// concurrently with any method of the owner, including close(), but not with the
+  /// destructor: the caller must know the object is alive. Never blocks, never throws.
+  /// The default does nothing (the call runs to its end).
+  virtual void interrupt() noexcept {}
+
   /// Drops the session; later calls throw. Idempotent, never throws.
   virtual void close() noexcept = 0;
 };
+
+/// The lock key of a job on a target table: the job id and the table, so that one job id
+/// loading two tables does not block itself.
+std::string job_lock_key(std::string_view job_id, std::string_view target_table);
 
 using ConnectionFactory = std::function<std::unique_ptr<Connection>()>;
 

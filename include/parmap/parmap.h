@@ -122,6 +122,45 @@ ParallelResult execute_query_parallel(ConnectionFactory source, const std::strin
                                       const std::string& target_table,
                                       const ParallelOptions& options);
 
+/// A chunk range whose source (or ledger) and target differ.
+struct ChunkDifference {
+  uint32_t index = 0;
+  std::string bounds;       ///< human-readable range
+  int64_t expected_rows = 0;  ///< in the source, or in the ledger for verify --ledger
+  int64_t target_rows = 0;
+  std::string problem;      ///< what differs
+};
+
+/// What verify found. A job verifies when every range matches.
+struct VerifyResult {
+  std::string job_id;
+  bool against_ledger = false;  ///< compared with the ledger's hashes, not the source
+  std::string scope;            ///< which ranges were compared, and why so
+  std::string snapshot;         ///< how consistent the source view was
+  int64_t ranges_checked = 0;
+  int64_t ranges_matching = 0;
+  int64_t expected_rows = 0;    ///< source (or ledger) rows over all ranges
+  int64_t target_rows = 0;
+  std::vector<ChunkDifference> differences;
+  double elapsed_seconds = 0;
+  bool ok() const { return differences.empty(); }
+};
+
+/// Compares a job's source and target range by range (the job's stored chunks, or a new
+/// plan when it never ran): row count and order-independent content hash of the rows as
+/// written (after options.transform). With `against_ledger`, reads only the target and
+/// compares each committed chunk with the rows and hash its run recorded in the ledger
+/// (chunks the ledger lacks are differences). Takes the job's lock: it does not run
+/// beside a load of the same job. Writes nothing. Throws Error(Config/Schema) for bad input.
+VerifyResult verify_query_parallel(const std::string& source_url, const std::string& source_sql,
+                                   const std::string& target_url, const std::string& target_schema,
+                                   const std::string& target_table, const ParallelOptions& options,
+                                   bool against_ledger = false);
+VerifyResult verify_query_parallel(ConnectionFactory source, const std::string& source_sql,
+                                   ConnectionFactory target, const std::string& target_schema,
+                                   const std::string& target_table, const ParallelOptions& options,
+                                   bool against_ledger = false);
+
 /// A reusable runner bound to one configuration.
 class ParallelProcessor {
  public:

@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/demo.h"
 #include "cli/job_spec.h"
@@ -43,9 +45,13 @@ struct RunFlags {
   std::string output = "text";
   bool fresh = false;
   bool quiet = false;
+  bool verify = false;  ///< run --verify: compare source and target after loading
+  bool ledger = false;  ///< verify --ledger: compare the target with the ledger's hashes
 };
 
-void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
+enum class Command { Run, Plan, Verify };
+
+void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   app.add_option("job_file", f.job_file,
                  "YAML job file (keys: job, source, target, query or table, target_table, "
                  "partition_column, mode, columns, params); flags override it");
@@ -94,10 +100,18 @@ void add_run_flags(CLI::App& app, RunFlags& f, bool is_run) {
   app.add_option("--output", f.output, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--quiet,-q", f.quiet, "no progress lines, warnings and errors only");
-  if (is_run) {
+  if (command == Command::Run) {
     app.add_flag("--fresh", f.fresh,
                  "forget this job's ledger and start over (with --mode truncate the target is "
                  "emptied first; in append mode it is refused if rows were already committed)");
+    app.add_flag("--verify", f.verify,
+                 "after loading, compare source and target chunk range by chunk range (as "
+                 "`parmap verify` does); exit 1 when a range differs");
+  }
+  if (command == Command::Verify) {
+    app.add_flag("--ledger", f.ledger,
+                 "compare the target with the row counts and hashes the ledger recorded while "
+                 "loading, without reading the source (for a source that has moved on)");
   }
 }
 
@@ -128,7 +142,20 @@ void check_sqlite_path(const ConnectionUrl& url, const char* setting, bool is_so
   }
 }
 
-int run_job(const RunFlags& f, bool plan_only) {
+/// A job as the command line resolved it from the job file, --set and flags.
+struct Job {
+  cli::JobSpec spec;
+  std::string query;
+  TableRef target_table;
+  ConnectionUrl source_url, target_url;
+  ParallelOptions opts;
+
+  cli::Endpoints where() const {
+    return {source_url.masked(), target_url.masked(), target_table.display()};
+  }
+};
+
+Job resolve_job(const RunFlags& f, bool plan_only) {
   cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
   for (const auto& s : f.sets) cli::apply_set(spec, s);
   auto take = [](std::string& dst, const std::string& src) {
@@ -154,14 +181,15 @@ int run_job(const RunFlags& f, bool plan_only) {
   if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
   if (spec.target.empty()) throw_config("target", "", "a URL such as sqlite:///path/file.db");
   if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
-  const std::string query = cli::source_query(spec);
-  const TableRef target_table = parse_table_ref(spec.target_table);
-  const ConnectionUrl source_url = parse_url(spec.source);
-  const ConnectionUrl target_url = parse_url(spec.target);
-  check_sqlite_path(source_url, "source", true);
-  check_sqlite_path(target_url, "target", false);
+  Job job;
+  job.query = cli::source_query(spec);
+  job.target_table = parse_table_ref(spec.target_table);
+  job.source_url = parse_url(spec.source);
+  job.target_url = parse_url(spec.target);
+  check_sqlite_path(job.source_url, "source", true);
+  check_sqlite_path(job.target_url, "target", false);
 
-  ParallelOptions opts;
+  ParallelOptions& opts = job.opts;
   opts.config = get_parallel_config_from_params(spec.params);
   opts.job_id = spec.job_id;
   opts.partition_column = spec.partition_column;
@@ -171,18 +199,46 @@ int run_job(const RunFlags& f, bool plan_only) {
   opts.reject_file = f.reject_file;
   opts.cancel = &g_cancel;
   if (!spec.columns.empty()) opts.transform = mapping_transform(spec.columns);
+  job.spec = std::move(spec);
+  return job;
+}
+
+VerifyResult verify(const Job& job, bool against_ledger) {
+  return verify_query_parallel(job.spec.source, job.query, job.spec.target,
+                               job.target_table.schema, job.target_table.name, job.opts,
+                               against_ledger);
+}
+
+void print(const std::string& out) { std::fwrite(out.data(), 1, out.size(), stdout); }
+
+int run_job(const RunFlags& f, bool plan_only) {
+  Job job = resolve_job(f, plan_only);
   cli::ProgressPrinter progress;
   if (!f.quiet && f.output == "text" && !plan_only) {
-    opts.on_progress = [&progress](const ProgressEvent& ev) { progress(ev); };
+    job.opts.on_progress = [&progress](const ProgressEvent& ev) { progress(ev); };
   }
+  const ParallelResult r =
+      execute_query_parallel(job.spec.source, job.query, job.spec.target,
+                             job.target_table.schema, job.target_table.name, job.opts);
+  std::optional<VerifyResult> checked;
+  if (f.verify && r.ok()) checked = verify(job, false);
+  if (f.output == "json") {
+    auto j = nlohmann::json::parse(cli::summary_json(r, job.where(), plan_only));
+    if (checked) j["verify"] = cli::verify_json(*checked, job.where());
+    print(j.dump(2) + "\n");
+  } else {
+    print(cli::summary_text(r, job.where(), plan_only));
+    if (checked) print(cli::verify_text(*checked, job.where()));
+  }
+  return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
+}
 
-  const ParallelResult r = execute_query_parallel(spec.source, query, spec.target,
-                                                  target_table.schema, target_table.name, opts);
-  const cli::Endpoints where{source_url.masked(), target_url.masked(), target_table.display()};
-  const std::string out = f.output == "json" ? cli::summary_json(r, where, plan_only)
-                                             : cli::summary_text(r, where, plan_only);
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  return r.ok() ? 0 : kExitFailure;
+int verify_job(const RunFlags& f) {
+  const Job job = resolve_job(f, false);
+  const VerifyResult v = verify(job, f.ledger);
+  print(f.output == "json" ? cli::verify_json(v, job.where()).dump(2) + "\n"
+                           : cli::verify_text(v, job.where()));
+  return v.ok() ? 0 : kExitFailure;
 }
 
 int exit_code_for(const Error& e) {
@@ -212,14 +268,20 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "parmap 0.1.0");
 
-  RunFlags run_flags, plan_flags;
+  RunFlags run_flags, plan_flags, verify_flags;
   auto* run = app.add_subcommand("run", "run a mapper job (from a job file and/or flags)");
-  add_run_flags(*run, run_flags, true);
+  add_run_flags(*run, run_flags, Command::Run);
   auto* plan = app.add_subcommand(
       "plan",
       "dry run: the row estimate, parallel or serial and why, and the chunk list; "
       "writes nothing");
-  add_run_flags(*plan, plan_flags, false);
+  add_run_flags(*plan, plan_flags, Command::Plan);
+  auto* verify_cmd = app.add_subcommand(
+      "verify",
+      "compare source and target chunk range by chunk range (row count and an "
+      "order-independent checksum of the rows as written), with the same arguments as run; "
+      "prints the ranges that differ; exit 0 only when all match, 1 otherwise; writes nothing");
+  add_run_flags(*verify_cmd, verify_flags, Command::Verify);
 
   cli::DemoOptions demo_opts;
   auto* demo = app.add_subcommand(
@@ -252,9 +314,10 @@ int main(int argc, char** argv) {
     register_builtin_drivers();
     if (*demo) return cli::run_demo(demo_opts);
     const bool plan_only = static_cast<bool>(*plan);
-    const RunFlags& flags = plan_only ? plan_flags : run_flags;
+    const bool verify_only = static_cast<bool>(*verify_cmd);
+    const RunFlags& flags = plan_only ? plan_flags : verify_only ? verify_flags : run_flags;
     if (flags.quiet) spdlog::set_level(spdlog::level::warn);
-    return run_job(flags, plan_only);
+    return verify_only ? verify_job(flags) : run_job(flags, plan_only);
   } catch (const Error& e) {
     spdlog::error("{}", mask_password(e.what()));
     if (e.kind() == ErrorKind::Cancelled) {

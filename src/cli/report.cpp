@@ -81,6 +81,57 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
   return j.dump(2) + "\n";
 }
 
+std::string verify_text(const VerifyResult& v, const Endpoints& where) {
+  std::string out;
+  auto line = [&](const char* label, const std::string& value) {
+    out += fmt::format("{:<11} {}\n", label, value);
+  };
+  const char* against = v.against_ledger ? "the ledger" : "the source";
+  line("verify", fmt::format("job {}: target {} table {} against {}", v.job_id, where.target,
+                             where.target_table, v.against_ledger ? "the ledger" : where.source));
+  line("compared", v.scope);
+  if (!v.against_ledger) line("snapshot", v.snapshot);
+  line("rows", fmt::format("{} in {}, {} in the target, {:.2f} s", v.expected_rows, against,
+                           v.target_rows, v.elapsed_seconds));
+  const size_t shown = std::min<size_t>(v.differences.size(), 100);
+  for (size_t i = 0; i < shown; ++i) {
+    const auto& d = v.differences[i];
+    line("differs", fmt::format("{}: {}", d.bounds, d.problem));
+  }
+  if (shown < v.differences.size()) {
+    out += fmt::format("  ... {} more (--output json lists all)\n", v.differences.size() - shown);
+  }
+  line("result", v.ok() ? fmt::format("OK: all {} range(s) match", v.ranges_checked)
+                        : fmt::format("DIFFERENT: {} of {} range(s) differ", v.differences.size(),
+                                      v.ranges_checked));
+  return out;
+}
+
+nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where) {
+  nlohmann::json diffs = nlohmann::json::array();
+  for (const auto& d : v.differences) {
+    diffs.push_back({{"index", d.index},
+                     {"bounds", d.bounds},
+                     {"expected_rows", d.expected_rows},
+                     {"target_rows", d.target_rows},
+                     {"problem", d.problem}});
+  }
+  return {{"job_id", v.job_id},
+          {"source", where.source},
+          {"target", where.target},
+          {"target_table", where.target_table},
+          {"against_ledger", v.against_ledger},
+          {"scope", v.scope},
+          {"snapshot", v.snapshot},
+          {"ranges_checked", v.ranges_checked},
+          {"ranges_matching", v.ranges_matching},
+          {"expected_rows", v.expected_rows},
+          {"target_rows", v.target_rows},
+          {"differences", diffs},
+          {"elapsed_seconds", v.elapsed_seconds},
+          {"ok", v.ok()}};
+}
+
 void ProgressPrinter::operator()(const ProgressEvent& ev) {
   std::lock_guard lock(mu_);
   ++chunks_;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "parmap/parmap.h"
@@ -20,6 +21,11 @@ struct Endpoints {
 std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only);
 /// The same as one JSON object.
 std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only);
+
+/// What verify found, as aligned text lines: the scope, the totals and each range that differs.
+std::string verify_text(const VerifyResult& v, const Endpoints& where);
+/// The same as one JSON object.
+nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where);
 
 /// Prints a progress line to stderr at most once a second. Thread-safe.
 class ProgressPrinter {

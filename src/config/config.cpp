@@ -2,6 +2,7 @@
 #include "parmap/config.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
@@ -107,6 +108,13 @@ const std::vector<Setting>& settings() {
        0,
        600'000,
        [](ParallelConfig& c, int64_t v) { c.retry_backoff_ms = static_cast<int>(v); }},
+      {{"chunk_timeout_s", "MAPPER_CHUNK_TIMEOUT_S",
+        "seconds one attempt at a chunk may run before its connections are interrupted and "
+        "it is retried on new ones (a stalled network or server); 0: no limit"},
+       false,
+       0,
+       604'800,
+       [](ParallelConfig& c, int64_t v) { c.chunk_timeout_s = static_cast<int>(v); }},
       {{"max_batch_bytes", "MAPPER_MAX_BATCH_BYTES",
         "bytes one worker may buffer for a chunk before writing"},
        false,
@@ -181,6 +189,8 @@ ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigne
                 fmt::format("unknown job param '{}'{}; accepted: {}", key, hint, accepted_keys()));
   }
 
+  for (const auto& warning : unknown_environment_warnings(env)) spdlog::warn("{}", warning);
+
   ParallelConfig config;
   config.max_workers =
       max_workers_for(cpu_cores == 0 ? std::thread::hardware_concurrency() : cpu_cores);
@@ -209,6 +219,25 @@ EnvMap process_environment() {
     env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
   }
   return env;
+}
+
+std::vector<std::string> unknown_environment_warnings(const EnvMap& env) {
+  constexpr std::string_view kPrefix = "MAPPER_";
+  // Compared without the shared prefix, so that it does not widen the edit distance allowed.
+  std::vector<std::string> suffixes;
+  for (const auto& s : settings()) suffixes.emplace_back(s.info.env + kPrefix.size());
+  std::vector<std::string> out;
+  for (const auto& [name, value] : env) {
+    if (name.rfind(kPrefix, 0) != 0) continue;
+    const std::string suffix = name.substr(kPrefix.size());
+    if (std::find(suffixes.begin(), suffixes.end(), suffix) != suffixes.end()) continue;
+    const std::string suggestion = did_you_mean(suffix, suffixes);
+    out.push_back(fmt::format(
+        "environment variable {} is not a parmap setting and is ignored{}", name,
+        suggestion.empty() ? std::string()
+                           : fmt::format(" (did you mean {}{}?)", kPrefix, suggestion)));
+  }
+  return out;
 }
 
 ParallelConfig get_parallel_config_from_params(const ParamMap& params) {

@@ -201,4 +201,8 @@ std::string quote_ansi_identifier(std::string_view name) {
   return quoted;
 }
 
+std::string job_lock_key(std::string_view job_id, std::string_view target_table) {
+  return fmt::format("parmap job {} into {}", job_id, target_table);
+}
+
 }  // namespace parmap

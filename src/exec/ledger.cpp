@@ -35,6 +35,7 @@ std::string StoredPlan::to_json() const {
   j["parallel"] = parallel;
   j["reason"] = reason;
   j["estimated_rows"] = estimated_rows;
+  j["columns"] = columns;
   auto& chunks_json = j["chunks"] = nlohmann::json::array();
   for (const auto& c : chunks) {
     chunks_json.push_back({{"index", c.index},
@@ -56,6 +57,7 @@ StoredPlan StoredPlan::from_json(const std::string& text) {
     plan.parallel = j.at("parallel").get<bool>();
     plan.reason = j.at("reason").get<std::string>();
     plan.estimated_rows = j.at("estimated_rows").get<int64_t>();
+    plan.columns = j.value("columns", std::vector<std::string>{});
     for (const auto& c : j.at("chunks")) {
       Chunk chunk;
       chunk.index = c.at("index").get<uint32_t>();
@@ -103,22 +105,26 @@ std::optional<StoredPlan> Ledger::load_plan(const std::string& job_id) {
 std::map<uint32_t, LedgerEntry> Ledger::committed(const std::string& job_id) {
   std::map<uint32_t, LedgerEntry> out;
   const auto rows = db_.query(
-      fmt::format("SELECT chunk_id, rows_written, row_hash FROM {} WHERE job_id = ?", kChunksTable),
+      fmt::format("SELECT chunk_id, rows_written, row_hash, rows_read FROM {} WHERE job_id = ?",
+                  kChunksTable),
       {job_id});
   for (const auto& r : rows) {
     LedgerEntry e;
     e.chunk_id = static_cast<uint32_t>(r[0].as_int());
     e.rows = r[1].as_int();
     e.row_hash = r[2].as_text();
+    e.rows_read = r[3].as_int();
     out.emplace(e.chunk_id, e);
   }
   return out;
 }
 
-bool Ledger::is_committed(const std::string& job_id, uint32_t chunk_id) {
-  return !db_.query(fmt::format("SELECT 1 FROM {} WHERE job_id = ? AND chunk_id = ?", kChunksTable),
-                    {job_id, Value(int64_t{chunk_id})})
-              .empty();
+std::optional<int64_t> Ledger::committed_rows(const std::string& job_id, uint32_t chunk_id) {
+  const auto rows = db_.query(
+      fmt::format("SELECT rows_written FROM {} WHERE job_id = ? AND chunk_id = ?", kChunksTable),
+      {job_id, Value(int64_t{chunk_id})});
+  if (rows.empty()) return std::nullopt;
+  return rows[0][0].as_int();
 }
 
 void Ledger::insert_job(const std::string& job_id, const std::string& target_table,

@@ -20,6 +20,7 @@ struct StoredPlan {
   bool parallel = false;
   std::string reason;
   int64_t estimated_rows = 0;
+  std::vector<std::string> columns;  ///< the target columns written, in order
   std::vector<Chunk> chunks;
 
   std::string to_json() const;
@@ -29,13 +30,15 @@ struct StoredPlan {
 /// One committed chunk as the ledger holds it.
 struct LedgerEntry {
   uint32_t chunk_id = 0;
-  int64_t rows = 0;
-  std::string row_hash;
+  int64_t rows = 0;      ///< rows written
+  int64_t rows_read = 0; ///< rows read from the source (more than written: rows rejected)
+  std::string row_hash;  ///< "v:<hex>" or "b:<hex>", see HashKind
 };
 
-/// What a chunk's row_hash was computed over: the decoded values (hash_rows, the same for
-/// every engine) or the engine-native bytes of each row (the fast path, never decoded).
-/// Stored as a prefix: "v:<16 hex>" or "b:<16 hex>".
+/// What a chunk's row_hash was computed over: the values written, after any transformation
+/// and without refused rows (hash_rows, the same for every engine), or the engine-native
+/// bytes of each row (the fast path, never decoded). Stored as a prefix: "v:<16 hex>" or
+/// "b:<16 hex>". `verify --ledger` recomputes it from the target.
 enum class HashKind { Values, Bytes };
 
 /// Reads and writes the two ledger tables (parmap_jobs, parmap_ledger) through a target
@@ -56,8 +59,9 @@ class Ledger {
   std::optional<StoredPlan> load_plan(const std::string& job_id);
   /// Committed chunks of `job_id` by chunk id.
   std::map<uint32_t, LedgerEntry> committed(const std::string& job_id);
-  /// Whether one chunk is committed (resolves a commit whose outcome was unknown).
-  bool is_committed(const std::string& job_id, uint32_t chunk_id);
+  /// Rows written by one chunk when it is committed, else nullopt (resolves a commit whose
+  /// outcome was unknown).
+  std::optional<int64_t> committed_rows(const std::string& job_id, uint32_t chunk_id);
   /// Records a new job and its plan.
   void insert_job(const std::string& job_id, const std::string& target_table,
                   const StoredPlan& plan);

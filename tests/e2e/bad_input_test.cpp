@@ -1,7 +1,6 @@
 // Bad input through the parmap binary: a clear message, the documented exit code, target untouched.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "parmap/parmap.h"
+#include "support/pg_support.h"
 #include "support/test_support.h"
 
 namespace parmap {
@@ -223,12 +223,22 @@ const std::vector<BadSetting>& bad_settings() {
        "MAPPER_RETRY_BACKOFF_MS",
        "",
        {"abc", "-1", "10ms", "600001", overflow}},
+      {"chunk_timeout_s", "MAPPER_CHUNK_TIMEOUT_S", "", {"abc", "-1", "1h", "604801", overflow}},
       {"max_batch_bytes",
        "MAPPER_MAX_BATCH_BYTES",
        "",
        {"abc", "-1", "0", "65535", "64MiB", overflow}},
   };
   return table;
+}
+
+TEST_F(BadInputSqlite, UnknownMapperVariableIsAWarningWithASuggestion) {
+  // Other tools may use MAPPER_ variables: a warning naming it, and the job still runs.
+  const RunResult r = run_parmap({"plan", job("")}, {"MAPPER_MAX_WORKER=4"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "MAPPER_MAX_WORKER is not a parmap setting")) << r.err;
+  EXPECT_TRUE(has(r.err, "did you mean MAPPER_MAX_WORKERS?")) << r.err;
+  expect_untouched("plan with MAPPER_MAX_WORKER");
 }
 
 TEST_F(BadInputSqlite, EverySettingOutOfRangeIsRefusedFromEverySource) {
@@ -385,60 +395,9 @@ TEST_F(BadInputSqlite, DISABLED_LibraryDoesNotCreateAMissingSqliteSource) {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-/// A libpq session of the test's own, independent of parmap's driver.
-class Pg {
- public:
-  explicit Pg(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      const std::string message = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      throw std::runtime_error("cannot connect: " + message);
-    }
-    // Notices (DROP ... IF EXISTS "skipping") are not test output.
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-  }
-  ~Pg() { PQfinish(conn_); }
-  Pg(const Pg&) = delete;
-  Pg& operator=(const Pg&) = delete;
+using test::Pg;
 
-  /// The first column of the first row as text ("" for NULL, no row or a command).
-  std::string scalar(const std::string& sql) {
-    PGresult* res = PQexec(conn_, sql.c_str());
-    const ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string message = PQresultErrorMessage(res);
-      PQclear(res);
-      throw std::runtime_error(message + " in: " + sql);
-    }
-    std::string out;
-    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-      out = PQgetvalue(res, 0, 0);
-    }
-    PQclear(res);
-    return out;
-  }
-  void exec(const std::string& sql) { scalar(sql); }
-
- private:
-  PGconn* conn_;
-};
-
-/// `url` with another database and, when given, other user info ("user:password").
-std::string with_database(const std::string& url, const std::string& database,
-                          const std::string& userinfo = "") {
-  const size_t begin = url.find("://") + 3;
-  const size_t end = url.find_first_of("/?", begin);
-  std::string authority =
-      url.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-  const size_t at = authority.rfind('@');
-  if (!userinfo.empty()) {
-    authority = userinfo + "@" + (at == std::string::npos ? authority : authority.substr(at + 1));
-  }
-  const size_t query = url.find('?', begin);
-  return url.substr(0, begin) + authority + "/" + database +
-         (query == std::string::npos ? "" : url.substr(query));
-}
+using test::url_with;
 
 /// The host:port of the server URL.
 std::string host_port(const std::string& url) {
@@ -476,7 +435,7 @@ class BadInputPostgres : public ::testing::Test {
     Pg admin(server_);
     admin.exec("DROP DATABASE IF EXISTS " + db_name_);
     admin.exec("CREATE DATABASE " + db_name_);
-    url_ = with_database(server_, db_name_);
+    url_ = url_with(server_, db_name_);
     Pg db(url_);
     db.exec(
         "CREATE TABLE src (id integer PRIMARY KEY, name text, qty text);"
@@ -576,7 +535,7 @@ TEST_F(BadInputPostgres, ConnectionFailuresNameTheHostNotThePassword) {
       kExitFailure, {"password authentication failed", kPwRole}, {"PGPASSWORD=wrong-pw"});
 
   // The right password and a database that does not exist: the password stays hidden.
-  const std::string nodb = with_database(server_, "parmap_no_such_db", pw_user);
+  const std::string nodb = url_with(server_, "parmap_no_such_db", pw_user);
   expect_rejected(run_into(nodb, url_) + Args{"--table", "src"}, kExitFailure,
                   {"parmap_no_such_db", "does not exist", kPwRole});
   expect_rejected(run_into(url_, nodb) + Args{"--table", "src"}, kExitFailure,

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -619,6 +620,9 @@ std::vector<std::pair<std::string, std::string>> connect_params(const Connection
   set_default("application_name", "parmap");
   set_default("keepalives", "1");
   set_default("keepalives_idle", "30");
+  set_default("keepalives_interval", "10");
+  set_default("keepalives_count", "3");
+  set_default("connect_timeout", "10");
   // Batches hold UTF-8 text whatever the database's encoding.
   set_default("client_encoding", "UTF8");
   return out;
@@ -709,7 +713,11 @@ std::string rewrite_placeholders(std::string_view sql, size_t& count,
 
 std::unique_ptr<PgConnection> PgConnection::open(const ConnectionUrl& url) {
   const std::string masked = url.masked();
-  const auto params = connect_params(url);
+  auto params = connect_params(url);
+  // PGCONNECT_TIMEOUT is the user's own choice: libpq reads it when no parameter is given.
+  if (url.params.count("connect_timeout") == 0 && std::getenv("PGCONNECT_TIMEOUT") != nullptr) {
+    std::erase_if(params, [](const auto& kv) { return kv.first == "connect_timeout"; });
+  }
   std::vector<const char*> keywords;
   std::vector<const char*> values;
   for (const auto& [key, value] : params) {
@@ -744,7 +752,7 @@ std::unique_ptr<PgConnection> PgConnection::open(const ConnectionUrl& url) {
 }
 
 PgConnection::PgConnection(Token /*only open() constructs*/, std::shared_ptr<Session> session)
-    : session_(std::move(session)), url_(session_->url) {}
+    : session_(std::move(session)), socket_(PQsocket(session_->conn.get())), url_(session_->url) {}
 
 PgConnection::~PgConnection() { close(); }
 
@@ -1571,7 +1579,25 @@ std::unique_ptr<NativeSink> PgConnection::open_native_sink(
   return std::make_unique<PgNativeSink>(session_, table.display(), std::move(sql));
 }
 
+bool PgConnection::try_lock_job(std::string_view key) {
+  const std::vector<Value> parts{std::string(key)};
+  const auto id = static_cast<int64_t>(hash_row(parts));
+  const auto rows = query("SELECT pg_try_advisory_lock(?::bigint)::int", {Value(id)});
+  return !rows.empty() && rows[0][0] == Value(1);
+}
+
+void PgConnection::interrupt() noexcept {
+  std::lock_guard lock(socket_mu_);
+  // Not close(): libpq still owns the descriptor. Reads now see end of file, writes fail.
+  if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
+}
+
 void PgConnection::close() noexcept {
+  {
+    // Before PQfinish closes the descriptor: interrupt() must not shut down a reused number.
+    std::lock_guard lock(socket_mu_);
+    socket_ = -1;
+  }
   if (!session_) return;
   // Sources and sinks hold weak references: they see the session gone and fail cleanly.
   session_.reset();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,8 +46,11 @@ struct Session {
 /// The keyword/value pairs given to PQconnectdbParams for a URL: host, port, dbname, user,
 /// password (when the URL has one), every URL param as a libpq keyword (param names are
 /// passed as given; libpq rejects unknown ones), and application_name=parmap, keepalives=1,
-/// keepalives_idle=30 unless the URL sets them. Empty values are left out, so that libpq
-/// falls back to PGHOST, PGPASSWORD, ~/.pgpass and the rest. Pure; exposed for tests.
+/// keepalives_idle=30, keepalives_interval=10, keepalives_count=3 (an idle session whose
+/// peer is gone fails within about a minute) and connect_timeout=10 (a connection attempt
+/// through a dead path fails instead of hanging) unless the URL sets them. Empty values are left
+/// out, so that libpq falls back to PGHOST, PGPASSWORD, ~/.pgpass and the rest. Pure; exposed for
+/// tests.
 std::vector<std::pair<std::string, std::string>> connect_params(const ConnectionUrl& url);
 
 /// Rewrites `?` placeholders outside string literals, quoted identifiers, dollar quotes and
@@ -170,6 +174,16 @@ class PgConnection final : public Connection {
   std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
                                                const std::vector<std::string>& columns) override;
 
+  /// pg_try_advisory_lock on a bigint hash of the key: a session lock, so it outlives the
+  /// transactions and is released when the session ends (also when the client is killed).
+  bool try_lock_job(std::string_view key) override;
+
+  /// shutdown(2) of the session's socket, from any thread: a call blocked in libpq (a COPY
+  /// read or write, a result) wakes up and fails as a lost connection, Error(Transient) (or
+  /// InDoubt while committing), and so does every later call. Serialised with close() by a
+  /// mutex, so that a socket number already closed (and perhaps reused) is never touched.
+  void interrupt() noexcept override;
+
   /// Finishes the session (PQfinish); sources and sinks still open fail with Error(Connect).
   /// Idempotent; never throws.
   void close() noexcept override;
@@ -219,6 +233,8 @@ class PgConnection final : public Connection {
   uint32_t declared_type_oid(const std::string& declared);
 
   std::shared_ptr<Session> session_;
+  std::mutex socket_mu_;  // orders interrupt() against close()
+  int socket_ = -1;       // the session's socket while it is open, else -1; under socket_mu_
   std::string url_;
   std::optional<std::string> snapshot_;  // imported snapshot id
   bool snapshot_txn_ = false;            // the open transaction is the imported snapshot's

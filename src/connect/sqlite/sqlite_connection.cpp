@@ -8,9 +8,14 @@
 #include <array>
 #include <cctype>
 #include <climits>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "connect/sqlite/sqlite_errors.h"
 #include "parmap/error.h"
@@ -604,7 +609,7 @@ std::unique_ptr<SqliteConnection> SqliteConnection::open(const ConnectionUrl& ur
 
 SqliteConnection::SqliteConnection(Token /*only open() constructs*/, DbPtr db, std::string path,
                                    std::mutex* writer_lock)
-    : db_(std::move(db)), path_(std::move(path)), writer_lock_(writer_lock) {}
+    : db_(std::move(db)), handle_(db_.get()), path_(std::move(path)), writer_lock_(writer_lock) {}
 
 SqliteConnection::~SqliteConnection() { close(); }
 
@@ -623,6 +628,12 @@ sqlite3* SqliteConnection::db() const {
   if (!db_) {
     throw Error(ErrorKind::Connect, fmt::format("sqlite {}: the connection is closed", path_), {},
                 sqlite_context());
+  }
+  if (interrupted_) {
+    throw Error(
+        ErrorKind::Transient,
+        fmt::format("sqlite {}: the connection was interrupted and takes no more calls", path_),
+        sqlite_code_name(SQLITE_INTERRUPT), sqlite_context());
   }
   return db_.get();
 }
@@ -872,6 +883,48 @@ std::unique_ptr<RowSink> SqliteConnection::open_insert_sink(const TableRef& tabl
                                          columns.size(), rows);
 }
 
-void SqliteConnection::close() noexcept { db_.reset(); }
+void SqliteConnection::interrupt() noexcept {
+  std::lock_guard lock(handle_mu_);
+  interrupted_ = true;
+  if (handle_ != nullptr) sqlite3_interrupt(handle_);
+}
+
+void SqliteConnection::close() noexcept {
+  {
+    // Before the handle is freed: interrupt() must not touch it afterwards.
+    std::lock_guard lock(handle_mu_);
+    handle_ = nullptr;
+  }
+  db_.reset();
+  if (job_lock_fd_ >= 0) ::close(job_lock_fd_);
+  job_lock_fd_ = -1;
+}
+
+bool SqliteConnection::try_lock_job(std::string_view key) {
+  if (writer_lock_ == nullptr) return true;  // in-memory: private to this connection
+  const std::string lock_path = path_ + "-parmap.lock";
+  if (job_lock_fd_ < 0) {
+    job_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (job_lock_fd_ < 0) {
+      throw Error(ErrorKind::Connect,
+                  fmt::format("sqlite {}: cannot open the job lock file '{}': {}", path_,
+                              lock_path, std::strerror(errno)),
+                  {}, sqlite_context());
+    }
+  }
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  // One byte per job: different jobs on one database do not block each other.
+  const std::vector<Value> parts{std::string(key)};
+  lock.l_start = static_cast<off_t>(hash_row(parts) & 0x3fffffff);
+  lock.l_len = 1;
+  if (::fcntl(job_lock_fd_, F_OFD_SETLK, &lock) == 0) return true;
+  if (errno == EAGAIN || errno == EACCES) return false;
+  throw Error(ErrorKind::Connect,
+              fmt::format("sqlite {}: cannot lock the job lock file '{}': {}", path_, lock_path,
+                          std::strerror(errno)),
+              {}, sqlite_context());
+}
 
 }  // namespace parmap::sqlite

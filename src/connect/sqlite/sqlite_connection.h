@@ -1,6 +1,7 @@
 // A session with one SQLite database file: the Connection of the embedded default engine.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -118,9 +119,17 @@ class SqliteConnection final : public Connection {
   /// The process-wide mutex of this database file (by canonical path, so two URLs of one
   /// file share it); nullptr for in-memory databases, which no other connection can see.
   std::mutex* writer_lock() override { return writer_lock_; }
+  /// sqlite3_interrupt from any thread: the running statement fails with SQLITE_INTERRUPT
+  /// (Error(Transient)), and every later call on this connection with Error(Transient).
+  /// Serialised with close() by a mutex: a closed handle is never touched.
+  void interrupt() noexcept override;
   /// Closes the handle (an open transaction is rolled back); later calls throw
   /// Error(Connect). Idempotent.
   void close() noexcept override;
+  /// An OFD write lock on one byte (by the key's hash) of "<database>-parmap.lock" beside
+  /// the database file: released with the descriptor, also when the process is killed.
+  /// In-memory databases: always true (no other process can see them).
+  bool try_lock_job(std::string_view key) override;
 
   /// The database file's canonical path, or ":memory:" / "" for in-memory databases.
   const std::string& path() const { return path_; }
@@ -135,8 +144,12 @@ class SqliteConnection final : public Connection {
                          std::string_view table = {}) const;
 
   DbPtr db_;
+  std::mutex handle_mu_;       // orders interrupt() against close()
+  sqlite3* handle_ = nullptr;  // db_ while it is open, for interrupt(); under handle_mu_
+  std::atomic<bool> interrupted_{false};
   std::string path_;
   std::mutex* writer_lock_;  // process-wide, never freed; nullptr for in-memory databases
+  int job_lock_fd_ = -1;     // the job lock file, open while the lock is held
 };
 
 }  // namespace parmap::sqlite

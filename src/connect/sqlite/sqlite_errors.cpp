@@ -32,7 +32,7 @@ constexpr std::array kPrimaryKinds = {
     CodeKind{SQLITE_LOCKED, ErrorKind::Transient},
     CodeKind{SQLITE_NOMEM, ErrorKind::Internal},
     CodeKind{SQLITE_READONLY, ErrorKind::Connect},
-    CodeKind{SQLITE_INTERRUPT, ErrorKind::Cancelled},
+    CodeKind{SQLITE_INTERRUPT, ErrorKind::Transient},  // the chunk watchdog: retried
     CodeKind{SQLITE_IOERR, ErrorKind::Internal},
     CodeKind{SQLITE_CORRUPT, ErrorKind::Internal},
     CodeKind{SQLITE_NOTFOUND, ErrorKind::Internal},

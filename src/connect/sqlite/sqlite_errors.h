@@ -18,6 +18,8 @@ namespace parmap::sqlite {
 ///    "environment fatal" kind, and Internal is the kind that is never retried).
 ///  - ABORT, PROTOCOL, SCHEMA -> Transient: the statement or transaction was rolled back
 ///    or raced a lock/schema change; running the chunk again is the fix.
+///  - INTERRUPT -> Transient: only sqlite3_interrupt makes it, and parmap calls that when a
+///    chunk ran longer than chunk_timeout_s; the chunk is retried on a new connection.
 ///  - SQLITE_ERROR with an unrecognised message -> Config: it is a statement SQLite refused
 ///    to run, and statements come from the job.
 ErrorKind classify_sqlite_error(int extended_code, std::string_view message);

@@ -1,6 +1,5 @@
 // PostgreSQL end to end: every type on both paths, SQLite both ways, snapshot, resume, quoting.
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "parmap/parmap.h"
+#include "support/pg_support.h"
 #include "support/test_support.h"
 
 namespace parmap {
@@ -28,86 +28,10 @@ namespace {
 using test::run_parmap;
 using test::TempDir;
 
-using PgRows = std::vector<std::vector<std::optional<std::string>>>;
-
-/// A libpq session opened directly, not through parmap, so that every check is independent
-/// of the driver under test. Throws std::runtime_error with the server's message.
-class Pg {
- public:
-  explicit Pg(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      const std::string msg = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      throw std::runtime_error("cannot connect: " + msg);
-    }
-  }
-  ~Pg() { PQfinish(conn_); }
-  Pg(const Pg&) = delete;
-  Pg& operator=(const Pg&) = delete;
-
-  /// Runs one or more statements (a multi-statement string is one implicit transaction).
-  void exec(const std::string& sql) { rows(sql); }
-
-  /// All rows of the last statement as text (libpq's text format); nullopt for NULL.
-  PgRows rows(const std::string& sql) {
-    PGresult* res = PQexec(conn_, sql.c_str());
-    const ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg = PQresultErrorMessage(res);
-      PQclear(res);
-      throw std::runtime_error(msg + " in: " + sql.substr(0, 300));
-    }
-    PgRows out;
-    for (int r = 0; r < PQntuples(res); ++r) {
-      auto& row = out.emplace_back();
-      for (int c = 0; c < PQnfields(res); ++c) {
-        if (PQgetisnull(res, r, c)) {
-          row.emplace_back();
-        } else {
-          row.emplace_back(
-              std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
-        }
-      }
-    }
-    PQclear(res);
-    return out;
-  }
-
-  /// The first column of the first row ("" for NULL or no row).
-  std::string scalar(const std::string& sql) {
-    const PgRows r = rows(sql);
-    return r.empty() || r[0].empty() || !r[0][0] ? std::string() : *r[0][0];
-  }
-
- private:
-  PGconn* conn_;
-};
-
-/// Count and order-independent checksum of a table, computed by PostgreSQL itself.
-std::string pg_checksum(Pg& db, const std::string& table) {
-  return db.scalar(
-      "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), '' "
-      "ORDER BY md5(t::text))), '-') FROM " +
-      table + " t");
-}
-
-/// `base` with another database and, when given, other user info ("user:password").
-std::string url_with(const std::string& base, const std::string& database,
-                     const std::string& userinfo = "") {
-  const size_t scheme_end = base.find("://");
-  if (scheme_end == std::string::npos) throw std::runtime_error("not a URL: " + base);
-  const size_t auth_begin = scheme_end + 3;
-  size_t auth_end = base.find_first_of("/?", auth_begin);
-  if (auth_end == std::string::npos) auth_end = base.size();
-  const std::string authority = base.substr(auth_begin, auth_end - auth_begin);
-  const size_t at = authority.rfind('@');
-  const std::string hostport = at == std::string::npos ? authority : authority.substr(at + 1);
-  const std::string user = at == std::string::npos ? "" : authority.substr(0, at);
-  const size_t query = base.find('?', auth_begin);
-  const std::string who = userinfo.empty() ? user : userinfo;
-  return base.substr(0, auth_begin) + (who.empty() ? "" : who + "@") + hostport + "/" + database +
-         (query == std::string::npos ? "" : base.substr(query));
-}
+using test::Pg;
+using test::pg_checksum;
+using test::PgRows;
+using test::url_with;
 
 std::string hex(const unsigned char* p, size_t n) {
   static const char* digits = "0123456789abcdef";
@@ -776,6 +700,95 @@ TEST_F(PgCopyTest, WrongPasswordFailsWithoutPrintingIt) {
   EXPECT_EQ(ok.out.find("secret-pw"), std::string::npos) << ok.out;
   EXPECT_EQ(ok.err.find("secret-pw"), std::string::npos) << ok.err;
   EXPECT_EQ(dst_->scalar("SELECT count(*) FROM pw_dst"), "100");
+}
+
+// verify against the source and against the ledger's byte hashes on the fast path; both
+// name exactly the ranges that were tampered with.
+TEST_F(PgCopyTest, VerifyOnTheFastPathAndAgainstTheLedger) {
+  const char* ddl =
+      "CREATE TABLE v (id bigint PRIMARY KEY, label text, amount numeric(14,3), "
+      "at timestamptz, tags int[])";
+  src_->exec(ddl);
+  dst_->exec(ddl);
+  src_->exec(
+      "INSERT INTO v SELECT g, 'row ' || g, g * 1.125, timestamptz '2024-01-01' + g * "
+      "interval '1 minute', ARRAY[g, -g] FROM generate_series(1, 40000) g");
+  src_->exec("ANALYZE v");
+  const auto opts = options(4, 4000);
+  const std::string sql = "SELECT * FROM v ORDER BY id";
+  const auto r = run(src_url(), sql, dst_url(), "", "v", opts);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->ok()) << r->errors.front();
+  EXPECT_TRUE(r->fast_path) << r->path;
+  ASSERT_EQ(dst_->scalar("SELECT count(DISTINCT row_hash LIKE 'b:%') FROM parmap_ledger"), "1");
+  ASSERT_EQ(dst_->scalar("SELECT bool_and(row_hash LIKE 'b:%') FROM parmap_ledger"), "t");
+
+  for (const bool ledger : {false, true}) {
+    const auto v = verify_query_parallel(src_url(), sql, dst_url(), "", "v", opts, ledger);
+    EXPECT_TRUE(v.ok()) << (v.differences.empty() ? "" : v.differences.front().problem);
+    EXPECT_EQ(v.ranges_checked, r->chunks_planned);
+    EXPECT_EQ(v.expected_rows, 40000);
+    EXPECT_EQ(v.target_rows, 40000);
+  }
+
+  dst_->exec("UPDATE v SET amount = amount + 0.001 WHERE id = 20000; DELETE FROM v WHERE id = 1");
+  for (const bool ledger : {false, true}) {
+    SCOPED_TRACE(ledger ? "against the ledger" : "against the source");
+    const auto v = verify_query_parallel(src_url(), sql, dst_url(), "", "v", opts, ledger);
+    ASSERT_EQ(v.differences.size(), 2u);
+    EXPECT_EQ(v.differences[0].index, 0u);
+    EXPECT_EQ(v.differences[0].expected_rows - 1, v.differences[0].target_rows);
+    EXPECT_NE(v.differences[1].problem.find("different content"), std::string::npos);
+    EXPECT_EQ(v.ranges_matching, v.ranges_checked - 2);
+  }
+}
+
+// One run of a job at a time: a second run while the first holds the lock is refused,
+// before it writes anything; the lock dies with its session.
+TEST_F(PgCopyTest, ASecondRunOfARunningJobIsRefused) {
+  src_->exec("CREATE TABLE l AS SELECT g AS id, g * 2 AS twice FROM generate_series(1, 5000) g");
+  dst_->exec("CREATE TABLE l (id int, twice int)");
+  auto opts = options(2, 1000);
+  opts.job_id = "locked-job";
+  {
+    auto holder = connection_factory(dst_url())();
+    ASSERT_TRUE(holder->try_lock_job(job_lock_key("locked-job", "l")));
+    auto again = connection_factory(dst_url())();
+    EXPECT_FALSE(again->try_lock_job(job_lock_key("locked-job", "l")));
+    EXPECT_TRUE(again->try_lock_job(job_lock_key("other-job", "l")));
+    try {
+      execute_query_parallel(src_url(), "SELECT * FROM l ORDER BY id", dst_url(), "", "l", opts);
+      ADD_FAILURE() << "a second run of a running job was not refused";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config);
+      EXPECT_NE(std::string(e.what()).find("job 'locked-job' is already running into l"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(dst_->scalar("SELECT count(*) FROM l"), "0");
+    EXPECT_EQ(dst_->scalar("SELECT to_regclass('parmap_ledger') IS NULL"), "t");
+  }
+  const auto r = run(src_url(), "SELECT * FROM l ORDER BY id", dst_url(), "", "l", opts);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok());
+  EXPECT_EQ(pg_checksum(*dst_, "l"), pg_checksum(*src_, "l"));
+}
+
+// A table named like an injection is created, loaded, truncated and verified under its own
+// name; the statement inside the name never runs.
+TEST_F(PgCopyTest, AHostileTableNameDropsNothing) {
+  src_->exec("CREATE TABLE s AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 3000) g");
+  dst_->exec("CREATE TABLE y (v int); INSERT INTO y VALUES (42)");
+  const std::string quoted = "\"x\"\"; DROP TABLE y; --\"";
+  for (const char* mode : {"create", "truncate"}) {
+    SCOPED_TRACE(mode);
+    const auto r = run_parmap({"run", "--source", src_url(), "--target", dst_url(), "--query",
+                               "SELECT * FROM s ORDER BY id", "--target-table", quoted, "--mode",
+                               mode, "--fresh", "--verify", "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(pg_checksum(*dst_, quoted), pg_checksum(*src_, "s"));
+    EXPECT_EQ(dst_->scalar("SELECT v FROM y"), "42");
+  }
 }
 
 }  // namespace

@@ -82,6 +82,15 @@ std::vector<Case> cases() {
        0,
        {"", "1s", "-5", "600001", "2.5"},
        [](const ParallelConfig& c) -> int64_t { return c.retry_backoff_ms; }},
+      {"chunk_timeout_s",
+       "MAPPER_CHUNK_TIMEOUT_S",
+       3600,
+       "0",
+       0,
+       "604800",
+       604800,
+       {"", "1h", "-1", "604801", "2.5", "30s", "99999999999999999999"},
+       [](const ParallelConfig& c) -> int64_t { return c.chunk_timeout_s; }},
       {"max_batch_bytes",
        "MAPPER_MAX_BATCH_BYTES",
        int64_t{64} << 20,
@@ -276,6 +285,45 @@ TEST(ConfigTest, UnknownEnvironmentVariablesAreIgnored) {
   const ParallelConfig config =
       resolve_config({}, {{"MAPPER_SOMETHING_ELSE", "x"}, {"PATH", "/bin"}}, kCores);
   EXPECT_EQ(config.chunk_size, 50000);
+}
+
+TEST(ConfigTest, ChunkTimeoutRangeIsInTheMessage) {
+  EXPECT_EQ(message_of({}, {{"MAPPER_CHUNK_TIMEOUT_S", "-1"}}),
+            "invalid value '-1' for MAPPER_CHUNK_TIMEOUT_S: expected a whole number from 0 to "
+            "604800");
+  EXPECT_TRUE(contains(message_of({{"chunk_timeout_s", "1w"}}, {}),
+                       "invalid value '1w' for job param 'chunk_timeout_s': expected a whole "
+                       "number from 0 to 604800"));
+  EXPECT_TRUE(contains(message_of({{"chunk_timeout", "5"}}, {}), "did you mean 'chunk_timeout_s'"));
+}
+
+TEST(ConfigTest, UnknownMapperVariablesAreNamedWithASuggestion) {
+  const auto warnings = unknown_environment_warnings({{"MAPPER_MAX_WORKER", "4"},
+                                                      {"MAPPER_CHUNK_TIMEOUT", "5"},
+                                                      {"MAPPER_LOG_DIR", "/tmp"},
+                                                      {"MAPPER_CHUNK_SIZE", "10"},
+                                                      {"PATH", "/bin"},
+                                                      {"XMAPPER_MAX_WORKER", "1"}});
+  ASSERT_EQ(warnings.size(), 3u);
+  // Name order.
+  EXPECT_EQ(warnings[0],
+            "environment variable MAPPER_CHUNK_TIMEOUT is not a parmap setting and is ignored "
+            "(did you mean MAPPER_CHUNK_TIMEOUT_S?)");
+  EXPECT_EQ(warnings[1],
+            "environment variable MAPPER_LOG_DIR is not a parmap setting and is ignored");
+  EXPECT_EQ(warnings[2],
+            "environment variable MAPPER_MAX_WORKER is not a parmap setting and is ignored "
+            "(did you mean MAPPER_MAX_WORKERS?)");
+  EXPECT_TRUE(unknown_environment_warnings({}).empty());
+  // Every setting's own variable is known.
+  EnvMap all;
+  for (const auto& s : settings_table()) all[s.env] = "1";
+  EXPECT_TRUE(unknown_environment_warnings(all).empty());
+  // A warning, never an error: the known variables still apply.
+  const ParallelConfig config =
+      resolve_config({}, {{"MAPPER_MAX_WORKER", "x"}, {"MAPPER_CHUNK_SIZE", "10"}}, kCores);
+  EXPECT_EQ(config.chunk_size, 10);
+  EXPECT_EQ(config.max_workers, static_cast<int>(kCores) - 1);
 }
 
 TEST(ConfigTest, DidYouMean) {

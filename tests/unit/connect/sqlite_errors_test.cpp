@@ -74,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{SQLITE_INTERNAL, "internal", ErrorKind::Internal},
         Case{0x7fff, "unknown code", ErrorKind::Internal},
         // The user asked to stop.
-        Case{SQLITE_INTERRUPT, "interrupted", ErrorKind::Cancelled}));
+        Case{SQLITE_INTERRUPT, "interrupted", ErrorKind::Transient}));
 
 TEST(SqliteCodeName, NamesPrimaryAndExtendedCodes) {
   EXPECT_EQ(sqlite_code_name(SQLITE_BUSY), "SQLITE_BUSY");

@@ -219,7 +219,29 @@ TEST(PgConnectParamsTest, MapsUrlFieldsAndParamsWithDefaults) {
   EXPECT_EQ(value("application_name"), "nightly");
   EXPECT_EQ(value("keepalives"), "1");
   EXPECT_EQ(value("keepalives_idle"), "30");
+  EXPECT_EQ(value("keepalives_interval"), "10");
+  EXPECT_EQ(value("keepalives_count"), "3");
+  EXPECT_EQ(value("connect_timeout"), "10");
   EXPECT_EQ(value("client_encoding"), "UTF8");
+}
+
+TEST(PgConnectParamsTest, UrlTimeoutsAndKeepalivesBeatTheDefaults) {
+  ConnectionUrl url;
+  url.scheme = "postgresql";
+  url.host = "h";
+  url.params = {{"connect_timeout", "0"}, {"keepalives_count", "9"}};
+  const auto params = connect_params(url);
+  int timeouts = 0;
+  for (const auto& [k, v] : params) {
+    if (k == "connect_timeout") {
+      ++timeouts;
+      EXPECT_EQ(v, "0");
+    }
+    if (k == "keepalives_count") {
+      EXPECT_EQ(v, "9");
+    }
+  }
+  EXPECT_EQ(timeouts, 1);
 }
 
 TEST(PgConnectParamsTest, LeavesOutEmptyFieldsForLibpqDefaults) {

@@ -1,0 +1,75 @@
+// PostgreSQL test helpers (see pg_support.h).
+#include "support/pg_support.h"
+
+#include <libpq-fe.h>
+
+#include <stdexcept>
+
+namespace parmap::test {
+
+Pg::Pg(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    const std::string msg = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    throw std::runtime_error("cannot connect: " + msg);
+  }
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
+}
+
+Pg::~Pg() { PQfinish(conn_); }
+
+PgRows Pg::rows(const std::string& sql) {
+  PGresult* res = PQexec(conn_, sql.c_str());
+  const ExecStatusType st = PQresultStatus(res);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    const std::string msg = PQresultErrorMessage(res);
+    PQclear(res);
+    throw std::runtime_error(msg + " in: " + sql.substr(0, 300));
+  }
+  PgRows out;
+  for (int r = 0; r < PQntuples(res); ++r) {
+    auto& row = out.emplace_back();
+    for (int c = 0; c < PQnfields(res); ++c) {
+      if (PQgetisnull(res, r, c)) {
+        row.emplace_back();
+      } else {
+        row.emplace_back(
+            std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
+      }
+    }
+  }
+  PQclear(res);
+  return out;
+}
+
+std::string Pg::scalar(const std::string& sql) {
+  const PgRows r = rows(sql);
+  return r.empty() || r[0].empty() || !r[0][0] ? std::string() : *r[0][0];
+}
+
+std::string pg_checksum(Pg& db, const std::string& table) {
+  return db.scalar(
+      "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), '' "
+      "ORDER BY md5(t::text))), '-') FROM " +
+      table + " t");
+}
+
+std::string url_with(const std::string& base, const std::string& database,
+                     const std::string& userinfo) {
+  const size_t scheme_end = base.find("://");
+  if (scheme_end == std::string::npos) throw std::runtime_error("not a URL: " + base);
+  const size_t auth_begin = scheme_end + 3;
+  size_t auth_end = base.find_first_of("/?", auth_begin);
+  if (auth_end == std::string::npos) auth_end = base.size();
+  const std::string authority = base.substr(auth_begin, auth_end - auth_begin);
+  const size_t at = authority.rfind('@');
+  const std::string hostport = at == std::string::npos ? authority : authority.substr(at + 1);
+  const std::string user = at == std::string::npos ? "" : authority.substr(0, at);
+  const size_t query = base.find('?', auth_begin);
+  const std::string who = userinfo.empty() ? user : userinfo;
+  return base.substr(0, auth_begin) + (who.empty() ? "" : who + "@") + hostport + "/" + database +
+         (query == std::string::npos ? "" : base.substr(query));
+}
+
+}  // namespace parmap::test

@@ -1,0 +1,44 @@
+// PostgreSQL test helpers: a libpq session of the test's own (independent of parmap's
+// driver), a checksum computed by the server, and URLs for other databases or users.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+struct pg_conn;
+
+namespace parmap::test {
+
+using PgRows = std::vector<std::vector<std::optional<std::string>>>;
+
+/// A libpq session opened directly, not through parmap, so that every check is independent
+/// of the driver under test. Throws std::runtime_error with the server's message. Notices
+/// ("... does not exist, skipping") are not test output and are dropped.
+class Pg {
+ public:
+  explicit Pg(const std::string& url);
+  ~Pg();
+  Pg(const Pg&) = delete;
+  Pg& operator=(const Pg&) = delete;
+
+  /// Runs one or more statements (a multi-statement string is one implicit transaction).
+  void exec(const std::string& sql) { rows(sql); }
+  /// All rows of the last statement as text (libpq's text format); nullopt for NULL.
+  PgRows rows(const std::string& sql);
+  /// The first column of the first row ("" for NULL or no row).
+  std::string scalar(const std::string& sql);
+
+ private:
+  pg_conn* conn_;
+};
+
+/// Count and order-independent checksum of a table (or a parenthesised query), computed by
+/// PostgreSQL itself: "rows:md5 of the sorted row md5s".
+std::string pg_checksum(Pg& db, const std::string& table);
+
+/// `base` with another database and, when given, other user info ("user" or "user:password").
+std::string url_with(const std::string& base, const std::string& database,
+                     const std::string& userinfo = "");
+
+}  // namespace parmap::test
