@@ -271,6 +271,11 @@ class DriverRegistry {
 /// Registers every driver compiled into this build. Idempotent, thread-safe.
 void register_builtin_drivers();
 
+/// Checks a SQLite URL's file before anything opens it: a source file must exist (opening
+/// it would create an empty one), a target's folder must. Throws Error(Config) naming
+/// `setting` ("source", "target") and the path. Other schemes, :memory: and file: URIs pass.
+void check_sqlite_file(const ConnectionUrl& url, std::string_view setting, bool is_source);
+
 /// Parses `url` and returns a factory opening a new connection per call.
 ConnectionFactory connection_factory(const std::string& url);
 

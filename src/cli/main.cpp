@@ -115,32 +115,6 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   }
 }
 
-/// Checks a SQLite URL's file before anything opens it: a source file must exist (opening
-/// it would create an empty one), a target's folder must. A typo is then a usage error
-/// (exit 2) that names the setting and the path.
-void check_sqlite_path(const ConnectionUrl& url, const char* setting, bool is_source) {
-  if (url.scheme != "sqlite" || url.database == ":memory:" || url.database.rfind("file:", 0) == 0) {
-    return;
-  }
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path path(url.database);
-  if (fs::is_directory(path, ec)) {
-    throw Error(ErrorKind::Config, fmt::format("{} {}: '{}' is a folder, not a SQLite file",
-                                               setting, url.masked(), url.database));
-  }
-  if (is_source && !fs::exists(path, ec)) {
-    throw Error(ErrorKind::Config, fmt::format("{} {}: SQLite file '{}' does not exist", setting,
-                                               url.masked(), url.database));
-  }
-  const fs::path folder = path.parent_path();
-  if (!is_source && !folder.empty() && !fs::is_directory(folder, ec)) {
-    throw Error(ErrorKind::Config,
-                fmt::format("{} {}: folder '{}' does not exist (parmap creates the SQLite file, "
-                            "not its folder)",
-                            setting, url.masked(), folder.string()));
-  }
-}
 
 /// A job as the command line resolved it from the job file, --set and flags.
 struct Job {
@@ -186,8 +160,8 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
   job.target_table = parse_table_ref(spec.target_table);
   job.source_url = parse_url(spec.source);
   job.target_url = parse_url(spec.target);
-  check_sqlite_path(job.source_url, "source", true);
-  check_sqlite_path(job.target_url, "target", false);
+  check_sqlite_file(job.source_url, "source", true);
+  check_sqlite_file(job.target_url, "target", false);
 
   ParallelOptions& opts = job.opts;
   opts.config = get_parallel_config_from_params(spec.params);

@@ -1068,6 +1068,8 @@ ParallelResult execute_query_parallel(const std::string& source_url, const std::
     opts.job_id = derive_job_id(source_url, source_sql, target_url,
                                 TableRef{target_schema, target_table}.display());
   }
+  check_sqlite_file(parse_url(source_url), "source", true);
+  check_sqlite_file(parse_url(target_url), "target", false);
   return execute_query_parallel(connection_factory(source_url), source_sql,
                                 connection_factory(target_url), target_schema, target_table, opts);
 }
@@ -1098,6 +1100,8 @@ VerifyResult verify_query_parallel(const std::string& source_url, const std::str
     opts.job_id = derive_job_id(source_url, source_sql, target_url,
                                 TableRef{target_schema, target_table}.display());
   }
+  if (!against_ledger) check_sqlite_file(parse_url(source_url), "source", true);
+  check_sqlite_file(parse_url(target_url), "target", false);
   return verify_query_parallel(connection_factory(source_url), source_sql,
                                connection_factory(target_url), target_schema, target_table, opts,
                                against_ledger);

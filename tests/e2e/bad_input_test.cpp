@@ -375,11 +375,9 @@ TEST_F(BadInputSqlite, MissingPartitionColumnIsRefusedOnARerunToo) {
   EXPECT_EQ(test::sqlite_checksum(dst_, "SELECT * FROM dst"), after_first);
 }
 
-// Bug (src/connect/sqlite): the SQLite driver opens every file with SQLITE_OPEN_CREATE, so a
-// library job whose source file does not exist creates an empty one and then fails with "no
-// such table". The source should be opened without SQLITE_OPEN_CREATE and the error should
-// say the file does not exist. (The parmap binary checks the path first, see BadUrls.)
-TEST_F(BadInputSqlite, DISABLED_LibraryDoesNotCreateAMissingSqliteSource) {
+// The library checks a SQLite source's file before opening it (opening creates a file), as
+// the binary does.
+TEST_F(BadInputSqlite, LibraryDoesNotCreateAMissingSqliteSource) {
   register_builtin_drivers();
   try {
     execute_query_parallel(dir_.url("missing.db"), "SELECT * FROM src", dir_.url("dst.db"), "",
