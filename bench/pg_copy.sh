@@ -142,6 +142,33 @@ for path in fast typed; do
   results+=("$(run "parmap $path path, 4 workers" "$path" 4)")
 done
 
+# Checking a load: the target as the fast 2-worker run left it, compared with the source by
+# parmap verify (both read, range by range) and verify --ledger (the target only), against the
+# by-hand reference: PostgreSQL's own md5 checksum of both tables, one after the other.
+timed() {  # NAME COMMAND... -> "NAME|seconds|rss MB|exit code"
+  local name=$1 code=0
+  shift
+  /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || code=$?
+  local secs rss
+  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+    n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' \
+    "$dir/time.txt")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  echo "$name|$secs|$rss|exit $code"
+}
+verify_args=(--source "$src" --target "$dst" --table t --target-table t --workers 2
+  --chunk-size "$chunk" --min-rows-for-parallel 1000 --job-id bench-verify -q)
+sql "$dst" -c "TRUNCATE t" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs"
+"$bin" run "${verify_args[@]}" >/dev/null
+checks=()
+checks+=("$(timed "md5 checksum query on source and target (reference)" bash -c "
+  psql -X -q -At '$src' -c \"SELECT md5(string_agg(md5(t::text), '' ORDER BY md5(t::text)))
+    FROM t\" >/dev/null &&
+  psql -X -q -At '$dst' -c \"SELECT md5(string_agg(md5(t::text), '' ORDER BY md5(t::text)))
+    FROM t\" >/dev/null")")
+checks+=("$(timed "parmap verify, 2 workers" "$bin" verify "${verify_args[@]}")")
+checks+=("$(timed "parmap verify --ledger, 2 workers" "$bin" verify --ledger "${verify_args[@]}")")
+
 ref_secs=$(echo "${results[0]}" | cut -d'|' -f2)
 echo "PostgreSQL 15 to PostgreSQL 15 (one local server, fsync off), $rows rows of 12 mixed" \
   "columns, chunks of $chunk rows, $(nproc) cores, $(date -u +%Y-%m-%d)"
@@ -153,4 +180,15 @@ for r in "${results[@]}"; do
   awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v rows="$rows" -v ref="$ref_secs" \
     'BEGIN { if (s <= 0) s = 0.01
              printf "| %s | %.2f | %.0f | %.2f | %s | %s |\n", n, s, rows / s, s / ref, m, c }'
+done
+
+check_ref=$(echo "${checks[0]}" | cut -d'|' -f2)
+echo
+echo "| check | seconds | ratio to reference | peak RSS MB | result |"
+echo "| --- | ---: | ---: | ---: | --- |"
+for r in "${checks[@]}"; do
+  IFS='|' read -r name secs rss code <<<"$r"
+  awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$code" -v ref="$check_ref" \
+    'BEGIN { if (s <= 0) s = 0.01
+             printf "| %s | %.2f | %.2f | %s | %s |\n", n, s, s / ref, m, c }'
 done
