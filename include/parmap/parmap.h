@@ -141,6 +141,7 @@ struct VerifyResult {
   int64_t ranges_matching = 0;
   int64_t expected_rows = 0;    ///< source (or ledger) rows over all ranges
   int64_t target_rows = 0;
+  int64_t retries = 0;          ///< ranges read again after a transient error
   std::vector<ChunkDifference> differences;
   double elapsed_seconds = 0;
   bool ok() const { return differences.empty(); }

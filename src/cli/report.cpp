@@ -91,8 +91,8 @@ std::string verify_text(const VerifyResult& v, const Endpoints& where) {
                              where.target_table, v.against_ledger ? "the ledger" : where.source));
   line("compared", v.scope);
   if (!v.against_ledger) line("snapshot", v.snapshot);
-  line("rows", fmt::format("{} in {}, {} in the target, {:.2f} s", v.expected_rows, against,
-                           v.target_rows, v.elapsed_seconds));
+  line("rows", fmt::format("{} in {}, {} in the target, {:.2f} s, {} retries", v.expected_rows,
+                           against, v.target_rows, v.elapsed_seconds, v.retries));
   const size_t shown = std::min<size_t>(v.differences.size(), 100);
   for (size_t i = 0; i < shown; ++i) {
     const auto& d = v.differences[i];
@@ -127,6 +127,7 @@ nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where) {
           {"ranges_matching", v.ranges_matching},
           {"expected_rows", v.expected_rows},
           {"target_rows", v.target_rows},
+          {"retries", v.retries},
           {"differences", diffs},
           {"elapsed_seconds", v.elapsed_seconds},
           {"ok", v.ok()}};

@@ -41,6 +41,16 @@ void in_write_transaction(Connection& db, Fn&& fn) {
   }
 }
 
+/// How long to wait before retry number `attempt` (0-based): exponential from
+/// retry_backoff_ms, capped at 30 s, with jitter (50-100%) so that workers do not retry in step.
+std::chrono::milliseconds backoff_delay(const ParallelConfig& config, int attempt,
+                                        std::mt19937_64& rng) {
+  const double base = config.retry_backoff_ms * std::pow(2.0, attempt);
+  const double capped = std::min(base, 30000.0);
+  const double jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+  return std::chrono::milliseconds(static_cast<int64_t>(capped * jitter));
+}
+
 bool retryable(ErrorKind kind) {
   return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt || kind == ErrorKind::Connect;
 }
@@ -331,8 +341,8 @@ void Executor::mark_finished() {
       spdlog::warn("job {}: recording the job as finished: {}; retrying on a new connection",
                    job_id_, e.what());
       ++retries_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          static_cast<int64_t>(std::min(config_.retry_backoff_ms * std::pow(2.0, attempt), 30000.0))));
+      std::mt19937_64 rng(static_cast<uint64_t>(attempt));
+      std::this_thread::sleep_for(backoff_delay(config_, attempt, rng));
     }
   }
 }
@@ -573,13 +583,9 @@ void Executor::run_chunk(const Chunk& chunk) {
       }
       if (retryable(e.kind()) && attempt < config_.max_retries && !cancelled()) {
         ++retries_;
-        const double base = config_.retry_backoff_ms * std::pow(2.0, attempt);
-        const double capped = std::min(base, 30000.0);
-        const double jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng);
         spdlog::warn("job {}, {}: {} (attempt {} of {}), retrying", job_id_, chunk.describe(),
                      e.what(), attempt + 1, config_.max_retries + 1);
-        std::this_thread::sleep_for(
-            std::chrono::milliseconds(static_cast<int64_t>(capped * jitter)));
+        std::this_thread::sleep_for(backoff_delay(config_, attempt, rng));
         continue;
       }
       ++chunks_failed_;
@@ -929,27 +935,63 @@ VerifyResult Executor::verify(bool against_ledger) {
   std::vector<ChunkDifference> diffs;
   std::atomic<size_t> next{0};
   std::exception_ptr failure;
+  // One range read on both sides, under the watchdog, and retried on new connections after a
+  // transient error as a chunk is.
+  struct Sums {
+    std::optional<std::pair<int64_t, std::string>> want;  ///< nullopt: not in the ledger
+    std::pair<int64_t, std::string> got;
+  };
+  auto read_range = [&](const Chunk& range) {
+    std::mt19937_64 rng(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^ range.index);
+    for (int attempt = 0;; ++attempt) {
+      try {
+        Connection& tgt = pool_.get_target_connection();
+        Connection* src = against_ledger ? nullptr : &pool_.get_source_connection();
+        auto read = [&] {
+          Sums sums;
+          if (src) {
+            sums.want = sum_source(*src, range);
+          } else {
+            sums.want = expected_of(range);
+          }
+          const bool bytes = sums.want && sums.want->second.rfind("b:", 0) == 0;
+          sums.got = sum_target(tgt, range, bytes);
+          return sums;
+        };
+        bool interrupted = false;
+        Sums sums = src ? watchdog_.guard(range, {src, &tgt}, interrupted, read)
+                        : watchdog_.guard(range, {&tgt}, interrupted, read);
+        if (interrupted) {
+          pool_.discard_source_connection();
+          pool_.discard_target_connection();
+        }
+        return sums;
+      } catch (const Error& e) {
+        pool_.discard_source_connection();
+        pool_.discard_target_connection();
+        if (!retryable(e.kind()) || attempt >= config_.max_retries || cancelled()) throw;
+        ++retries_;
+        spdlog::warn("verify of job {}, {}: {} (attempt {} of {}), retrying", job_id_,
+                     range.describe(), e.what(), attempt + 1, config_.max_retries + 1);
+        std::this_thread::sleep_for(backoff_delay(config_, attempt, rng));
+      }
+    }
+  };
   auto check = [&](const Chunk& range) {
+    const Sums sums = read_range(range);
     ChunkDifference d;
     d.index = range.index;
     d.bounds = range.describe();
-    std::optional<std::pair<int64_t, std::string>> want;
-    if (against_ledger) {
-      want = expected_of(range);
-      if (!want) {
-        auto got = sum_target(pool_.get_target_connection(), range, false);
-        d.target_rows = got.first;
-        d.problem = "not in the ledger: the job has not committed this chunk";
-        std::lock_guard lock(mu);
-        v.target_rows += got.first;
-        diffs.push_back(std::move(d));
-        return;
-      }
-    } else {
-      want = sum_source(pool_.get_source_connection(), range);
+    if (!sums.want) {
+      d.target_rows = sums.got.first;
+      d.problem = "not in the ledger: the job has not committed this chunk";
+      std::lock_guard lock(mu);
+      v.target_rows += sums.got.first;
+      diffs.push_back(std::move(d));
+      return;
     }
-    const bool bytes = want->second.rfind("b:", 0) == 0;
-    const auto got = sum_target(pool_.get_target_connection(), range, bytes);
+    const auto& want = sums.want;
+    const auto& got = sums.got;
     d.expected_rows = want->first;
     d.target_rows = got.first;
     if (got.first != want->first) {
@@ -970,9 +1012,9 @@ VerifyResult Executor::verify(bool against_ledger) {
     std::lock_guard lock(mu);
     v.expected_rows += want->first;
     v.target_rows += got.first;
-    ++v.ranges_matching;
-    if (!d.problem.empty()) {
-      --v.ranges_matching;
+    if (d.problem.empty()) {
+      ++v.ranges_matching;
+    } else {
       diffs.push_back(std::move(d));
     }
   };
@@ -1002,6 +1044,7 @@ VerifyResult Executor::verify(bool against_ledger) {
   std::sort(diffs.begin(), diffs.end(),
             [](const ChunkDifference& a, const ChunkDifference& b) { return a.index < b.index; });
   v.ranges_checked = static_cast<int64_t>(ranges.size());
+  v.retries = retries_;
   v.differences = std::move(diffs);
   v.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return v;

@@ -255,6 +255,24 @@ class PgCopyTest : public ::testing::Test {
   std::string src_url() const { return url_with(base_, src_db_); }
   std::string dst_url() const { return url_with(base_, dst_db_); }
 
+  /// Kills the workers' COPY backends (source and target) of this test's databases again and
+  /// again, every 15 ms, until `done` (at most 200 rounds); returns how many. The coordinator's
+  /// session holds the exported snapshot and is left alone. Only this test's databases: ctest
+  /// runs other tests against the same server.
+  int kill_workers_until(const std::atomic<bool>& done) {
+    int kills = 0;
+    Pg killer(base_);
+    for (int round = 0; round < 200 && !done; ++round) {
+      kills += std::stoi(killer.scalar(
+          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+          "application_name = 'parmap' AND query LIKE 'COPY%' AND state = 'active' AND "
+          "datname IN ('" +
+          src_db_ + "', '" + dst_db_ + "')"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    }
+    return kills;
+  }
+
   static ParallelOptions options(int workers, int64_t chunk_size) {
     ParallelOptions o;
     o.config = resolve_config({{"max_workers", std::to_string(workers)},
@@ -412,19 +430,7 @@ TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
       result = run(src_url(), "SELECT * FROM k ORDER BY id", dst_url(), "", "k", opts);
       done = true;
     });
-    // Kill the workers' COPY backends (source and target) again and again while they run.
-    // The coordinator's session holds the exported snapshot and is left alone.
-    int kills = 0;
-    Pg killer(base_);
-    for (int round = 0; round < 200 && !done; ++round) {
-      // Only this test's databases: ctest runs other tests against the same server.
-      kills += std::stoi(killer.scalar(
-          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-          "application_name = 'parmap' AND query LIKE 'COPY%' AND state = 'active' AND "
-          "datname IN ('" +
-          src_db_ + "', '" + dst_db_ + "')"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(15));
-    }
+    const int kills = kill_workers_until(done);
     copy.join();
     ASSERT_TRUE(result);
     EXPECT_TRUE(result->ok()) << (result->errors.empty() ? "" : result->errors[0]);
@@ -433,6 +439,31 @@ TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
     EXPECT_EQ(result->total_rows_processed, n);
     EXPECT_EQ(pg_checksum(*dst_, "k"), want) << kills << " backends killed";
   }
+
+  // verify reads every range on both sides: killed reads are retried too, and it still finds
+  // the target equal to the source.
+  auto opts = options(4, std::max<int64_t>(200, n / 80));
+  opts.config.retry_backoff_ms = 20;
+  opts.config.max_retries = 10;
+  std::atomic<bool> done{false};
+  std::optional<VerifyResult> checked;
+  std::thread verify([&] {
+    try {
+      checked = verify_query_parallel(src_url(), "SELECT * FROM k ORDER BY id", dst_url(), "",
+                                      "k", opts);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "verify threw: " << e.what();
+    }
+    done = true;
+  });
+  const int kills = kill_workers_until(done);
+  verify.join();
+  ASSERT_TRUE(checked);
+  EXPECT_TRUE(checked->ok()) << checked->differences.size() << " ranges differ";
+  EXPECT_EQ(checked->expected_rows, n);
+  EXPECT_EQ(checked->target_rows, n);
+  EXPECT_GT(kills, 0) << "no backend was killed: the verify was too quick";
+  EXPECT_GT(checked->retries, 0) << kills << " backends killed";
 }
 
 TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
