@@ -2,8 +2,12 @@
 #include "support/pg_support.h"
 
 #include <libpq-fe.h>
+#include <unistd.h>
 
 #include <stdexcept>
+
+#include "parmap/connection.h"
+#include "support/test_support.h"
 
 namespace parmap::test {
 
@@ -70,6 +74,35 @@ std::string url_with(const std::string& base, const std::string& database,
   const std::string who = userinfo.empty() ? user : userinfo;
   return base.substr(0, auth_begin) + (who.empty() ? "" : who + "@") + hostport + "/" + database +
          (query == std::string::npos ? "" : base.substr(query));
+}
+
+void PgTwoDatabasesTest::SetUp() {
+  base_ = server_url("PARMAP_PG_URL");
+  if (base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh)";
+  register_builtin_drivers();
+  admin_ = std::make_unique<Pg>(base_);
+  static int counter = 0;
+  const std::string stem = "parmap_t" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+  src_db_ = stem + "_src";
+  dst_db_ = stem + "_dst";
+  for (const std::string& db : {src_db_, dst_db_}) {
+    admin_->exec("CREATE DATABASE " + db);
+    created_.push_back(db);
+  }
+  src_ = std::make_unique<Pg>(src_url());
+  dst_ = std::make_unique<Pg>(dst_url());
+}
+
+void PgTwoDatabasesTest::TearDown() {
+  src_.reset();
+  dst_.reset();
+  for (const std::string& db : created_) {
+    try {
+      admin_->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cleanup: " << e.what();
+    }
+  }
 }
 
 }  // namespace parmap::test

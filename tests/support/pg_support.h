@@ -2,6 +2,9 @@
 // driver), a checksum computed by the server, and URLs for other databases or users.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,5 +43,22 @@ std::string pg_checksum(Pg& db, const std::string& table);
 /// `base` with another database and, when given, other user info ("user" or "user:password").
 std::string url_with(const std::string& base, const std::string& database,
                      const std::string& userinfo = "");
+
+/// A fixture with a source and a target database of its own on the test server
+/// (PARMAP_PG_URL), made for each test and dropped WITH (FORCE) after it (a killed parmap or a
+/// frozen proxy may leave a backend behind for a moment). Skips when there is no server (fails
+/// under PARMAP_REQUIRE_SERVERS=1). Drivers are registered.
+class PgTwoDatabasesTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  std::string src_url() const { return url_with(base_, src_db_); }
+  std::string dst_url() const { return url_with(base_, dst_db_); }
+
+  std::string base_, src_db_, dst_db_;
+  std::vector<std::string> created_;
+  std::unique_ptr<Pg> admin_, src_, dst_;
+};
 
 }  // namespace parmap::test

@@ -219,42 +219,8 @@ ANALYZE all_types;
 )sql";
 
 /// A source and a target database of its own for each test, dropped at the end.
-class PgCopyTest : public ::testing::Test {
+class PgCopyTest : public test::PgTwoDatabasesTest {
  protected:
-  void SetUp() override {
-    base_ = test::server_url("PARMAP_PG_URL");
-    if (base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh)";
-    register_builtin_drivers();
-    admin_ = std::make_unique<Pg>(base_);
-    static int counter = 0;
-    const std::string stem =
-        "parmap_t" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-    src_db_ = stem + "_src";
-    dst_db_ = stem + "_dst";
-    for (const std::string& db : {src_db_, dst_db_}) {
-      admin_->exec("CREATE DATABASE " + db);
-      created_.push_back(db);
-    }
-    src_ = std::make_unique<Pg>(src_url());
-    dst_ = std::make_unique<Pg>(dst_url());
-  }
-
-  void TearDown() override {
-    src_.reset();
-    dst_.reset();
-    for (const std::string& db : created_) {
-      try {
-        // FORCE: a killed parmap may leave a backend behind for a moment.
-        admin_->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "cleanup: " << e.what();
-      }
-    }
-  }
-
-  std::string src_url() const { return url_with(base_, src_db_); }
-  std::string dst_url() const { return url_with(base_, dst_db_); }
-
   /// Kills the workers' COPY backends (source and target) of this test's databases again and
   /// again, every 15 ms, until `done` (at most 200 rounds); returns how many. The coordinator's
   /// session holds the exported snapshot and is left alone. Only this test's databases: ctest
@@ -304,9 +270,6 @@ class PgCopyTest : public ::testing::Test {
     EXPECT_EQ(r.workers_used, workers);
   }
 
-  std::string base_, src_db_, dst_db_;
-  std::vector<std::string> created_;
-  std::unique_ptr<Pg> admin_, src_, dst_;
 };
 
 TEST_F(PgCopyTest, EveryTypeSurvivesTheFastAndTheTypedPath) {

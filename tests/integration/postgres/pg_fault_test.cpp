@@ -72,42 +72,8 @@ std::string with_param(const std::string& url, const std::string& key_value) {
 }
 
 /// A source and a target database on the shared test server, dropped at the end.
-class PgFaultTest : public ::testing::Test {
+class PgFaultTest : public test::PgTwoDatabasesTest {
  protected:
-  void SetUp() override {
-    base_ = test::server_url("PARMAP_PG_URL");
-    if (base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set (scripts/pg_test_server.sh)";
-    register_builtin_drivers();
-    admin_ = std::make_unique<Pg>(base_);
-    static int counter = 0;
-    const std::string stem =
-        "parmap_f" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-    src_db_ = stem + "_src";
-    dst_db_ = stem + "_dst";
-    for (const std::string& db : {src_db_, dst_db_}) {
-      admin_->exec("CREATE DATABASE " + db);
-      created_.push_back(db);
-    }
-    src_ = std::make_unique<Pg>(src_url());
-    dst_ = std::make_unique<Pg>(dst_url());
-  }
-
-  void TearDown() override {
-    src_.reset();
-    dst_.reset();
-    for (const std::string& db : created_) {
-      try {
-        // FORCE: sessions a frozen proxy held may still be ending.
-        admin_->exec("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "cleanup: " << e.what();
-      }
-    }
-  }
-
-  std::string src_url() const { return url_with(base_, src_db_); }
-  std::string dst_url() const { return url_with(base_, dst_db_); }
-
   /// Source table k with `rows` rows (wide enough that a chunk is many COPY messages).
   void make_source(int64_t rows) {
     src_->exec(
@@ -120,9 +86,6 @@ class PgFaultTest : public ::testing::Test {
   /// once the first chunk has committed, and checks that the job still ends exactly.
   void copy_through_frozen_proxy(bool source_side);
 
-  std::string base_, src_db_, dst_db_;
-  std::vector<std::string> created_;
-  std::unique_ptr<Pg> admin_, src_, dst_;
 };
 
 void PgFaultTest::copy_through_frozen_proxy(bool source_side) {
