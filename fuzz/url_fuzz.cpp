@@ -89,13 +89,7 @@ void check_masked(const parmap::ConnectionUrl& url, std::string_view input) {
   }
   if (masked != other_masked) finding("masked() depends on the password", masked, input);
 
-  // masked() parses back to the same fields (its documented purpose). Known exception,
-  // reported: a host with a ':' is put in brackets as it is, so one that also holds a
-  // character of the URL's structure ("]/?@#", only reachable through %-escapes) does not.
-  if (url.host.find(':') != std::string::npos &&
-      url.host.find_first_of("[]/?@#") != std::string::npos) {
-    return;
-  }
+  // masked() parses back to the same fields (its documented purpose).
   parmap::ConnectionUrl again;
   try {
     again = parmap::parse_url(masked);

@@ -334,7 +334,11 @@ std::string ConnectionUrl::masked() const {
       if (!password.empty()) out += fmt::format(":{}", kMask);
       out += '@';
     }
-    out += host.find(':') != std::string::npos ? fmt::format("[{}]", host) : percent_encode(host);
+    // An IPv6 literal goes in brackets as it is (a bracketed host is not %-decoded); any other
+    // host is %-encoded, so that one with ':' or "[]/?@#" in it (from %-escapes) parses back.
+    const bool ipv6 = host.find(':') != std::string::npos &&
+                      host.find_first_of("[]/?@#") == std::string::npos;
+    out += ipv6 ? fmt::format("[{}]", host) : percent_encode(host);
     if (port) out += fmt::format(":{}", *port);
     if (!database.empty()) out += "/" + percent_encode(database, "/");
   }

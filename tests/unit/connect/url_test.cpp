@@ -130,6 +130,19 @@ TEST(UrlTest, Ipv6Hosts) {
   EXPECT_TRUE(contains(error_of("postgres://[::1]x/db"), "']'"));
 }
 
+// A host that holds ':' and a character of the URL's structure can only come from %-escapes;
+// masked() %-encodes it rather than bracketing it, so that it parses back (a fuzz finding).
+TEST(UrlTest, MaskedHostWithStructureCharactersParsesBack) {
+  const ConnectionUrl u = parse_url("postgresql://u:pw@a%3A%5Db%2Fc:5/db");
+  EXPECT_EQ(u.host, "a:]b/c");
+  const std::string masked = u.masked();
+  EXPECT_EQ(masked, "postgresql://u:****@a%3A%5Db%2Fc:5/db");
+  const ConnectionUrl again = parse_url(masked);
+  EXPECT_EQ(again.host, u.host);
+  EXPECT_EQ(again.port, 5);
+  EXPECT_EQ(again.database, "db");
+}
+
 TEST(UrlTest, PercentDecoding) {
   ConnectionUrl u =
       parse_url("postgresql://us%40er:p%40ss%3Aw%2Fo%25rd@h/my%20db?application_name=a%26b");
