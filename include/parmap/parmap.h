@@ -187,6 +187,13 @@ struct ContentChecksum {
   bool operator==(const ContentChecksum&) const = default;
 };
 ContentChecksum content_checksum(Connection& db, const std::string& sql);
+/// The same for a query with `?` parameters, each batch (at most `max_batch_bytes`) passed
+/// through `transform` (when set) before it is hashed, as a job writes it; throws
+/// Error(Cancelled) between batches once `*cancel` is true.
+ContentChecksum content_checksum(Connection& db, const std::string& sql,
+                                 const std::vector<Value>& params, const Transform& transform,
+                                 const std::atomic<bool>* cancel = nullptr,
+                                 int64_t max_batch_bytes = int64_t{64} << 20);
 
 /// The default job id: a short hash of source URL (masked), query and target.
 std::string derive_job_id(const std::string& source_url, const std::string& source_sql,

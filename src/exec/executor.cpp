@@ -364,13 +364,11 @@ void Executor::prepare() {
   // Everything that can be wrong with the input is found here, before any write.
   coord_src_ = source_factory_();
   coord_tgt_ = target_factory_();
-  auto& coord_src = coord_src_;
-  auto& coord_tgt = coord_tgt_;
   if (!opts_.dry_run) lock_job();
   // One snapshot for planning and every chunk (decision 2); the coordinator's transaction
   // holds it open until the workers are done.
-  if (auto id = coord_src->export_snapshot()) snapshot_ = *id;
-  const TableSchema src_schema = coord_src->describe_query(sql_);
+  if (auto id = coord_src_->export_snapshot()) snapshot_ = *id;
+  const TableSchema src_schema = coord_src_->describe_query(sql_);
   Batch probe = empty_batch(src_schema);
   if (opts_.transform) opts_.transform(probe);
   out_schema_ = schema_of(probe, src_schema);
@@ -380,7 +378,7 @@ void Executor::prepare() {
   }
   for (const auto& c : out_schema.columns) out_columns_.push_back(c.name);
 
-  target_schema_ = coord_tgt->describe_table(table_);
+  target_schema_ = coord_tgt_->describe_table(table_);
   const auto& target_schema = target_schema_;
   if (!target_schema && opts_.mode != TargetMode::Create) {
     throw Error(ErrorKind::Schema,
@@ -403,7 +401,7 @@ void Executor::prepare() {
     }
   }
 
-  Ledger ledger(*coord_tgt);
+  Ledger ledger(*coord_tgt_);
   const bool ledger_exists = ledger.exists();
   auto& stored = stored_;
   auto& committed = committed_;
@@ -448,7 +446,7 @@ void Executor::prepare() {
                     job_id_, stored->source_sql != sql_ ? "query" : "target table",
                     stored->source_sql != sql_ ? stored->source_sql : stored->target_table));
   }
-  plan_ = resume ? *stored : make_plan(*coord_src, src_schema);
+  plan_ = resume ? *stored : make_plan(*coord_src_, src_schema);
   if (!resume) plan_.columns = out_columns_;
   if (!resume) committed.clear();
 
@@ -462,13 +460,13 @@ void Executor::prepare() {
     result_.snapshot = fmt::format(
         "not shared: {} cannot export a snapshot, so each chunk reads the source as of its "
         "own start",
-        coord_src->engine());
+        coord_src_->engine());
   } else {
     result_.snapshot = resume ? "one snapshot shared by all workers of this run (the chunks "
                                 "of the earlier run read an earlier instant)"
                               : "one snapshot shared by planning and all workers";
   }
-  choose_path(*coord_src, *coord_tgt, src_schema, target_schema);
+  choose_path(*coord_src_, *coord_tgt_, src_schema, target_schema);
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
     if (committed.count(c.index)) {
@@ -482,8 +480,6 @@ void Executor::prepare() {
 ParallelResult Executor::run() {
   const auto t0 = Clock::now();
   prepare();
-  auto& coord_src = coord_src_;
-  auto& coord_tgt = coord_tgt_;
   const int workers =
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
@@ -493,14 +489,14 @@ ParallelResult Executor::run() {
   }
 
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
-  prepare_target(*coord_tgt, out_schema_, target_schema_.has_value(), stored_.has_value());
-  if (snapshot_.empty()) coord_src->close();
+  prepare_target(*coord_tgt_, out_schema_, target_schema_.has_value(), stored_.has_value());
+  if (snapshot_.empty()) coord_src_->close();
 
   std::vector<std::thread> threads;
   for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
   for (auto& t : threads) t.join();
   pool_.close_all_connections();
-  coord_src->close();
+  coord_src_->close();
 
   result_.total_rows_processed = rows_done_;
   result_.chunks_done = chunks_done_;
@@ -509,7 +505,7 @@ ParallelResult Executor::run() {
   if (result_.rows_rejected > 0) result_.reject_file = reject_path_;
   if (result_.chunks_done + result_.chunks_skipped == result_.chunks_planned) mark_finished();
   result_.retries = retries_;
-  coord_tgt->close();
+  coord_tgt_->close();
   result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result_.rows_per_second =
       result_.elapsed_seconds > 0
@@ -827,31 +823,18 @@ std::pair<int64_t, std::string> Executor::sum_target(Connection& tgt, const Chun
     }
     return {source->rows(), "b:" + hash_hex(source->row_hash())};
   }
-  auto source = tgt.open_source(sql, params, kBatchRows, config_.max_batch_bytes);
-  int64_t rows = 0;
-  uint64_t hash = 0;
-  for (Batch b; source->next(b);) {
-    if (cancelled()) throw Error(ErrorKind::Cancelled, "verify cancelled");
-    rows += static_cast<int64_t>(b.num_rows());
-    hash += hash_rows(b);
-  }
-  return {rows, "v:" + hash_hex(hash)};
+  const ContentChecksum sum =
+      content_checksum(tgt, sql, params, {}, opts_.cancel, config_.max_batch_bytes);
+  return {sum.rows, "v:" + hash_hex(sum.hash)};
 }
 
 std::pair<int64_t, std::string> Executor::sum_source(Connection& src, const Chunk& chunk) {
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
   std::vector<Value> params;
   const std::string sql = src.chunk_query(sql_, chunk, params);
-  auto source = src.open_source(sql, params, kBatchRows, config_.max_batch_bytes);
-  int64_t rows = 0;
-  uint64_t hash = 0;
-  for (Batch b; source->next(b);) {
-    if (cancelled()) throw Error(ErrorKind::Cancelled, "verify cancelled");
-    if (opts_.transform) opts_.transform(b);
-    rows += static_cast<int64_t>(b.num_rows());
-    hash += hash_rows(b);
-  }
-  return {rows, "v:" + hash_hex(hash)};
+  const ContentChecksum sum = content_checksum(src, sql, params, opts_.transform, opts_.cancel,
+                                               config_.max_batch_bytes);
+  return {sum.rows, "v:" + hash_hex(sum.hash)};
 }
 
 VerifyResult Executor::verify(bool against_ledger) {
