@@ -79,14 +79,14 @@ Error Watchdog::timeout_error(const Chunk& chunk, const std::exception_ptr& caus
 }
 
 void Watchdog::loop() {
+  // An interrupt that lands between two statements is lost (SQLite forgets it when no
+  // statement runs), so an interrupted attempt that has not ended is interrupted again every
+  // kRepeat until its owner unregisters it.
+  constexpr auto kRepeat = std::chrono::milliseconds(100);
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    // Attempts share one limit, so the earliest deadline is the oldest attempt's; a new one
-    // never comes due before it.
     auto next = std::chrono::steady_clock::time_point::max();
-    for (const auto& [id, a] : attempts_) {
-      if (!a.interrupted && a.deadline < next) next = a.deadline;
-    }
+    for (const auto& [id, a] : attempts_) next = std::min(next, a.deadline);
     if (next == std::chrono::steady_clock::time_point::max()) {
       wake_.wait(lock);
     } else {
@@ -95,13 +95,16 @@ void Watchdog::loop() {
     if (stopping_) break;
     const auto now = std::chrono::steady_clock::now();
     for (auto& [id, a] : attempts_) {
-      if (a.interrupted || now < a.deadline) continue;
+      if (now < a.deadline) continue;
       // Under mu_: the owner cannot unregister, close or replace these connections meanwhile.
-      a.interrupted = true;
-      ++interrupted_count_;
+      if (!a.interrupted) {
+        a.interrupted = true;
+        ++interrupted_count_;
+        spdlog::warn("{} ran longer than chunk_timeout_s={:g} s: interrupting its connections",
+                     a.chunk, seconds(limit_));
+      }
       for (Connection* c : a.connections) c->interrupt();
-      spdlog::warn("{} ran longer than chunk_timeout_s={:g} s: interrupting its connections",
-                   a.chunk, seconds(limit_));
+      a.deadline = now + kRepeat;
     }
   }
 }

@@ -61,7 +61,7 @@ class Watchdog {
 
  private:
   struct Attempt {
-    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point deadline;  // then the time to interrupt it again
     std::string chunk;  // Chunk::describe(), for the log
     std::vector<Connection*> connections;
     bool interrupted = false;
