@@ -244,7 +244,19 @@ class Connection {
 
   /// Drops the session; later calls throw. Idempotent, never throws.
   virtual void close() noexcept = 0;
+
+  /// Which database this session is on, without user or password: identity_of() of the URL
+  /// it was opened with (set by DriverRegistry::open). Part of a derived job id.
+  const std::string& identity() const { return identity_; }
+  void set_identity(std::string identity) { identity_ = std::move(identity); }
+
+ private:
+  std::string identity_;
 };
+
+/// A database's identity, without user, password or session options: "postgresql://host:port/
+/// database" (default port 5432), "sqlite:///absolute/path.db", the same shape for others.
+std::string identity_of(const ConnectionUrl& url);
 
 /// The lock key of a job on a target table: the job id and the table, so that one job id
 /// loading two tables does not block itself.

@@ -14,7 +14,10 @@ enum class ErrorKind {
   InDoubt,    ///< commit outcome unknown: resolved by reading the ledger, never retried blindly
   Data,       ///< a row the target refuses
   Schema,     ///< missing table/column, mismatched columns
-  Cancelled,  ///< the user asked to stop
+  Timeout,    ///< the server cancelled a statement or ended an idle session (statement_timeout,
+              ///< lock_timeout, idle_in_transaction_session_timeout, pg_cancel_backend): retried
+              ///< like Transient, then a failure naming the setting; never a cancellation
+  Cancelled,  ///< the user asked to stop (parmap's own SIGINT/SIGTERM, a caller's cancel flag)
   Internal,   ///< a bug in parmap
 };
 

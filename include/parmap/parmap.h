@@ -56,7 +56,9 @@ struct ProgressEvent {
 /// Everything about a job other than where data comes from and goes to.
 struct ParallelOptions {
   ParallelConfig config;           ///< use get_parallel_config_from_params() or resolve_config()
-  std::string job_id;              ///< empty: derived from source, query and target
+  /// Empty: derived (derive_job_id) from the databases the connections are on, the query,
+  /// the target table and the mode.
+  std::string job_id;
   std::string partition_column;    ///< empty: ORDER BY key, integer primary key, or none
   TargetMode mode = TargetMode::Append;
   bool fresh = false;              ///< forget the ledger of this job and start over
@@ -98,18 +100,29 @@ struct ParallelResult {
   std::string snapshot;           ///< how consistent the source view was
   bool fast_path = false;         ///< engine-native bytes passed through, rows not decoded
   std::string path;               ///< which data path ran and why
-  bool resumed = false;           ///< the ledger already had this job
+  bool resumed = false;           ///< this invocation resumed a run that had not finished
+  int64_t run = 0;                ///< the job's run number (1 for its first run)
+  bool dry_run = false;           ///< plan only: nothing was written
+  /// Every planned chunk is committed (now or by an earlier invocation of the same run) and
+  /// the run is stamped finished in the ledger.
+  bool finished = false;
+  std::vector<uint32_t> unfinished_chunks;  ///< chunks of this run not committed
   double elapsed_seconds = 0;
   double rows_per_second = 0;
   std::vector<ChunkReport> chunks;  ///< the plan (filled for dry runs and runs alike)
   std::vector<std::string> errors;  ///< one line per failed chunk
-  bool ok() const { return chunks_failed == 0; }
+  /// Success means complete: every planned row is in the target (`finished`). A dry run is ok
+  /// when it planned.
+  bool ok() const { return dry_run || (finished && chunks_failed == 0); }
 };
 
 /// Runs the job: plan, then copy chunk by chunk with `config.max_workers` workers, each
 /// with its own source and target connection. Throws Error(Config) for bad input before
-/// any write; a failed chunk after retries is reported in the result (chunks_failed) and
-/// the job can be rerun to finish it. Thread-safe (each call is independent).
+/// any write, Error(Cancelled) only when `options.cancel` was set, and any other Error when
+/// planning or preparing the target failed after retries. A chunk that failed after retries
+/// is reported in the result (chunks_failed, unfinished_chunks, errors; ok() is false) and a
+/// rerun resumes the run. A job whose last run finished starts a new run (mode truncate
+/// empties the table again, append appends). Thread-safe (each call is independent).
 ParallelResult execute_query_parallel(const std::string& source_url, const std::string& source_sql,
                                       const std::string& target_url,
                                       const std::string& target_schema,
@@ -195,8 +208,11 @@ ContentChecksum content_checksum(Connection& db, const std::string& sql,
                                  const std::atomic<bool>* cancel = nullptr,
                                  int64_t max_batch_bytes = int64_t{64} << 20);
 
-/// The default job id: a short hash of source URL (masked), query and target.
-std::string derive_job_id(const std::string& source_url, const std::string& source_sql,
-                          const std::string& target_url, const std::string& target_table);
+/// The default job id: a short hash of the source's identity (identity_of: engine, host,
+/// port, database; never user or password), the query, the target's identity, the target
+/// table and the mode.
+std::string derive_job_id(const std::string& source_identity, const std::string& source_sql,
+                          const std::string& target_identity, const std::string& target_table,
+                          TargetMode mode);
 
 }  // namespace parmap

@@ -2,8 +2,11 @@
 #include "cli/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 namespace parmap::cli {
@@ -13,7 +16,13 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   auto line = [&](const char* label, const std::string& value) {
     out += fmt::format("{:<11} {}\n", label, value);
   };
-  line("job", r.job_id + (r.resumed ? " (resumed)" : ""));
+  std::string run;
+  if (r.run > 0 && !plan_only) {
+    run = fmt::format(" ({} run {})", r.resumed ? "resumed" : "new", r.run);
+  } else if (r.run > 0) {
+    run = fmt::format(" ({} run {})", r.resumed ? "would resume" : "would start", r.run);
+  }
+  line("job", r.job_id + run);
   line("source", where.source);
   line("target", fmt::format("{} table {}", where.target, where.target_table));
   line("estimate", fmt::format("{} rows", r.estimated_rows));
@@ -40,7 +49,20 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
     line("rejected", fmt::format("{} row(s), written to {}", r.rows_rejected, r.reject_file));
   }
   for (const auto& e : r.errors) line("error", e);
-  if (!r.ok()) line("resume", "rerun the same command: committed chunks are skipped");
+  if (!r.unfinished_chunks.empty()) {
+    const size_t shown = std::min<size_t>(r.unfinished_chunks.size(), 20);
+    std::vector<uint32_t> first(r.unfinished_chunks.begin(),
+                                r.unfinished_chunks.begin() + static_cast<std::ptrdiff_t>(shown));
+    line("not done", fmt::format("{} of {} chunks: {}{}", r.unfinished_chunks.size(),
+                                 r.chunks_planned, fmt::join(first, ", "),
+                                 shown < r.unfinished_chunks.size() ? ", ..." : ""));
+  }
+  if (r.ok()) {
+    line("result", fmt::format("complete: run {} finished, every planned chunk committed", r.run));
+  } else {
+    line("result", "INCOMPLETE: rows are missing from the target");
+    line("resume", "rerun the same command: committed chunks are skipped, the rest are loaded");
+  }
   return out;
 }
 
@@ -51,6 +73,10 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"target_table", where.target_table},
                    {"dry_run", plan_only},
                    {"resumed", r.resumed},
+                   {"run", r.run},
+                   {"run_state", plan_only ? "planned" : r.resumed ? "resumed" : "new"},
+                   {"finished", r.finished},
+                   {"unfinished_chunks", r.unfinished_chunks},
                    {"parallel", r.parallel},
                    {"reason", r.reason},
                    {"partition_column", r.partition_column},

@@ -21,6 +21,8 @@ const char* to_string(ErrorKind kind) {
       return "data";
     case ErrorKind::Schema:
       return "schema";
+    case ErrorKind::Timeout:
+      return "timeout";
     case ErrorKind::Cancelled:
       return "cancelled";
     case ErrorKind::Internal:

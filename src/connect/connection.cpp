@@ -138,7 +138,25 @@ std::unique_ptr<Connection> DriverRegistry::open(const ConnectionUrl& url) const
     opener = it->second;
   }
   // Connect outside the lock: opening may take seconds and other workers open in parallel.
-  return opener(url);
+  std::unique_ptr<Connection> conn = opener(url);
+  conn->set_identity(identity_of(url));
+  return conn;
+}
+
+std::string identity_of(const ConnectionUrl& url) {
+  if (url.scheme == "sqlite") {
+    if (url.database == ":memory:" || url.database.rfind("file:", 0) == 0) {
+      return "sqlite://" + url.database;
+    }
+    std::error_code ec;
+    const auto path = std::filesystem::weakly_canonical(url.database, ec);
+    return "sqlite://" + (ec ? url.database : path.string());
+  }
+  int port = url.port.value_or(0);
+  if (!url.port && url.scheme == "postgresql") port = 5432;
+  if (!url.port && url.scheme == "mysql") port = 3306;
+  return fmt::format("{}://{}{}/{}", url.scheme, url.host, port ? fmt::format(":{}", port) : "",
+                     url.database);
 }
 
 bool DriverRegistry::has(const std::string& scheme) const {

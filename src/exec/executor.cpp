@@ -11,6 +11,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "exec/ledger.h"
@@ -52,7 +53,8 @@ std::chrono::milliseconds backoff_delay(const ParallelConfig& config, int attemp
 }
 
 bool retryable(ErrorKind kind) {
-  return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt || kind == ErrorKind::Connect;
+  return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt ||
+         kind == ErrorKind::Connect || kind == ErrorKind::Timeout;
 }
 
 Batch empty_batch(const TableSchema& schema) {
@@ -93,14 +95,28 @@ class Executor {
         config_(options.config),
         job_id_(std::move(job_id)) {}
 
+  /// The job id: given, or derived once the coordinator's sessions say which databases they
+  /// are on (derive_job_id).
+  const std::string& job_id() const { return job_id_; }
+
   ParallelResult run();
   /// Compares source (or ledger) and target range by range; see verify_query_parallel.
   VerifyResult verify(bool against_ledger);
 
  private:
   StoredPlan make_plan(Connection& src, const TableSchema& src_schema);
-  void prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists,
-                      bool job_exists);
+  /// In one target transaction: the ledger tables, the table (mode create), and for a new run
+  /// the truncation (mode truncate) with the run's record, so that neither exists without
+  /// the other.
+  void prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists);
+  /// Runs one phase of the run that is not a chunk (`what`: "planning", "recording the job
+  /// as finished") with the policy chunks get: `attempt(n)` is called again after a transient
+  /// error, a server-side timeout or a lost connection, up to max_retries, with backoff.
+  /// `attempt` opens its own sessions and runs under the watchdog.
+  template <typename Fn>
+  void with_retries(const std::string& what, Fn&& attempt);
+  /// Forgets what an abandoned attempt at planning found, before the next attempt.
+  void reset_plan();
   /// Takes the job's lock on the coordinator's target session, or refuses.
   void lock_job();
   /// Stamps the job finished in the ledger, on a new session when the coordinator's died.
@@ -110,8 +126,8 @@ class Executor {
   std::pair<int64_t, std::string> sum_target(Connection& tgt, const Chunk& chunk, bool bytes);
   /// Rows and "v:<hex>" hash of one range of the source query, transformed as when written.
   std::pair<int64_t, std::string> sum_source(Connection& src, const Chunk& chunk);
-  /// Opens the coordinator's connections and checks the input, loads or makes the plan and
-  /// fills the queue of chunks still to do. Writes nothing.
+  /// On the coordinator's open sessions (coord_src_, coord_tgt_): checks the input, loads or
+  /// makes the plan and fills the queue of chunks still to do. Writes nothing.
   void prepare();
   void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
                    const std::optional<TableSchema>& target_schema);
@@ -138,7 +154,11 @@ class Executor {
   const TableRef table_;
   const ParallelOptions& opts_;
   const ParallelConfig config_;
-  const std::string job_id_;
+  std::string job_id_;  ///< set before prepare() returns
+  int64_t run_no_ = 1;  ///< the run this invocation resumes or starts
+  bool verifying_ = false;  ///< verify(): the plan is the last run's, finished or not
+  bool new_run_ = true; ///< false: resuming an unfinished run
+  std::optional<JobRecord> job_;  ///< the ledger's record of this job
 
   std::unique_ptr<Connection> coord_src_, coord_tgt_;  ///< the coordinator's sessions
   TableSchema out_schema_;                  ///< the columns written, in order
@@ -159,6 +179,8 @@ class Executor {
   std::mutex reject_mu_;
   std::atomic<bool> stop_{false};
   std::mutex errors_mu_;
+  std::mutex done_mu_;
+  std::set<uint32_t> done_;  ///< chunks committed by this invocation, under done_mu_
   /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
   /// joined) before the connections it may interrupt.
   Watchdog watchdog_{std::chrono::seconds(config_.chunk_timeout_s)};
@@ -281,20 +303,58 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   return p;
 }
 
-void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists,
-                              bool job_exists) {
+void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists) {
   Ledger ledger(tgt);
   in_write_transaction(tgt, [&] {
     ledger.ensure_tables();
-    if (opts_.fresh && job_exists) ledger.forget_job(job_id_);
     if (!table_exists) tgt.create_table(table_, out_schema);
-    // Truncate only when the job starts: atomically with recording it, so that a crash
-    // cannot leave an emptied table that a rerun would not know about.
-    if (opts_.mode == TargetMode::Truncate && (!job_exists || opts_.fresh)) {
+    // Truncate only when a run starts: atomically with recording it, so that a crash cannot
+    // leave an emptied table that a rerun would not know about, nor a resumed run empty the
+    // chunks it already committed.
+    if (new_run_ && opts_.mode == TargetMode::Truncate) {
       tgt.execute(fmt::format("DELETE FROM {}", tgt.quote_table(table_)));
     }
-    if (!job_exists || opts_.fresh) ledger.insert_job(job_id_, table_.display(), plan_);
+    if (new_run_) ledger.start_run(job_id_, table_.display(), plan_, run_no_, to_string(opts_.mode));
   });
+}
+
+template <typename Fn>
+void Executor::with_retries(const std::string& what, Fn&& attempt) {
+  std::mt19937_64 rng(std::hash<std::string>{}(what) ^
+                      static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  for (int n = 0;; ++n) {
+    try {
+      attempt(n);
+      return;
+    } catch (const Error& e) {
+      if (!retryable(e.kind()) || n >= config_.max_retries || cancelled()) throw;
+      ++retries_;
+      spdlog::warn("job {}: {}: {} (attempt {} of {}), retrying on new connections",
+                   job_id_.empty() ? "(new)" : job_id_, what, e.what(), n + 1,
+                   config_.max_retries + 1);
+      std::this_thread::sleep_for(backoff_delay(config_, n, rng));
+    }
+  }
+}
+
+void Executor::reset_plan() {
+  if (coord_src_) coord_src_->close();
+  if (coord_tgt_) coord_tgt_->close();
+  out_schema_ = TableSchema{};
+  target_schema_.reset();
+  stored_.reset();
+  job_.reset();
+  committed_.clear();
+  const int64_t retries = result_.retries;
+  result_ = ParallelResult{};
+  result_.retries = retries;
+  plan_ = StoredPlan{};
+  out_columns_.clear();
+  snapshot_.clear();
+  fast_path_ = false;
+  queue_.clear();
+  new_run_ = true;
+  run_no_ = 1;
 }
 
 void Executor::choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
@@ -327,24 +387,21 @@ void Executor::choose_path(Connection& src, Connection& tgt, const TableSchema& 
 }
 
 void Executor::mark_finished() {
-  // Every chunk is committed; only the job's finished_at stamp is left. The coordinator's
+  // Every chunk is committed; only the run's finished stamp is left. The coordinator's
   // session may have died during the run (a restarted server): a new one, with the retries a
   // chunk gets, rather than failing a complete job. Its lock went with the old session, so
-  // this stamp is all that the new one writes.
-  for (int attempt = 0;; ++attempt) {
-    try {
-      if (attempt > 0) coord_tgt_ = target_factory_();
-      in_write_transaction(*coord_tgt_, [&] { Ledger(*coord_tgt_).mark_finished(job_id_); });
-      return;
-    } catch (const Error& e) {
-      if (!retryable(e.kind()) || attempt >= config_.max_retries) throw;
-      spdlog::warn("job {}: recording the job as finished: {}; retrying on a new connection",
-                   job_id_, e.what());
-      ++retries_;
-      std::mt19937_64 rng(static_cast<uint64_t>(attempt));
-      std::this_thread::sleep_for(backoff_delay(config_, attempt, rng));
+  // this stamp is all that the new one writes; stamping twice (a commit in doubt) is harmless.
+  with_retries("recording the run as finished", [&](int attempt) {
+    if (attempt > 0) {
+      coord_tgt_->close();
+      coord_tgt_ = target_factory_();
     }
-  }
+    bool interrupted = false;
+    watchdog_.guard("recording the run as finished", {coord_tgt_.get()}, interrupted, [&] {
+      in_write_transaction(*coord_tgt_,
+                           [&] { Ledger(*coord_tgt_).mark_finished(job_id_, run_no_); });
+    });
+  });
 }
 
 void Executor::lock_job() {
@@ -359,11 +416,12 @@ void Executor::lock_job() {
 }
 
 void Executor::prepare() {
-  result_.job_id = job_id_;
-
   // Everything that can be wrong with the input is found here, before any write.
-  coord_src_ = source_factory_();
-  coord_tgt_ = target_factory_();
+  if (job_id_.empty()) {
+    job_id_ = derive_job_id(coord_src_->identity(), sql_, coord_tgt_->identity(),
+                            table_.display(), opts_.mode);
+  }
+  result_.job_id = job_id_;
   if (!opts_.dry_run) lock_job();
   // One snapshot for planning and every chunk (decision 2); the coordinator's transaction
   // holds it open until the workers are done.
@@ -402,14 +460,15 @@ void Executor::prepare() {
   }
 
   Ledger ledger(*coord_tgt_);
-  const bool ledger_exists = ledger.exists();
   auto& stored = stored_;
   auto& committed = committed_;
-  if (ledger_exists) {
-    stored = ledger.load_plan(job_id_);
-    if (stored) committed = ledger.committed(job_id_);
-  }
-  if (opts_.fresh && !committed.empty() && opts_.mode != TargetMode::Truncate) {
+  if (ledger.exists()) job_ = ledger.load_job(job_id_);
+  // A run that did not finish is resumed; after a finished one, a new run starts with the
+  // mode's meaning (truncate empties and reloads, append appends).
+  const bool unfinished = job_ && !job_->finished;
+  if (job_) stored = job_->plan;
+  if (job_) committed = ledger.committed(job_id_);
+  if (opts_.fresh && unfinished && !committed.empty() && opts_.mode != TargetMode::Truncate) {
     int64_t rows = 0;
     for (const auto& [id, e] : committed) rows += e.rows;
     throw Error(
@@ -419,7 +478,10 @@ void Executor::prepare() {
                     "'truncate' to empty the table first, or a new --job-id",
                     job_id_, committed.size(), rows, table_.display(), to_string(opts_.mode)));
   }
-  const bool resume = stored && !opts_.fresh;
+  // verify compares the last run's chunks, finished or not.
+  const bool resume = job_ && !opts_.fresh && (unfinished || verifying_);
+  new_run_ = !resume;
+  run_no_ = !job_ ? 1 : resume ? job_->run : job_->run + 1;
   if (resume && !opts_.partition_column.empty()) {
     // The stored plan decides the chunks; a job that names another key (or one that does
     // not exist) is not the job that was started.
@@ -451,10 +513,12 @@ void Executor::prepare() {
   if (!resume) committed.clear();
 
   result_.resumed = resume;
+  result_.run = run_no_;
   result_.estimated_rows = plan_.estimated_rows;
   result_.partition_column = plan_.partition_column;
   result_.parallel = plan_.parallel;
-  result_.reason = resume ? "resumed from the ledger; " + plan_.reason : plan_.reason;
+  result_.reason = resume ? fmt::format("resumed run {} from the ledger; {}", run_no_, plan_.reason)
+                          : plan_.reason;
   result_.chunks_planned = static_cast<int64_t>(plan_.chunks.size());
   if (snapshot_.empty()) {
     result_.snapshot = fmt::format(
@@ -479,7 +543,28 @@ void Executor::prepare() {
 
 ParallelResult Executor::run() {
   const auto t0 = Clock::now();
-  prepare();
+  // Planning, the snapshot export and the target's preparation: one unit, retried from the
+  // start on new sessions (a preparation whose commit was in doubt is found in the ledger by
+  // the next attempt, which then resumes the run it started).
+  with_retries("planning", [&](int attempt) {
+    if (attempt > 0) reset_plan();
+    bool interrupted = false;
+    auto plan_and_prepare = [&] {
+      prepare();
+      if (!opts_.dry_run) {
+        prepare_target(*coord_tgt_, out_schema_, target_schema_.has_value());
+      }
+    };
+    // Connecting has its own limit (connect_timeout); the watchdog bounds what follows.
+    coord_src_ = source_factory_();
+    coord_tgt_ = target_factory_();
+    watchdog_.guard("planning", {coord_src_.get(), coord_tgt_.get()}, interrupted,
+                    plan_and_prepare);
+    if (interrupted) {
+      // It finished just as the limit passed: its sessions (the snapshot's) are spent.
+      throw watchdog_.timeout_error("planning", nullptr);
+    }
+  });
   const int workers =
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
@@ -489,7 +574,6 @@ ParallelResult Executor::run() {
   }
 
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
-  prepare_target(*coord_tgt_, out_schema_, target_schema_.has_value(), stored_.has_value());
   if (snapshot_.empty()) coord_src_->close();
 
   std::vector<std::thread> threads;
@@ -503,7 +587,33 @@ ParallelResult Executor::run() {
   result_.chunks_failed = chunks_failed_;
   result_.rows_rejected = rejected_;
   if (result_.rows_rejected > 0) result_.reject_file = reject_path_;
-  if (result_.chunks_done + result_.chunks_skipped == result_.chunks_planned) mark_finished();
+  // Success is complete: every planned chunk committed (now or by an earlier invocation of
+  // this run) and the run stamped finished. Anything else names what is missing.
+  {
+    std::lock_guard lock(done_mu_);
+    for (const Chunk* c : queue_) {
+      if (!done_.count(c->index)) result_.unfinished_chunks.push_back(c->index);
+    }
+  }
+  const bool complete = result_.unfinished_chunks.empty() &&
+                        result_.chunks_done + result_.chunks_skipped == result_.chunks_planned;
+  if (cancelled() && !complete) {
+    coord_tgt_->close();
+    throw Error(
+        ErrorKind::Cancelled,
+        fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
+                    "to resume",
+                    job_id_, result_.chunks_done + result_.chunks_skipped, result_.chunks_planned));
+  }
+  if (complete) {
+    mark_finished();
+    result_.finished = true;
+  } else if (result_.errors.empty()) {
+    // Not one chunk said why (this would be a bug): the run still must not pass as complete.
+    result_.errors.push_back(fmt::format(
+        "job {}: {} of {} chunks did not finish and reported no error", job_id_,
+        result_.unfinished_chunks.size(), result_.chunks_planned));
+  }
   result_.retries = retries_;
   coord_tgt_->close();
   result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -511,13 +621,6 @@ ParallelResult Executor::run() {
       result_.elapsed_seconds > 0
           ? static_cast<double>(result_.total_rows_processed) / result_.elapsed_seconds
           : 0;
-  if (cancelled() && result_.chunks_done + result_.chunks_skipped < result_.chunks_planned) {
-    throw Error(
-        ErrorKind::Cancelled,
-        fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
-                    "to resume",
-                    job_id_, result_.chunks_done + result_.chunks_skipped, result_.chunks_planned));
-  }
   return result_;
 }
 
@@ -547,9 +650,10 @@ void Executor::run_chunk(const Chunk& chunk) {
       // and it fails as Transient. When guard() is done the watchdog has let go of them, so
       // the handlers below may discard them.
       auto copy = [&]() -> int64_t {
-        if (attempt > 0) {
+        if (attempt > 0 || isolate) {
           // The previous attempt may have committed before its connection failed: the
-          // ledger, not a blind retry, decides.
+          // ledger, not a blind retry, decides. That includes a "data error" that is the
+          // ledger's own unique key refusing a second commit of this chunk.
           Ledger ledger(pool_.get_target_connection());
           if (auto rows = ledger.committed_rows(job_id_, chunk.index)) return *rows;
         }
@@ -566,12 +670,18 @@ void Executor::run_chunk(const Chunk& chunk) {
       }
       rows_done_ += rows;
       ++chunks_done_;
+      {
+        std::lock_guard lock(done_mu_);
+        done_.insert(chunk.index);
+      }
       report(chunk, rows, false);
       return;
     } catch (const Error& e) {
       pool_.discard_source_connection();
       pool_.discard_target_connection();
-      if (e.kind() == ErrorKind::Cancelled) return;
+      // Only the user's own cancel ends a chunk quietly (the run then reports the cancel);
+      // any other Cancelled is a failure like the rest.
+      if (e.kind() == ErrorKind::Cancelled && cancelled()) return;
       if (e.kind() == ErrorKind::Data && !isolate) {
         isolate = true;
         --attempt;  // not a retry: the same attempt, row by row where it must
@@ -839,13 +949,17 @@ std::pair<int64_t, std::string> Executor::sum_source(Connection& src, const Chun
 
 VerifyResult Executor::verify(bool against_ledger) {
   const auto t0 = Clock::now();
+  verifying_ = true;
   VerifyResult v;
-  v.job_id = job_id_;
   v.against_ledger = against_ledger;
   std::map<uint32_t, LedgerEntry> entries;
   if (against_ledger) {
     // The source is not read at all: the ledger says what each chunk wrote.
     coord_tgt_ = target_factory_();
+    if (job_id_.empty()) {
+      job_id_ = derive_job_id(source_factory_()->identity(), sql_, coord_tgt_->identity(),
+                              table_.display(), opts_.mode);
+    }
     lock_job();
     Ledger ledger(*coord_tgt_);
     if (ledger.exists()) stored_ = ledger.load_plan(job_id_);
@@ -868,7 +982,15 @@ VerifyResult Executor::verify(bool against_ledger) {
     target_schema_ = coord_tgt_->describe_table(table_);
     v.snapshot = "not read: the ledger's hashes stand for the source";
   } else {
-    prepare();
+    with_retries("planning the verify", [&](int attempt) {
+      if (attempt > 0) reset_plan();
+      coord_src_ = source_factory_();
+      coord_tgt_ = target_factory_();
+      bool interrupted = false;
+      watchdog_.guard("planning the verify", {coord_src_.get(), coord_tgt_.get()}, interrupted,
+                      [&] { prepare(); });
+      if (interrupted) throw watchdog_.timeout_error("planning the verify", nullptr);
+    });
     v.snapshot = result_.snapshot;
   }
   if (!target_schema_) {
@@ -1024,6 +1146,7 @@ VerifyResult Executor::verify(bool against_ledger) {
   if (failure) std::rethrow_exception(failure);
   if (cancelled()) throw Error(ErrorKind::Cancelled, fmt::format("verify of job '{}' cancelled", job_id_));
 
+  v.job_id = job_id_;
   std::sort(diffs.begin(), diffs.end(),
             [](const ChunkDifference& a, const ChunkDifference& b) { return a.index < b.index; });
   v.ranges_checked = static_cast<int64_t>(ranges.size());
@@ -1056,10 +1179,12 @@ TargetMode target_mode_from_string(std::string_view text) {
   throw_config("mode", std::string(text), "append, truncate or create");
 }
 
-std::string derive_job_id(const std::string& source_url, const std::string& source_sql,
-                          const std::string& target_url, const std::string& target_table) {
-  const std::vector<Value> parts{mask_password(source_url), source_sql, mask_password(target_url),
-                                 target_table};
+std::string derive_job_id(const std::string& source_identity, const std::string& source_sql,
+                          const std::string& target_identity, const std::string& target_table,
+                          TargetMode mode) {
+  const std::vector<Value> parts{mask_password(source_identity), source_sql,
+                                 mask_password(target_identity), target_table,
+                                 std::string(to_string(mode))};
   return fmt::format("job-{:012x}", hash_row(parts) & 0xffffffffffffULL);
 }
 
@@ -1077,11 +1202,12 @@ ParallelResult execute_query_parallel(ConnectionFactory source, const std::strin
   // spdlog builds its registry on first use; do that here, not racing in the workers.
   spdlog::default_logger_raw();
   TableRef table{target_schema, target_table};
-  std::string job_id =
-      options.job_id.empty() ? derive_job_id("", source_sql, "", table.display()) : options.job_id;
+  // An empty id is derived from the databases the coordinator's sessions are on.
   Executor ex(std::move(source), source_sql, std::move(target), std::move(table), options,
-              std::move(job_id));
-  return ex.run();
+              options.job_id);
+  ParallelResult r = ex.run();
+  r.dry_run = options.dry_run;
+  return r;
 }
 
 ParallelResult execute_query_parallel(const std::string& source_url, const std::string& source_sql,
@@ -1090,12 +1216,13 @@ ParallelResult execute_query_parallel(const std::string& source_url, const std::
                                       const std::string& target_table,
                                       const ParallelOptions& options) {
   ParallelOptions opts = options;
+  const ConnectionUrl source = parse_url(source_url), target = parse_url(target_url);
   if (opts.job_id.empty()) {
-    opts.job_id = derive_job_id(source_url, source_sql, target_url,
-                                TableRef{target_schema, target_table}.display());
+    opts.job_id = derive_job_id(identity_of(source), source_sql, identity_of(target),
+                                TableRef{target_schema, target_table}.display(), opts.mode);
   }
-  check_sqlite_file(parse_url(source_url), "source", true);
-  check_sqlite_file(parse_url(target_url), "target", false);
+  check_sqlite_file(source, "source", true);
+  check_sqlite_file(target, "target", false);
   return execute_query_parallel(connection_factory(source_url), source_sql,
                                 connection_factory(target_url), target_schema, target_table, opts);
 }
@@ -1107,8 +1234,7 @@ VerifyResult verify_query_parallel(ConnectionFactory source, const std::string& 
   if (target_table.empty()) throw_config("target_table", target_table, "a table name");
   spdlog::default_logger_raw();
   TableRef table{target_schema, target_table};
-  std::string job_id =
-      options.job_id.empty() ? derive_job_id("", source_sql, "", table.display()) : options.job_id;
+  std::string job_id = options.job_id;
   ParallelOptions opts = options;
   opts.dry_run = false;
   opts.fresh = false;  // run --fresh --verify: the verify compares what that run loaded
@@ -1122,12 +1248,13 @@ VerifyResult verify_query_parallel(const std::string& source_url, const std::str
                                    const std::string& target_table, const ParallelOptions& options,
                                    bool against_ledger) {
   ParallelOptions opts = options;
+  const ConnectionUrl source = parse_url(source_url), target = parse_url(target_url);
   if (opts.job_id.empty()) {
-    opts.job_id = derive_job_id(source_url, source_sql, target_url,
-                                TableRef{target_schema, target_table}.display());
+    opts.job_id = derive_job_id(identity_of(source), source_sql, identity_of(target),
+                                TableRef{target_schema, target_table}.display(), opts.mode);
   }
-  if (!against_ledger) check_sqlite_file(parse_url(source_url), "source", true);
-  check_sqlite_file(parse_url(target_url), "target", false);
+  if (!against_ledger) check_sqlite_file(source, "source", true);
+  check_sqlite_file(target, "target", false);
   return verify_query_parallel(connection_factory(source_url), source_sql,
                                connection_factory(target_url), target_schema, target_table, opts,
                                against_ledger);

@@ -80,8 +80,20 @@ void Ledger::ensure_tables() {
   db_.execute(fmt::format(
       "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL PRIMARY KEY, "
       "target_table TEXT NOT NULL, plan TEXT NOT NULL, started_at VARCHAR(32) NOT NULL, "
-      "finished_at VARCHAR(32))",
+      "finished_at VARCHAR(32), run BIGINT NOT NULL DEFAULT 1)",
       kJobsTable));
+  // A ledger made before runs were recorded: its jobs are each in their first run.
+  const auto jobs = db_.describe_table(TableRef{"", kJobsTable});
+  if (jobs && jobs->find("run") < 0) {
+    db_.execute(
+        fmt::format("ALTER TABLE {} ADD COLUMN run BIGINT NOT NULL DEFAULT 1", kJobsTable));
+  }
+  db_.execute(fmt::format(
+      "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL, run BIGINT NOT NULL, "
+      "target_table TEXT NOT NULL, mode VARCHAR(16) NOT NULL, started_at VARCHAR(32) NOT NULL, "
+      "finished_at VARCHAR(32), chunks_planned BIGINT NOT NULL, chunks_done BIGINT, "
+      "rows_written BIGINT, PRIMARY KEY (job_id, run))",
+      kRunsTable));
   db_.execute(fmt::format(
       "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL, chunk_id BIGINT NOT NULL, "
       "lo TEXT, hi TEXT, rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL, "
@@ -100,6 +112,61 @@ std::optional<StoredPlan> Ledger::load_plan(const std::string& job_id) {
       db_.query(fmt::format("SELECT plan FROM {} WHERE job_id = ?", kJobsTable), {job_id});
   if (rows.empty()) return std::nullopt;
   return StoredPlan::from_json(rows[0][0].as_text());
+}
+
+std::optional<JobRecord> Ledger::load_job(const std::string& job_id) {
+  const auto jobs = db_.describe_table(TableRef{"", kJobsTable});
+  const bool has_run = jobs && jobs->find("run") >= 0;
+  const auto rows = db_.query(
+      fmt::format("SELECT plan, finished_at, {} FROM {} WHERE job_id = ?",
+                  has_run ? "run" : "1", kJobsTable),
+      {job_id});
+  if (rows.empty()) return std::nullopt;
+  JobRecord job;
+  job.plan = StoredPlan::from_json(rows[0][0].as_text());
+  job.finished = !rows[0][1].is_null();
+  job.run = rows[0][2].is_int() ? rows[0][2].as_int() : 1;
+  return job;
+}
+
+std::vector<RunRecord> Ledger::runs(const std::string& job_id) {
+  std::vector<RunRecord> out;
+  if (!db_.describe_table(TableRef{"", kRunsTable})) return out;
+  const std::string where = job_id.empty() ? "" : "WHERE r.job_id = ? ";
+  std::vector<Value> params;
+  if (!job_id.empty()) params.emplace_back(job_id);
+  // The current run's totals come from the ledger (they grow while it runs); earlier runs'
+  // were stored when they finished.
+  const auto rows = db_.query(
+      fmt::format(
+          "SELECT r.job_id, r.run, r.target_table, r.mode, r.started_at, r.finished_at, "
+          "r.chunks_planned, r.chunks_done, r.rows_written, "
+          "CASE WHEN j.run = r.run THEN 1 ELSE 0 END, "
+          "(SELECT COUNT(*) FROM {2} l WHERE l.job_id = r.job_id), "
+          "(SELECT SUM(l.rows_written) FROM {2} l WHERE l.job_id = r.job_id) "
+          "FROM {0} r LEFT JOIN {1} j ON j.job_id = r.job_id {3}ORDER BY r.job_id, r.run",
+          kRunsTable, kJobsTable, kChunksTable, where),
+      params);
+  for (const auto& r : rows) {
+    RunRecord rec;
+    rec.job_id = r[0].as_text();
+    rec.run = r[1].as_int();
+    rec.target_table = r[2].as_text();
+    rec.mode = r[3].as_text();
+    rec.started_at = r[4].as_text();
+    rec.finished_at = r[5].is_null() ? "" : r[5].as_text();
+    rec.chunks_planned = r[6].as_int();
+    rec.current = r[9].is_int() && r[9].as_int() == 1;
+    if (rec.current) {
+      rec.chunks_done = r[10].is_int() ? r[10].as_int() : 0;
+      rec.rows = r[11].is_int() ? r[11].as_int() : 0;
+    } else {
+      rec.chunks_done = r[7].is_int() ? r[7].as_int() : 0;
+      rec.rows = r[8].is_int() ? r[8].as_int() : 0;
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
 }
 
 std::map<uint32_t, LedgerEntry> Ledger::committed(const std::string& job_id) {
@@ -127,12 +194,22 @@ std::optional<int64_t> Ledger::committed_rows(const std::string& job_id, uint32_
   return rows[0][0].as_int();
 }
 
-void Ledger::insert_job(const std::string& job_id, const std::string& target_table,
-                        const StoredPlan& plan) {
-  db_.query(fmt::format("INSERT INTO {} (job_id, target_table, plan, started_at) "
-                        "VALUES (?, ?, ?, ?)",
+void Ledger::start_run(const std::string& job_id, const std::string& target_table,
+                       const StoredPlan& plan, int64_t run, const std::string& mode) {
+  const std::string now = now_utc();
+  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ?", kChunksTable), {job_id});
+  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ?", kJobsTable), {job_id});
+  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ? AND run >= ?", kRunsTable),
+            {job_id, Value(run)});
+  db_.query(fmt::format("INSERT INTO {} (job_id, target_table, plan, started_at, run) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         kJobsTable),
-            {job_id, target_table, plan.to_json(), now_utc()});
+            {job_id, target_table, plan.to_json(), now, Value(run)});
+  db_.query(fmt::format("INSERT INTO {} (job_id, run, target_table, mode, started_at, "
+                        "chunks_planned) VALUES (?, ?, ?, ?, ?, ?)",
+                        kRunsTable),
+            {job_id, Value(run), target_table, mode, now,
+             Value(static_cast<int64_t>(plan.chunks.size()))});
 }
 
 void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
@@ -145,14 +222,16 @@ void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t
              std::string(kind == HashKind::Values ? "v:" : "b:") + hash_hex(row_hash), now_utc()});
 }
 
-void Ledger::mark_finished(const std::string& job_id) {
+void Ledger::mark_finished(const std::string& job_id, int64_t run) {
+  const std::string now = now_utc();
   db_.query(fmt::format("UPDATE {} SET finished_at = ? WHERE job_id = ?", kJobsTable),
-            {now_utc(), job_id});
-}
-
-void Ledger::forget_job(const std::string& job_id) {
-  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ?", kChunksTable), {job_id});
-  db_.query(fmt::format("DELETE FROM {} WHERE job_id = ?", kJobsTable), {job_id});
+            {now, job_id});
+  db_.query(fmt::format("UPDATE {0} SET finished_at = ?, "
+                        "chunks_done = (SELECT COUNT(*) FROM {1} WHERE job_id = ?), "
+                        "rows_written = (SELECT COALESCE(SUM(rows_written), 0) FROM {1} "
+                        "WHERE job_id = ?) WHERE job_id = ? AND run = ?",
+                        kRunsTable, kChunksTable),
+            {now, job_id, job_id, job_id, Value(run)});
 }
 
 }  // namespace parmap

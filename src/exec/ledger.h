@@ -27,6 +27,28 @@ struct StoredPlan {
   static StoredPlan from_json(const std::string& text);  ///< throws Error(Internal)
 };
 
+/// A job as parmap_jobs holds it: the plan of its current (last) run, which run that is, and
+/// whether that run finished.
+struct JobRecord {
+  StoredPlan plan;
+  int64_t run = 1;
+  bool finished = false;
+};
+
+/// One run of a job as parmap_runs holds it, with what it committed (for `parmap status`).
+struct RunRecord {
+  std::string job_id;
+  int64_t run = 0;
+  std::string target_table;
+  std::string mode;
+  std::string started_at;
+  std::string finished_at;  ///< "" while the run has not finished
+  int64_t chunks_planned = 0;
+  int64_t chunks_done = 0;  ///< committed chunks (the current run's, read from the ledger)
+  int64_t rows = 0;         ///< rows written
+  bool current = false;     ///< the job's last run (the one a rerun resumes)
+};
+
 /// One committed chunk as the ledger holds it.
 struct LedgerEntry {
   uint32_t chunk_id = 0;
@@ -48,30 +70,36 @@ class Ledger {
  public:
   static constexpr const char* kJobsTable = "parmap_jobs";
   static constexpr const char* kChunksTable = "parmap_ledger";
+  static constexpr const char* kRunsTable = "parmap_runs";
 
   explicit Ledger(Connection& target) : db_(target) {}
 
-  /// Creates the tables if missing (its own statement; safe to repeat).
+  /// Creates the tables if missing, and adds the run column to a parmap_jobs table made by an
+  /// older parmap (safe to repeat; call inside the caller's transaction).
   void ensure_tables();
   /// True when the ledger tables exist (a dry run must not create them).
   bool exists();
   /// The stored plan of `job_id`, if the job was started before.
   std::optional<StoredPlan> load_plan(const std::string& job_id);
+  /// The job's current run and its plan, if the job was started before.
+  std::optional<JobRecord> load_job(const std::string& job_id);
+  /// Every run of `job_id` (every job's when empty), oldest first, with committed rows.
+  std::vector<RunRecord> runs(const std::string& job_id);
   /// Committed chunks of `job_id` by chunk id.
   std::map<uint32_t, LedgerEntry> committed(const std::string& job_id);
   /// Rows written by one chunk when it is committed, else nullopt (resolves a commit whose
   /// outcome was unknown).
   std::optional<int64_t> committed_rows(const std::string& job_id, uint32_t chunk_id);
-  /// Records a new job and its plan.
-  void insert_job(const std::string& job_id, const std::string& target_table,
-                  const StoredPlan& plan);
+  /// Starts run `run` of the job with this plan: forgets the chunks of its earlier run and
+  /// records the run. Call inside the transaction that prepares the target (and truncates it,
+  /// for mode truncate), so that a crash cannot leave one without the other.
+  void start_run(const std::string& job_id, const std::string& target_table,
+                 const StoredPlan& plan, int64_t run, const std::string& mode);
   /// Records a chunk as committed; call inside the chunk's transaction.
   void record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
                     int64_t rows_written, HashKind kind, uint64_t row_hash);
-  /// Marks the job finished (every chunk committed).
-  void mark_finished(const std::string& job_id);
-  /// Drops every trace of the job (for --fresh); call inside a transaction.
-  void forget_job(const std::string& job_id);
+  /// Marks run `run` of the job finished (every chunk committed), with its totals.
+  void mark_finished(const std::string& job_id, int64_t run);
 
  private:
   Connection& db_;

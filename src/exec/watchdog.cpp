@@ -26,10 +26,10 @@ Watchdog::~Watchdog() {
   if (thread_.joinable()) thread_.join();
 }
 
-uint64_t Watchdog::begin(const Chunk& chunk, std::initializer_list<Connection*> connections) {
+uint64_t Watchdog::begin(const std::string& what, std::initializer_list<Connection*> connections) {
   Attempt attempt;
   attempt.deadline = std::chrono::steady_clock::now() + limit_;
-  attempt.chunk = chunk.describe();
+  attempt.chunk = what;
   attempt.connections.assign(connections.begin(), connections.end());
   uint64_t id = 0;
   {
@@ -57,7 +57,7 @@ int64_t Watchdog::interrupted_count() const {
   return interrupted_count_;
 }
 
-Error Watchdog::timeout_error(const Chunk& chunk, const std::exception_ptr& cause) const {
+Error Watchdog::timeout_error(const std::string& what, const std::exception_ptr& cause) const {
   std::string said;
   if (cause) {
     try {
@@ -68,7 +68,7 @@ Error Watchdog::timeout_error(const Chunk& chunk, const std::exception_ptr& caus
     }
   }
   ErrorContext context;
-  context.chunk = chunk.describe();
+  context.chunk = what;
   // The chunk's name is added by whoever reports the error.
   return Error(ErrorKind::Transient,
                fmt::format("the attempt ran longer than chunk_timeout_s={:g} s, so its "

@@ -48,11 +48,18 @@ class Watchdog {
   /// returns or throws, the watchdog has let go of the connections.
   template <typename Fn>
   auto guard(const Chunk& chunk, std::initializer_list<Connection*> connections, bool& interrupted,
-             Fn&& fn) -> decltype(fn());
+             Fn&& fn) -> decltype(fn()) {
+    return guard(chunk.describe(), connections, interrupted, std::forward<Fn>(fn));
+  }
+  /// The same for a phase of the run that is not a chunk (planning, preparing the target, the
+  /// finished stamp), named by `what` ("planning") in the log and the error.
+  template <typename Fn>
+  auto guard(const std::string& what, std::initializer_list<Connection*> connections,
+             bool& interrupted, Fn&& fn) -> decltype(fn());
 
-  /// The Error of an attempt at `chunk` that ran past the limit; `cause` is what the
-  /// interrupted call threw (for the message), or null.
-  Error timeout_error(const Chunk& chunk, const std::exception_ptr& cause) const;
+  /// The Error of an attempt at `what` (a chunk's or a phase's name) that ran past the limit;
+  /// `cause` is what the interrupted call threw (for the message), or null.
+  Error timeout_error(const std::string& what, const std::exception_ptr& cause) const;
 
   /// The limit; 0 when there is none.
   std::chrono::milliseconds limit() const { return limit_; }
@@ -68,7 +75,7 @@ class Watchdog {
   };
 
   /// Registers an attempt and returns its id (starts the thread on first use).
-  uint64_t begin(const Chunk& chunk, std::initializer_list<Connection*> connections);
+  uint64_t begin(const std::string& what, std::initializer_list<Connection*> connections);
   /// Unregisters it; true when it was interrupted. Never throws.
   bool end(uint64_t id) noexcept;
   /// The checking thread: sleeps until the earliest deadline, interrupts what is past it.
@@ -85,11 +92,11 @@ class Watchdog {
 };
 
 template <typename Fn>
-auto Watchdog::guard(const Chunk& chunk, std::initializer_list<Connection*> connections,
+auto Watchdog::guard(const std::string& what, std::initializer_list<Connection*> connections,
                      bool& interrupted, Fn&& fn) -> decltype(fn()) {
   interrupted = false;
   if (limit_.count() == 0) return fn();
-  const uint64_t id = begin(chunk, connections);
+  const uint64_t id = begin(what, connections);
   try {
     if constexpr (std::is_void_v<decltype(fn())>) {
       fn();
@@ -101,7 +108,7 @@ auto Watchdog::guard(const Chunk& chunk, std::initializer_list<Connection*> conn
     }
   } catch (...) {
     interrupted = end(id);
-    if (interrupted) throw timeout_error(chunk, std::current_exception());
+    if (interrupted) throw timeout_error(what, std::current_exception());
     throw;
   }
 }

@@ -22,7 +22,9 @@ constexpr std::array kCodeKinds = {
     StateKind{"57P01", ErrorKind::Transient},  // admin_shutdown
     StateKind{"57P02", ErrorKind::Transient},  // crash_shutdown
     StateKind{"57P03", ErrorKind::Transient},  // cannot_connect_now
-    StateKind{"57014", ErrorKind::Cancelled},  // query_canceled
+    StateKind{"57014", ErrorKind::Timeout},    // query_canceled: a timeout or another session
+    StateKind{"25P03", ErrorKind::Timeout},    // idle_in_transaction_session_timeout
+    StateKind{"57P05", ErrorKind::Timeout},    // idle_session_timeout (PostgreSQL 14+)
     StateKind{"40001", ErrorKind::Transient},  // serialization_failure
     StateKind{"40P01", ErrorKind::Transient},  // deadlock_detected
     StateKind{"53300", ErrorKind::Transient},  // too_many_connections
@@ -82,7 +84,41 @@ bool is_sqlstate_char(char c) {
          std::isupper(static_cast<unsigned char>(c)) != 0;
 }
 
+struct TimeoutHint {
+  std::string_view fragment;  // lower case, in the server's message
+  std::string_view setting;
+};
+
+// What ended a statement from the server's side, by the words PostgreSQL uses for it.
+constexpr std::array kTimeoutHints = {
+    TimeoutHint{"statement timeout", "statement_timeout"},
+    TimeoutHint{"lock timeout", "lock_timeout"},
+    TimeoutHint{"idle-in-transaction timeout", "idle_in_transaction_session_timeout"},
+    TimeoutHint{"idle-session timeout", "idle_session_timeout"},
+    TimeoutHint{"transaction timeout", "transaction_timeout"},
+};
+
 }  // namespace
+
+std::string server_cancel_hint(std::string_view sqlstate, std::string_view server_message) {
+  const std::string lower = to_lower(server_message);
+  for (const TimeoutHint& hint : kTimeoutHints) {
+    if (lower.find(hint.fragment) == std::string::npos) continue;
+    return fmt::format(
+        "the server's {0} ended it; raise it for parmap's sessions with the URL parameter "
+        "options=-c%20{0}%3D0 (or ALTER ROLE ... SET {0})",
+        hint.setting);
+  }
+  if (lower.find("conflict with recovery") != std::string::npos) {
+    return "a standby cancelled it (conflict with recovery); read from the primary, or raise "
+           "max_standby_streaming_delay / enable hot_standby_feedback on the standby";
+  }
+  if (sqlstate == "57014") {
+    return "another session cancelled it (pg_cancel_backend, an administrator or a monitoring "
+           "job); it was retried up to max_retries";
+  }
+  return {};
+}
 
 ErrorKind classify_sqlstate(std::string_view sqlstate) {
   if (sqlstate.size() != 5 || !std::all_of(sqlstate.begin(), sqlstate.end(), is_sqlstate_char)) {
@@ -142,6 +178,9 @@ Error make_pg_error(ErrorKind kind, std::string_view sqlstate, std::string_view 
   if (text.empty()) text = "no message from the server";
   std::string message = fmt::format("postgresql {}: {} failed: {}", url, what, text);
   if (!sqlstate.empty()) message += fmt::format(" [{}]", sqlstate);
+  if (const std::string hint = server_cancel_hint(sqlstate, server_message); !hint.empty()) {
+    message += ": " + hint;
+  }
   if (!context.statement.empty()) {
     message += fmt::format(" (statement: {}{})", one_line(context.statement),
                            sql.size() > kStatementChars ? "..." : "");

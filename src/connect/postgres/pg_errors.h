@@ -31,6 +31,12 @@ ErrorKind classify_failure(std::string_view sqlstate, bool connection_lost, bool
 /// (refused, unknown host, authentication, no such database) is Connect. Pure; thread-safe.
 ErrorKind classify_connect_message(std::string_view message);
 
+/// For a statement the server ended on its own (a timeout setting, another session's cancel,
+/// a standby's recovery conflict): what did it and how to raise that setting for parmap's
+/// sessions, e.g. "the server's statement_timeout ended it; raise it ... options=-c
+/// statement_timeout=0". Empty for any other failure. Pure; thread-safe.
+std::string server_cancel_hint(std::string_view sqlstate, std::string_view server_message);
+
 /// Drops trailing whitespace and newlines from a libpq message and turns its inner newlines
 /// and tabs into single spaces, so that the message fits one log line.
 std::string one_line(std::string_view message);

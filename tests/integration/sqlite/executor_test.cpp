@@ -1,5 +1,8 @@
 // The executor on real SQLite files: parallel and serial copies, reruns, modes, transforms.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include <algorithm>
 #include <fstream>
@@ -71,12 +74,30 @@ TEST_F(ExecutorTest, ParallelCopyEqualsSourceAndRerunAddsNothing) {
   EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT sum(rows_written) FROM parmap_ledger"),
             std::to_string(rows_));
 
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.run, 1);
+  EXPECT_FALSE(r.resumed);
+  // After a finished run the same call is a new run: in append mode it appends once more.
   const auto again = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
                                             work_.url("t.db"), "", "dst", opts);
-  EXPECT_TRUE(again.resumed);
-  EXPECT_EQ(again.total_rows_processed, 0);
-  EXPECT_EQ(again.chunks_skipped, r.chunks_planned);
-  EXPECT_EQ(sqlite_checksum(work_.file("t.db"), std::string(kAll) + "dst"), source_sum_);
+  EXPECT_TRUE(again.ok());
+  EXPECT_FALSE(again.resumed);
+  EXPECT_EQ(again.run, 2);
+  EXPECT_EQ(again.total_rows_processed, rows_);
+  EXPECT_EQ(again.chunks_skipped, 0);
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM dst"),
+            std::to_string(2 * rows_));
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"),
+                            std::string(kAll) + "dst WHERE rowid IN (SELECT min(rowid) FROM dst "
+                                                "GROUP BY id)"),
+            source_sum_);
+  // The ledger holds the last run's chunks; parmap_runs both runs.
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM parmap_ledger"),
+            std::to_string(again.chunks_planned));
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"),
+                          "SELECT group_concat(run || ':' || rows_written, ',') FROM "
+                          "(SELECT * FROM parmap_runs ORDER BY run)"),
+            fmt::format("1:{0},2:{0}", rows_));
 }
 
 TEST_F(ExecutorTest, SerialCopyEqualsSource) {
@@ -135,26 +156,60 @@ TEST_F(ExecutorTest, TruncateModeReplacesRowsAndAppendAdds) {
   const std::string src_q = std::string(kAll) + "src WHERE id < 3000";
   EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
             sqlite_checksum(dir_->file("src.db"), src_q));
-  // A rerun of a finished truncate job must not empty the table again.
+  // A rerun of a finished truncate job is a new run: it empties the table and loads it again
+  // (a nightly reload), exactly the source's rows.
+  test::sqlite_exec(t, "INSERT INTO dst (id) VALUES (-3)");
   const auto again = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
-  EXPECT_EQ(again.total_rows_processed, 0);
-  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "999");
+  EXPECT_TRUE(again.ok());
+  EXPECT_EQ(again.run, 2);
+  EXPECT_EQ(again.total_rows_processed, 999);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), src_q));
   // --fresh in truncate mode starts over: still exactly the source's rows.
   opts.fresh = true;
   const auto fresh = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
   EXPECT_EQ(fresh.total_rows_processed, 999);
+  EXPECT_EQ(fresh.run, 3);
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "999");
-  // --fresh in append mode after rows were committed is refused, target untouched.
-  opts.mode = TargetMode::Append;
-  EXPECT_THROW(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts), Error);
-  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "999");
-  // Append with another job id adds the rows once more.
+  // Append under its own job id adds the rows once more, and so does its next run.
   opts.fresh = false;
+  opts.mode = TargetMode::Append;
   opts.job_id = "append-2";
   EXPECT_EQ(
       execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).total_rows_processed,
       999);
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "1998");
+  const auto next = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_EQ(next.run, 2);
+  EXPECT_EQ(next.total_rows_processed, 999);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "2997");
+}
+
+TEST_F(ExecutorTest, TheDerivedJobIdDependsOnTheMode) {
+  const std::string t = work_.file("t.db");
+  const std::string q = "SELECT * FROM src WHERE id < 3000 ORDER BY id";
+  auto opts = options({{"chunk_size", "300"}});
+  opts.mode = TargetMode::Create;
+  const auto created = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  ASSERT_TRUE(created.ok());
+  // create, then truncate: another job (the mode is part of its id), and it truly reloads.
+  opts.mode = TargetMode::Truncate;
+  const auto truncated = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_NE(truncated.job_id, created.job_id);
+  EXPECT_EQ(truncated.run, 1);
+  EXPECT_EQ(truncated.total_rows_processed, 999);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 3000"));
+  // The id never holds the user or the password, and the same databases give the same id.
+  EXPECT_EQ(derive_job_id(identity_of(parse_url("postgresql://a:secret@h/db")), q,
+                          identity_of(parse_url("postgresql://b@h:5432/db?sslmode=require")),
+                          "dst", TargetMode::Append),
+            derive_job_id(identity_of(parse_url("postgresql://h:5432/db")), q,
+                          identity_of(parse_url("postgresql://h/db")), "dst", TargetMode::Append));
+  EXPECT_NE(derive_job_id("postgresql://h:5432/db", q, "postgresql://h:5432/db2", "dst",
+                          TargetMode::Append),
+            derive_job_id("postgresql://h:5432/db", q, "postgresql://h:5432/db3", "dst",
+                          TargetMode::Append));
 }
 
 TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
@@ -162,9 +217,21 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
   opts.mode = TargetMode::Create;
   opts.job_id = "nightly";
   const std::string q = "SELECT * FROM src WHERE id < 3000 ORDER BY id";
-  ASSERT_EQ(
-      execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts).total_rows_processed,
-      999);
+  // A run stopped after its first chunk (the caller's cancel flag) is left unfinished.
+  std::atomic<bool> stop{false};
+  opts.cancel = &stop;
+  opts.on_progress = [&stop](const ProgressEvent&) { stop = true; };
+  try {
+    execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+    ADD_FAILURE() << "the cancelled run did not say so";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Cancelled) << e.what();
+  }
+  const std::string part = sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM dst");
+  EXPECT_LT(std::stoi(part), 999);
+  opts.cancel = nullptr;
+  opts.on_progress = nullptr;
+  // Resuming that run with another query would skip chunks the new query needs: refused.
   try {
     execute_query_parallel(src_url(), "SELECT * FROM src WHERE id < 6000 ORDER BY id",
                            work_.url("t.db"), "", "dst", opts);
@@ -173,7 +240,21 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
     EXPECT_EQ(e.kind(), ErrorKind::Config);
     EXPECT_NE(std::string(e.what()).find("--fresh"), std::string::npos) << e.what();
   }
+  EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM dst"), part);
+  const auto resumed = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(resumed.ok());
+  EXPECT_TRUE(resumed.resumed);
+  EXPECT_EQ(resumed.run, 1);
   EXPECT_EQ(sqlite_scalar(work_.file("t.db"), "SELECT count(*) FROM dst"), "999");
+  // Once it finished, the next run may have another query (an incremental nightly query).
+  const auto next = execute_query_parallel(
+      src_url(), "SELECT * FROM src WHERE id >= 3000 AND id < 6000 ORDER BY id",
+      work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(next.ok());
+  EXPECT_EQ(next.run, 2);
+  EXPECT_EQ(next.total_rows_processed, 1000);
+  EXPECT_EQ(sqlite_checksum(work_.file("t.db"), std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
 }
 
 TEST_F(ExecutorTest, RefusedRowsGoToTheRejectFileAndTheRestCommits) {

@@ -57,7 +57,11 @@ TEST(PgErrorsTest, ClassifiesEverySqlstateInTheTable) {
       {"28000", ErrorKind::Connect},
       {"28P01", ErrorKind::Connect},
       {"3D000", ErrorKind::Connect},
-      {"57014", ErrorKind::Cancelled},
+      // A statement the server ended (a timeout setting or another session) is retried, and
+      // is never the user's own cancel (exit 130).
+      {"57014", ErrorKind::Timeout},
+      {"25P03", ErrorKind::Timeout},
+      {"57P05", ErrorKind::Timeout},
       // Everything else stops the run.
       {"XX000", ErrorKind::Internal},
       {"58030", ErrorKind::Internal},
@@ -94,7 +98,28 @@ TEST(PgErrorsTest, LostConnectionIsTransientOrInDoubtWhileCommitting) {
   EXPECT_EQ(classify_failure("40001", false, true), ErrorKind::Transient);
   EXPECT_EQ(classify_failure("23505", false, true), ErrorKind::Data);
   EXPECT_EQ(classify_failure("23505", false, false), ErrorKind::Data);
-  EXPECT_EQ(classify_failure("57014", false, false), ErrorKind::Cancelled);
+  EXPECT_EQ(classify_failure("57014", false, false), ErrorKind::Timeout);
+}
+
+TEST(PgErrorsTest, NamesTheSettingThatEndedAStatement) {
+  EXPECT_NE(server_cancel_hint("57014", "ERROR:  canceling statement due to statement timeout")
+                .find("statement_timeout"),
+            std::string::npos);
+  EXPECT_NE(server_cancel_hint("57014", "canceling statement due to lock timeout")
+                .find("options=-c%20lock_timeout%3D0"),
+            std::string::npos);
+  const std::string idle = server_cancel_hint(
+      "25P03", "FATAL:  terminating connection due to idle-in-transaction timeout");
+  EXPECT_NE(idle.find("idle_in_transaction_session_timeout"), std::string::npos) << idle;
+  EXPECT_NE(server_cancel_hint("57014", "canceling statement due to user request")
+                .find("pg_cancel_backend"),
+            std::string::npos);
+  EXPECT_EQ(server_cancel_hint("23505", "duplicate key value violates unique constraint"), "");
+  const Error e = make_pg_error(ErrorKind::Timeout, "57014",
+                                "canceling statement due to statement timeout", "postgresql://h/d",
+                                "read chunk", "SELECT 1", "");
+  EXPECT_NE(std::string(e.what()).find("raise it for parmap's sessions"), std::string::npos)
+      << e.what();
 }
 
 TEST(PgErrorsTest, ClassifiesConnectionFailureMessages) {
