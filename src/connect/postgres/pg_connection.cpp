@@ -37,6 +37,10 @@ constexpr size_t kCopyBufferBytes = size_t{1} << 20;
 constexpr size_t kPerValueBytes = sizeof(int64_t) + 1;
 constexpr std::string_view kGuardSavepoint = "parmap_guard";
 constexpr std::string_view kProbeStatement = "parmap_range_probe";
+// undefined_function: what ORDER BY and >= raise for a type with no ordering.
+constexpr std::string_view kUndefinedFunction = "42883";
+// The first release with the TID range scan: before it a ctid range reads the whole table.
+constexpr int kTidRangeScanVersion = 140000;
 
 /// Frees memory libpq allocated (PQgetCopyData buffers, PQescapeLiteral results).
 struct PqFree {
@@ -210,6 +214,16 @@ Value read_value(const PGresult* result, int row, int col) {
     default:
       return Value(std::string(text, len));
   }
+}
+
+/// A partition key's value as a chunk bound: read_value, except that a bool stays the text
+/// "false"/"true", because a bound is inlined into the chunk's query and an integer literal
+/// does not compare with a bool column.
+Value key_value(const PGresult* result, int row, int col) {
+  if (PQftype(result, col) == oid::kBool && PQgetisnull(result, row, col) == 0) {
+    return Value(PQgetvalue(result, row, col)[0] == 't' ? "true" : "false");
+  }
+  return read_value(result, row, col);
 }
 
 std::string_view cell(const PGresult* result, int row, int col) {
@@ -756,12 +770,24 @@ PgConnection::PgConnection(Token /*only open() constructs*/, std::shared_ptr<Ses
 
 PgConnection::~PgConnection() { close(); }
 
+std::optional<std::string> block_ranges_problem(int server_version) {
+  if (server_version >= kTidRangeScanVersion) return std::nullopt;
+  return fmt::format(
+      "the server's server_version_num is {}, older than PostgreSQL 14 ({}), which added the "
+      "TID range scan: every ctid block range would read the whole table",
+      server_version, kTidRangeScanVersion);
+}
+
 Capabilities PgConnection::capabilities() const {
   Capabilities caps;
   caps.concurrent_writers = true;
   caps.snapshot_export = true;
-  caps.block_ranges = true;
+  caps.block_ranges = !block_ranges_problem(server_version());
   return caps;
+}
+
+int PgConnection::server_version() const {
+  return session_ && session_->conn ? PQserverVersion(session_->conn.get()) : 0;
 }
 
 std::string PgConnection::quote_identifier(std::string_view name) const {
@@ -1129,6 +1155,11 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
                                 url_),
                     {}, pg_context(inner));
       }
+      if (auto problem = block_ranges_problem(server_version())) {
+        throw Error(ErrorKind::Config,
+                    fmt::format("postgresql {}: cannot split by ctid: {}", url_, *problem), {},
+                    pg_context(inner));
+      }
       constexpr std::string_view kPagesSql =
           "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, c.relkind "
           "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
@@ -1163,14 +1194,26 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
     stats.column = key.name;
     stats.type = column_type_for_oid(key.type_oid);
 
-    // min/max through the wrapper: PostgreSQL pulls the subquery up and answers from an
-    // index on the key when there is one.
-    const std::string minmax_sql =
-        fmt::format("SELECT min({0}), max({0}) FROM ({1}) AS src", quoted, inner);
-    {
-      ResultPtr result = exec_params(minmax_sql, {}, "key statistics");
-      stats.min = read_value(result.get(), 0, 0);
-      stats.max = read_value(result.get(), 0, 1);
+    // The least and greatest keys by ORDER BY ... LIMIT 1 rather than min()/max(), which
+    // uuid, bool and many other ordered types do not have. Through the wrapper PostgreSQL
+    // pulls the subquery up and reads the ends of an index on the key when there is one.
+    // A type with no ordering (json, xml, point) fails here: its rows are not split.
+    bool unordered = false;
+    try {
+      guarded([&] {
+        for (const char* direction : {"", " DESC"}) {
+          const std::string end_sql = fmt::format(
+              "SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}{2} LIMIT 1",
+              quoted, inner, direction);
+          ResultPtr result = exec_params(end_sql, {}, "key statistics");
+          Value end = PQntuples(result.get()) == 0 ? Value() : key_value(result.get(), 0, 0);
+          (*direction == '\0' ? stats.min : stats.max) = std::move(end);
+        }
+        return true;
+      });
+    } catch (const Error& e) {
+      if (e.native_code() != kUndefinedFunction) throw;
+      unordered = true;
     }
     const int64_t estimate = estimate_rows(inner);
 
@@ -1218,6 +1261,16 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
       }
     }
     stats.null_rows = std::max<int64_t>(0, *null_rows);
+    if (unordered) {
+      // No bounds: the planner reads every non-null key as one chunk (IS NOT NULL), and the
+      // NULL keys as another, which needs no ordering either.
+      spdlog::warn("postgresql {}: key '{}' has type {}, which has no ordering (no btree "
+                   "operator class): its rows are not split into ranges",
+                   url_, key.name, key.type_name);
+      stats.min = stats.max = Value();
+      stats.rows = std::max<int64_t>(0, estimate - stats.null_rows);
+      return stats;
+    }
     if (stats.min.is_null()) {
       stats.rows = 0;
       return stats;
@@ -1256,7 +1309,7 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
     const int every = std::max(1, (n + max_sample - 1) / max_sample);
     stats.sample.reserve(static_cast<size_t>(std::min(n, max_sample)));
     for (int r = 0; r < n && static_cast<int>(stats.sample.size()) < max_sample; r += every) {
-      stats.sample.push_back(read_value(result.get(), r, 0));
+      stats.sample.push_back(key_value(result.get(), r, 0));
     }
     return stats;
   };
@@ -1507,8 +1560,12 @@ std::optional<std::string> PgConnection::range_filter_problem(std::string_view s
         ResultPtr ignored(PQexec(c, "RESET plan_cache_mode"));
       }
     }
-    // A key without a >= operator (json, point) cannot be ranged: say nothing here, the
-    // statistics will fail with the real reason.
+    if (e.native_code() == kUndefinedFunction) {
+      return fmt::format(
+          "the key {} has type {}, which PostgreSQL cannot order or compare with >= (no btree "
+          "operator class), so it cannot be cut into ranges",
+          key.name, key.type_name);
+    }
     if (e.kind() == ErrorKind::Config || e.kind() == ErrorKind::Schema) return std::nullopt;
     throw;
   }

@@ -60,6 +60,11 @@ std::vector<std::pair<std::string, std::string>> connect_params(const Connection
 std::string rewrite_placeholders(std::string_view sql, size_t& count,
                                  const std::function<std::string(size_t)>& replace);
 
+/// Why a server whose server_version_num is `server_version` (150004 for 15.4) cannot split a
+/// table into ctid block ranges, or nullopt when it can: before PostgreSQL 14 there is no TID
+/// range scan, so every block range would read the whole table. Pure; exposed for tests.
+std::optional<std::string> block_ranges_problem(int server_version);
+
 /// One PostgreSQL session. Owned by one thread at a time, like every Connection. Every method
 /// throws parmap::Error classified by classify_failure; messages name the masked URL, never a
 /// password.
@@ -91,8 +96,11 @@ class PgConnection final : public Connection {
 
   /// "postgresql".
   std::string engine() const override { return "postgresql"; }
-  /// Concurrent writers and snapshot export.
+  /// Concurrent writers and snapshot export; block ranges on PostgreSQL 14 and later (see
+  /// block_ranges_problem).
   Capabilities capabilities() const override;
+  /// The server's server_version_num as libpq reported it at connect (150004), 0 when closed.
+  int server_version() const;
   /// Double quotes, embedded quotes doubled: a"b -> "a""b".
   std::string quote_identifier(std::string_view name) const override;
 
@@ -121,13 +129,18 @@ class PgConnection final : public Connection {
   std::optional<std::string> integer_primary_key(const TableRef& table) override;
   /// The planner's estimate ("Plan Rows" of EXPLAIN (FORMAT JSON)); never counts.
   int64_t estimate_rows(std::string_view sql) override;
-  /// min/max by query (fast with an index), rows estimated, and a sample read with
-  /// TABLESAMPLE SYSTEM for a plain table or in full for a small query (none for a large
-  /// one). null_rows is 0 only when certain (NOT NULL column, exact count); estimated from
+  /// The least and greatest non-null keys by ORDER BY ... LIMIT 1 (any type with an ordering:
+  /// integers, numeric, text in its collation, uuid, bool, dates and times; fast with an
+  /// index), rows estimated, and a sample in the key's order, read with TABLESAMPLE SYSTEM
+  /// for a plain table or in full for a small query (none for a large one). Bounds are
+  /// values whose text the server reads back as the key's type (a bool as 'true'/'false').
+  /// A key whose type has no ordering (json, xml, point) gets no bounds (min and max null,
+  /// rows the estimate, no sample), so that the plan reads its non-null keys as one chunk;
+  /// a warning names the key and why. null_rows is 0 only when certain (NOT NULL column, exact count); estimated from
   /// pg_stats it is at least 1, and 1 for a large query without statistics, so that the
   /// planner always plans the NULL-key chunk when NULL keys are possible. The key "ctid" gives
-  /// block numbers [0, relpages] of the plain table the query reads. Throws Error(Schema) when the
-  /// column is not in the query.
+  /// block numbers [0, relpages] of the plain table the query reads (Error(Config) before
+  /// PostgreSQL 14, naming why). Throws Error(Schema) when the column is not in the query.
   KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;
   /// Each column gets its declared type when it is a PostgreSQL type name (as format_type
   /// writes it) that this server knows and that decodes to the column's type, else
@@ -154,7 +167,8 @@ class PgConnection final : public Connection {
                           std::vector<Value>& params) const override;
   /// Plans SELECT * FROM (<sql>) AS src WHERE "column" >= $1 generically (EXPLAIN of a
   /// prepared statement under plan_cache_mode = force_generic_plan) and reports the filter
-  /// when it lands on a node that is not a relation scan (Subquery Scan, Aggregate, ...).
+  /// when it lands on a node that is not a relation scan (Subquery Scan, Aggregate, ...), or
+  /// that the key's type cannot be ordered (json, xml, point: no >= operator).
   std::optional<std::string> range_filter_problem(std::string_view sql,
                                                   std::string_view column) override;
 
