@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 shift || true
 scripts/setup.sh
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARMAP_WERROR=ON "$@" >/dev/null
 cmake --build "$dir" -j"$(nproc)"

@@ -40,7 +40,7 @@ scripts/setup.sh  # the library's own dependencies
 
 # A separate folder: clang, instrumented, no tests. Warnings are errors here too.
 CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPARMAP_FUZZ=ON -DPARMAP_BUILD_TESTS=OFF >/dev/null
+  -DPARMAP_FUZZ=ON -DPARMAP_BUILD_TESTS=OFF -DPARMAP_WERROR=ON >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}

@@ -261,7 +261,10 @@ std::optional<int64_t> parse_date(std::string_view text) {
 
 std::string format_time(int64_t micros_since_midnight) {
   if (micros_since_midnight < 0) {
-    return "-" + format_hms(0 - static_cast<uint64_t>(micros_since_midnight));
+    // Appended, not "-" + ...: GCC 12 at -O3 warns (-Wrestrict) on the inlined insert.
+    std::string out = "-";
+    out += format_hms(0 - static_cast<uint64_t>(micros_since_midnight));
+    return out;
   }
   return format_hms(static_cast<uint64_t>(micros_since_midnight));
 }

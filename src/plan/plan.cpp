@@ -291,8 +291,8 @@ std::vector<Value> double_boundaries(double lo, double hi, int64_t n) {
 std::string Chunk::describe() const {
   if (key.empty()) return fmt::format("chunk {} (whole query)", index);
   if (range.nulls) return fmt::format("chunk {} ({} IS NULL)", index, key);
-  std::string lo = range.lo.is_null() ? "(-inf" : "[" + range.lo.to_display();
-  std::string hi = range.hi.is_null() ? "+inf" : range.hi.to_display();
+  const std::string lo = range.lo.is_null() ? "(-inf" : fmt::format("[{}", range.lo.to_display());
+  const std::string hi = range.hi.is_null() ? "+inf" : range.hi.to_display();
   return fmt::format("chunk {} {}, {})", index, lo, hi);
 }
 
