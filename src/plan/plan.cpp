@@ -290,10 +290,18 @@ std::vector<Value> double_boundaries(double lo, double hi, int64_t n) {
 
 std::string Chunk::describe() const {
   if (key.empty()) return fmt::format("chunk {} (whole query)", index);
+  auto bounds = [](const KeyRange& r) {
+    std::string lo = r.lo.is_null() ? "(-inf" : "[" + r.lo.to_display();
+    std::string hi = r.hi.is_null() ? "+inf" : r.hi.to_display();
+    return fmt::format("{}, {})", lo, hi);
+  };
+  if (slice) {
+    return fmt::format("chunk {} ({} {}, {} {})", index, key,
+                       slice->value.is_null() ? "IS NULL" : "= " + slice->value.to_display(),
+                       slice->position, bounds(slice->range));
+  }
   if (range.nulls) return fmt::format("chunk {} ({} IS NULL)", index, key);
-  std::string lo = range.lo.is_null() ? "(-inf" : "[" + range.lo.to_display();
-  std::string hi = range.hi.is_null() ? "+inf" : range.hi.to_display();
-  return fmt::format("chunk {} {}, {})", index, lo, hi);
+  return fmt::format("chunk {} {}", index, bounds(range));
 }
 
 Chunk whole_query_chunk() { return Chunk{}; }
