@@ -81,6 +81,24 @@ TEST_F(SqliteChunkTest, KeyValueHoldingHalfTheTableIsSplitByRowid) {
   EXPECT_TRUE(v.ok()) << v.scope;
 }
 
+TEST_F(SqliteChunkTest, NullKeysHoldingHalfTheTableAreSplitByRowid) {
+  const int64_t n = 20000;
+  const int64_t chunk = 2000;
+  sqlite_exec(dir_.file("src.db"),
+              "CREATE TABLE h (id INTEGER PRIMARY KEY, grp INTEGER, pad TEXT);"
+              "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000) "
+              "INSERT INTO h SELECT i, CASE WHEN i % 2 = 0 THEN NULL ELSE i END, 'p' || i FROM s;");
+  const std::string sql = "SELECT * FROM h ORDER BY grp";
+  const auto r =
+      execute_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "", "t", options(chunk));
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_NE(r.reason.find("grp IS NULL (10000 rows) split"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.total_rows_processed, n);
+  EXPECT_LE(largest_chunk(), 2 * chunk);
+  EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT id, grp, pad FROM t"),
+            sqlite_checksum(dir_.file("src.db"), "SELECT id, grp, pad FROM h"));
+}
+
 TEST_F(SqliteChunkTest, HeavyValueOfAViewStaysOneChunkAndSaysWhy) {
   const int64_t n = 20000;
   const int64_t chunk = 2000;
