@@ -31,8 +31,10 @@ int64_t int_of(const Value& v, std::string_view what) {
 }
 
 int64_t parts_for(int64_t rows, int64_t chunk_size) {
-  // Twice the chunks the rows need: pieces land under chunk_size and merge back up.
-  return 2 * std::max<int64_t>(1, (rows + chunk_size - 1) / chunk_size);
+  // Four pieces per chunk the rows need: pieces land well under chunk_size, so that merging
+  // them back up fills chunks (halves of uneven size would often not fit two to a chunk).
+  // A piece's count reads only its own positions, so finer pieces cost little more.
+  return 4 * std::max<int64_t>(1, (rows + chunk_size - 1) / chunk_size);
 }
 
 }  // namespace
