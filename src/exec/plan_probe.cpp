@@ -1,6 +1,7 @@
 // Probing the source for the real sizes of planned chunks (see plan_probe.h). Only generic
 // SQL goes through the connection: count(*) under LIMIT, row_number()/rank()/count(*) OVER,
-// min(); the engine-specific parts (chunk filters, physical positions) are the driver's.
+// ORDER BY ... LIMIT 1; the engine-specific parts (chunk filters, physical positions) are
+// the driver's.
 #include "exec/plan_probe.h"
 
 #include <fmt/format.h>
@@ -41,12 +42,12 @@ int64_t parts_for(int64_t rows, int64_t chunk_size) {
 
 int64_t count_rows_upto(Connection& src, std::string_view sql, const Chunk* chunk, int64_t limit) {
   std::vector<Value> params;
-  const std::string inner = chunk != nullptr ? src.chunk_query(sql, *chunk, params)
-                                             : std::string(sql);
-  const auto rows = src.query(
-      fmt::format("SELECT count(*) FROM (SELECT 1 AS one FROM ({}) AS pc LIMIT {}) AS pb", inner,
-                  std::max<int64_t>(0, limit)),
-      params);
+  const std::string inner =
+      chunk != nullptr ? src.chunk_query(sql, *chunk, params) : std::string(sql);
+  const auto rows =
+      src.query(fmt::format("SELECT count(*) FROM (SELECT 1 AS one FROM ({}) AS pc LIMIT {}) AS pb",
+                            inner, std::max<int64_t>(0, limit)),
+                params);
   return rows.empty() || rows[0].empty() ? 0 : int_of(rows[0][0], "a bounded count");
 }
 
@@ -133,8 +134,11 @@ std::vector<Chunk> PlanProbe::split_range(const Chunk& chunk) {
     std::vector<Value> next_params = params;
     next_params.push_back(marks[i].key);
     ++queries_;
+    // ORDER BY ... LIMIT 1, not min(): every orderable type has an order, not every one an
+    // aggregate (PostgreSQL has no min(uuid)).
     const auto next = src_.query(
-        fmt::format("SELECT min({0}) FROM ({1}) AS pq WHERE {0} > ?", key, inner), next_params);
+        fmt::format("SELECT {0} FROM ({1}) AS pq WHERE {0} > ? ORDER BY {0} LIMIT 1", key, inner),
+        next_params);
     if (!next.empty() && !next[0][0].is_null()) {
       marks.push_back(KeyMark{next[0][0], marks[i].first + marks[i].rows, 0});
     }
@@ -210,8 +214,8 @@ std::vector<Chunk> PlanProbe::split_value(const Chunk& chunk, const Value& value
     out.push_back(std::move(c));
   }
   ++sliced_;
-  notes_.push_back(fmt::format("{} ({} rows) split into {} chunk(s) by {}", what, rows,
-                               out.size(), ext.column));
+  notes_.push_back(
+      fmt::format("{} ({} rows) split into {} chunk(s) by {}", what, rows, out.size(), ext.column));
   return out;
 }
 

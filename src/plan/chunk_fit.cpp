@@ -22,8 +22,8 @@ void require_chunk_size(int64_t chunk_size, const char* who) {
 
 }  // namespace
 
-std::vector<RangePiece> cut_range(const KeyRange& range, std::vector<KeyMark> marks,
-                                  int64_t total, int64_t chunk_size) {
+std::vector<RangePiece> cut_range(const KeyRange& range, std::vector<KeyMark> marks, int64_t total,
+                                  int64_t chunk_size) {
   require_chunk_size(chunk_size, "cut_range");
   std::stable_sort(marks.begin(), marks.end(),
                    [](const KeyMark& a, const KeyMark& b) { return a.first < b.first; });

@@ -36,8 +36,8 @@ struct RangePiece {
 /// value holding more rows than a chunk comes out as a part of its own. The parts cover
 /// `range` with no gap and no overlap: the first keeps range.lo, the last range.hi.
 /// chunk_size must be > 0.
-std::vector<RangePiece> cut_range(const KeyRange& range, std::vector<KeyMark> marks,
-                                  int64_t total, int64_t chunk_size);
+std::vector<RangePiece> cut_range(const KeyRange& range, std::vector<KeyMark> marks, int64_t total,
+                                  int64_t chunk_size);
 
 /// A half-open range [lo, hi) of physical positions and the rows of one key value in it
 /// (-1: not counted yet).

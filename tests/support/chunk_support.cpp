@@ -19,8 +19,7 @@ int64_t largest_estimated_chunk(const std::string& url, const std::string& sql,
   const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
   int64_t largest = 0;
   for (const Chunk& c : plan_chunks(db->key_stats(sql, key, max_sample), chunk_size)) {
-    largest = std::max(largest,
-                       count_rows_upto(*db, sql, &c, std::numeric_limits<int64_t>::max()));
+    largest = std::max(largest, count_rows_upto(*db, sql, &c, std::numeric_limits<int64_t>::max()));
   }
   return largest;
 }

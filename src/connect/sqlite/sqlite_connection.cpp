@@ -814,11 +814,9 @@ std::optional<PhysicalExtent> SqliteConnection::physical_extent(std::string_view
   // A view's rowid is not its table's: only a table qualifies.
   const std::string master =
       table->schema.empty() ? "sqlite_master" : quote_identifier(table->schema) + ".sqlite_master";
-  if (query(fmt::format("SELECT 1 FROM {} WHERE type = 'table' AND name = ? COLLATE NOCASE", master),
-            {Value(table->name)})
-          .empty()) {
-    return std::nullopt;
-  }
+  const std::string type_sql =
+      fmt::format("SELECT 1 FROM {} WHERE type = 'table' AND name = ? COLLATE NOCASE", master);
+  if (query(type_sql, {Value(table->name)}).empty()) return std::nullopt;
   // A real column may take a rowid alias's name; the next alias still means the rowid.
   std::string alias;
   for (const char* name : {"rowid", "_rowid_", "oid"}) {

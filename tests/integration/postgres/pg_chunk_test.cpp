@@ -162,8 +162,7 @@ TEST_F(PgChunkTest, KeyValueHoldingHalfTheTableIsSplitByBlocks) {
   expect_exact(*r, sql, "hh", n, chunk);
 
   // The ranges of a plan with block slices are verified as one whole.
-  const VerifyResult v =
-      verify_query_parallel(src_url(), sql, dst_url(), "", "hh", options(chunk));
+  const VerifyResult v = verify_query_parallel(src_url(), sql, dst_url(), "", "hh", options(chunk));
   EXPECT_TRUE(v.ok()) << v.scope;
 }
 

@@ -58,8 +58,7 @@ TEST_F(SqliteChunkTest, KeyValueHoldingHalfTheTableIsSplitByRowid) {
   const int64_t chunk = n / 10;
   make_source(n);
   const std::string sql = "SELECT * FROM h ORDER BY grp";
-  const int64_t before =
-      test::largest_estimated_chunk(dir_.url("src.db"), sql, "grp", chunk);
+  const int64_t before = test::largest_estimated_chunk(dir_.url("src.db"), sql, "grp", chunk);
   std::cout << "[ chunk ] sqlite heavy hitter: " << n << " rows, chunk_size " << chunk
             << "; estimate-only plan's largest chunk " << before << " rows\n";
   EXPECT_GE(before, n / 2);
@@ -76,8 +75,8 @@ TEST_F(SqliteChunkTest, KeyValueHoldingHalfTheTableIsSplitByRowid) {
             sqlite_checksum(dir_.file("src.db"), "SELECT id, grp, pad FROM h"));
 
   // Verify reads the stored plan back; key values split by rowid are compared as one whole.
-  const VerifyResult v = verify_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "",
-                                               "t", options(chunk));
+  const VerifyResult v =
+      verify_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "", "t", options(chunk));
   EXPECT_TRUE(v.ok()) << v.scope;
 }
 

@@ -24,7 +24,8 @@ TEST(StoredPlanJson, SliceRoundTrips) {
   sliced.index = 1;
   sliced.key = "grp";
   sliced.range = KeyRange{Value(int64_t{7}), Value(int64_t{8}), false};
-  sliced.slice = KeySlice{Value(int64_t{7}), "rowid", KeyRange{Value(), Value(int64_t{500}), false}};
+  sliced.slice =
+      KeySlice{Value(int64_t{7}), "rowid", KeyRange{Value(), Value(int64_t{500}), false}};
   sliced.estimated_rows = 7;
   plan.chunks = {plain, sliced};
 

@@ -1,5 +1,7 @@
 // Fitting chunks to real rows: cut points from ranked keys, position pieces, which chunks
 // to check, and chunk descriptions with a key slice.
+#include "plan/chunk_fit.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "parmap/error.h"
-#include "plan/chunk_fit.h"
 #include "plan/plan.h"
 
 namespace parmap {
@@ -147,15 +148,15 @@ TEST(PositionPieces, EvenPiecesCoverTheRange) {
   for (size_t i = 1; i < p.size(); ++i) EXPECT_EQ(p[i - 1].hi, p[i].lo);
   EXPECT_EQ(even_pieces(0, 3, 10).size(), 3u);  // never narrower than one position
   EXPECT_TRUE(even_pieces(5, 5, 3).empty());
-  const auto wide = even_pieces(std::numeric_limits<int64_t>::min(),
-                                std::numeric_limits<int64_t>::max(), 2);
+  const auto wide =
+      even_pieces(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 2);
   ASSERT_EQ(wide.size(), 2u);
   EXPECT_EQ(wide[0].hi, wide[1].lo);
 }
 
 TEST(PositionPieces, MergeGroupsUpToChunkSize) {
-  const std::vector<PositionPiece> pieces = {
-      {0, 10, 400}, {10, 20, 500}, {20, 30, 0}, {30, 40, 1500}, {40, 50, 300}, {50, 60, 300}};
+  const std::vector<PositionPiece> pieces = {{0, 10, 400},   {10, 20, 500}, {20, 30, 0},
+                                             {30, 40, 1500}, {40, 50, 300}, {50, 60, 300}};
   const auto g = merge_pieces(pieces, 1000);
   ASSERT_EQ(g.size(), 3u);
   EXPECT_EQ(g[0].lo, 0);
