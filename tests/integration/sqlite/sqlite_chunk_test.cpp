@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <iostream>
 #include <string>
 
+#include "parmap/error.h"
 #include "parmap/parmap.h"
 #include "support/chunk_support.h"
 #include "support/test_support.h"
@@ -78,6 +80,42 @@ TEST_F(SqliteChunkTest, KeyValueHoldingHalfTheTableIsSplitByRowid) {
   const VerifyResult v =
       verify_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "", "t", options(chunk));
   EXPECT_TRUE(v.ok()) << v.scope;
+}
+
+TEST_F(SqliteChunkTest, CancelledRunWithRowidSlicesResumesFromTheStoredPlan) {
+  const int64_t n = 20000;
+  const int64_t chunk = 2000;
+  make_source(n);
+  const std::string sql = "SELECT * FROM h ORDER BY grp";
+  std::atomic<bool> cancel{false};
+  auto opts = options(chunk);
+  opts.config.max_workers = 1;
+  opts.cancel = &cancel;
+  int done = 0;
+  opts.on_progress = [&](const ProgressEvent& e) {
+    if (!e.skipped && ++done == 4) cancel = true;
+  };
+  try {
+    const auto first =
+        execute_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "", "t", opts);
+    EXPECT_FALSE(first.ok() && first.chunks_done == first.chunks_planned);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Cancelled) << e.what();
+  }
+  const int64_t committed =
+      std::stoll(sqlite_scalar(dir_.file("dst.db"), "SELECT count(*) FROM parmap_ledger"));
+  ASSERT_GE(committed, 4);
+
+  opts.cancel = nullptr;
+  opts.on_progress = nullptr;
+  const auto r = execute_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "", "t", opts);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_TRUE(r.resumed);
+  EXPECT_NE(r.reason.find("by rowid"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.chunks_skipped, committed);
+  EXPECT_EQ(sqlite_scalar(dir_.file("dst.db"), "SELECT count(*) FROM t"), std::to_string(n));
+  EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT id, grp, pad FROM t"),
+            sqlite_checksum(dir_.file("src.db"), "SELECT id, grp, pad FROM h"));
 }
 
 TEST_F(SqliteChunkTest, NullKeysHoldingHalfTheTableAreSplitByRowid) {
