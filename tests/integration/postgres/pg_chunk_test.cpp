@@ -90,6 +90,30 @@ TEST_F(PgChunkTest, UnderEstimatedJoinIsCutAtRealRows) {
   expect_exact(*r, kJoinSql, "j", n, chunk);
 }
 
+TEST_F(PgChunkTest, UnderEstimatedJoinOnATextKeyIsCutAtRealRows) {
+  // Text keys in the database's collation, with duplicates: the ranked keys and the range
+  // filters must agree on the order.
+  const int64_t n = std::clamp<int64_t>(test::test_rows(), 40000, 100000);
+  const int64_t chunk = n / 10;
+  src_->exec(kJoinSetup);
+  src_->exec(
+      "INSERT INTO a SELECT i, i * 7, 'Key ' || (i % 5000) || ' ' || left(md5(i::text), 2) "
+      "FROM generate_series(1, " +
+      std::to_string(n) + ") i; ANALYZE a; ANALYZE b;");
+  const std::string sql =
+      "SELECT a.id, a.g, b.name, a.pad FROM a JOIN b ON b.g = a.g % 55 ORDER BY a.pad";
+  const int64_t before = test::largest_estimated_chunk(src_url(), sql, "pad", chunk);
+  std::cout << "[ chunk ] misjudged join, text key: " << n << " rows, chunk_size " << chunk
+            << "; estimate-only plan's largest chunk " << before << " rows\n";
+  EXPECT_GT(before, 2 * chunk);
+
+  const auto r = run(sql, "jt", chunk);
+  ASSERT_TRUE(r);
+  std::cout << "[ chunk ] after: " << r->chunks_planned << " chunks, largest " << largest_chunk()
+            << " rows; " << r->reason << "\n";
+  expect_exact(*r, sql, "jt", n, chunk);
+}
+
 TEST_F(PgChunkTest, ViewOverMisjudgedJoinRunsInSeveralChunks) {
   // The estimate (7/200 of the rows) is below chunk_size: before, one serial chunk.
   const int64_t n = std::clamp<int64_t>(test::test_rows(), 40000, 200000);
