@@ -74,6 +74,17 @@ struct KeyRange {
   bool nulls = false;
 };
 
+/// A part of the rows of one key value, by physical position: used when one key value (or
+/// NULL) holds more rows than a chunk, on a query that is a plain table. The rows are those
+/// whose key equals `value` (IS NULL when `value` is null) and whose `position` pseudo-column
+/// lies in [range.lo, range.hi) (a null bound is open). Positions are driver-defined: "ctid"
+/// means PostgreSQL block numbers (a TID range scan), "rowid" a SQLite rowid.
+struct KeySlice {
+  Value value;
+  std::string position;
+  KeyRange range;
+};
+
 /// One unit of work: a key range of the partition column (or the whole query when
 /// `key` is empty). Chunk ids are the index in the plan and stable across reruns
 /// because the plan is stored in the ledger. The key "ctid" means PostgreSQL block
@@ -83,8 +94,12 @@ struct Chunk {
   std::string key;  ///< partition column; empty: the whole query as one stream
   KeyRange range;
   int64_t estimated_rows = 0;
+  /// Set: the chunk holds only this slice of one key value's rows (`range` still names the
+  /// key range the value came from, [value, next key), for messages and the ledger).
+  std::optional<KeySlice> slice;
 
-  /// "chunk 3 [100, 200)" / "chunk 7 (id IS NULL)" / "chunk 0 (whole query)".
+  /// "chunk 3 [100, 200)" / "chunk 7 (id IS NULL)" / "chunk 0 (whole query)" /
+  /// "chunk 4 (id = 7, ctid [0, 120))".
   std::string describe() const;
 };
 
@@ -96,6 +111,13 @@ struct KeyStats {
   int64_t rows = 0;          ///< rows with a non-null key (estimate)
   int64_t null_rows = 0;     ///< rows whose key is NULL (estimate)
   std::vector<Value> sample; ///< sorted sample of keys, for quantiles; may be empty
+};
+
+/// Storage positions of a table's rows: the pseudo-column and the half-open extent [lo, hi)
+/// that holds every row's position (see Connection::physical_extent).
+struct PhysicalExtent {
+  std::string column;
+  int64_t lo = 0, hi = 0;
 };
 
 /// What a driver can do; the executor adapts to it.
@@ -197,6 +219,15 @@ class Connection {
   /// wraps the query: SELECT * FROM (<sql>) AS src WHERE key >= ? AND key < ?.
   virtual std::string chunk_query(std::string_view sql, const Chunk& chunk,
                                   std::vector<Value>& params) const;
+
+  /// The pseudo-column by which the rows of `sql` can be range-filtered in storage order,
+  /// and its extent [lo, hi), when `sql` is a plain "SELECT * FROM table" whose table has
+  /// one: "ctid" block numbers on PostgreSQL tables, "rowid" on SQLite rowid tables. nullopt
+  /// otherwise (a view, a join, a WITHOUT ROWID table, an engine without one). Used to split
+  /// a key value holding more rows than a chunk (KeySlice).
+  virtual std::optional<PhysicalExtent> physical_extent(std::string_view /*sql*/) {
+    return std::nullopt;
+  }
 
   /// Why a key-range filter on `column` would not reach the scan of the query's table (so
   /// that every chunk would run the whole query), or nullopt when it does or the engine

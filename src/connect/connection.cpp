@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "parmap/error.h"
+#include "plan/plan.h"
 
 namespace parmap {
 
@@ -181,6 +182,33 @@ std::string Connection::chunk_query(std::string_view sql, const Chunk& chunk,
   if (chunk.key.empty()) return std::string(sql);
   const std::string key = quote_identifier(chunk.key);
   std::string where;
+  if (chunk.slice) {
+    // A position pseudo-column is visible on the table only, not through a subquery.
+    const std::optional<TableRef> table = simple_table_of(sql);
+    if (!table) {
+      throw Error(ErrorKind::Internal,
+                  fmt::format("{}: {} splits a key value by {}, which needs a query of the form "
+                              "SELECT * FROM <table>",
+                              engine(), chunk.describe(), chunk.slice->position));
+    }
+    const KeySlice& slice = *chunk.slice;
+    if (slice.value.is_null()) {
+      where = key + " IS NULL";
+    } else {
+      where = key + " = ?";
+      params.push_back(slice.value);
+    }
+    // The driver named the pseudo-column (rowid): written as is, never quoted.
+    if (!slice.range.lo.is_null()) {
+      where += fmt::format(" AND {} >= ?", slice.position);
+      params.push_back(slice.range.lo);
+    }
+    if (!slice.range.hi.is_null()) {
+      where += fmt::format(" AND {} < ?", slice.position);
+      params.push_back(slice.range.hi);
+    }
+    return fmt::format("SELECT * FROM {} WHERE {}", quote_table(*table), where);
+  }
   if (chunk.range.nulls) {
     where = key + " IS NULL";
   } else {

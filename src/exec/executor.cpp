@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "exec/ledger.h"
+#include "exec/plan_probe.h"
 #include "exec/watchdog.h"
 #include "parmap/parmap.h"
 #include "plan/plan.h"
@@ -268,34 +269,56 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     }
   }
 
-  const bool parallel_ok = should_use_parallel_processing(config_, p.estimated_rows);
+  // An estimate that says "small" can be far too low (a join, a view, stale statistics):
+  // there a bounded count of the real rows decides.
+  int64_t rows = p.estimated_rows;
+  if (!key.empty() && key != "ctid") {
+    const int64_t enough = config_.enable_parallel && config_.max_workers > 1
+                               ? std::max(config_.chunk_size, config_.min_rows_for_parallel)
+                               : config_.chunk_size;
+    if (rows <= enough) {
+      const int64_t counted = count_rows_upto(src, sql_, nullptr, enough + 1);
+      if (counted > rows) {
+        why.push_back(fmt::format("estimated {} rows, but counted {}{}", rows,
+                                  counted > enough ? "more than " : "", std::min(counted, enough)));
+        rows = counted;
+      }
+    }
+  }
+  const bool parallel_ok = should_use_parallel_processing(config_, rows);
   if (!config_.enable_parallel) {
     why.push_back("parallel processing is disabled (enable_parallel / MAPPER_PARALLEL_ENABLED)");
   } else if (config_.max_workers <= 1) {
     why.push_back("max_workers is 1");
-  } else if (p.estimated_rows < config_.min_rows_for_parallel) {
-    why.push_back(fmt::format("estimated {} rows < min_rows_for_parallel {}", p.estimated_rows,
+  } else if (rows < config_.min_rows_for_parallel) {
+    why.push_back(fmt::format("{} {} rows < min_rows_for_parallel {}",
+                              rows == p.estimated_rows ? "estimated" : "counted", rows,
                               config_.min_rows_for_parallel));
   }
 
   // Chunks keep a rerun's unit of work small even when one worker runs them.
-  if (key.empty() || (!parallel_ok && p.estimated_rows <= config_.chunk_size)) {
+  if (key.empty() || (!parallel_ok && rows <= config_.chunk_size)) {
     p.partition_column.clear();
     p.chunks = {whole_query_chunk()};
-    p.chunks[0].estimated_rows = p.estimated_rows;
+    p.chunks[0].estimated_rows = rows;
     p.parallel = false;
   } else {
-    const int64_t n =
-        std::max<int64_t>(1, (p.estimated_rows + config_.chunk_size - 1) / config_.chunk_size);
+    const int64_t n = std::max<int64_t>(1, (rows + config_.chunk_size - 1) / config_.chunk_size);
     const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
-    const KeyStats stats = src.key_stats(sql_, key, max_sample);
+    KeyStats stats = src.key_stats(sql_, key, max_sample);
+    stats.rows = std::max(stats.rows, rows - stats.null_rows);
     p.partition_column = key;
     p.chunks = plan_chunks(stats, config_.chunk_size);
+    // The estimate cut the chunks; the real rows decide their final size.
+    PlanProbe probe(src, sql_, config_.chunk_size);
+    p.chunks = probe.fit(std::move(p.chunks), !stats.sample.empty());
+    if (const std::string probed = probe.summary(); !probed.empty()) why.push_back(probed);
     p.parallel = parallel_ok && p.chunks.size() > 1;
   }
   if (p.parallel) {
-    why.insert(why.begin(), fmt::format("parallel: estimated {} rows >= min_rows_for_parallel {}",
-                                        p.estimated_rows, config_.min_rows_for_parallel));
+    why.insert(why.begin(), fmt::format("parallel: {} {} rows >= min_rows_for_parallel {}",
+                                        rows == p.estimated_rows ? "estimated" : "counted at least",
+                                        rows, config_.min_rows_for_parallel));
   } else {
     why.insert(why.begin(), "serial");
   }
@@ -1001,9 +1024,13 @@ VerifyResult Executor::verify(bool against_ledger) {
   // Chunk ranges can be read back from the target when it has the partition column; block
   // ranges (ctid) and a key the mapping dropped leave one comparison of everything.
   const std::string& key = plan_.partition_column;
+  // Chunks inside one key value are cut by the source's physical positions: like ctid.
+  const bool sliced = std::any_of(plan_.chunks.begin(), plan_.chunks.end(),
+                                  [](const Chunk& c) { return c.slice.has_value(); });
   const bool by_chunk =
       key.empty() ||
-      (key != "ctid" && std::find(out_columns_.begin(), out_columns_.end(), key) != out_columns_.end());
+      (key != "ctid" && !sliced &&
+       std::find(out_columns_.begin(), out_columns_.end(), key) != out_columns_.end());
   std::vector<Chunk> ranges;
   if (by_chunk) {
     ranges = plan_.chunks;
@@ -1013,7 +1040,9 @@ VerifyResult Executor::verify(bool against_ledger) {
     ranges = {whole_query_chunk()};
     v.scope = fmt::format(
         "the whole table: the chunks are cut on {}, which {}", key,
-        key == "ctid" ? "are the source's blocks, not the target's" : "the target does not have");
+        key == "ctid" ? "are the source's blocks, not the target's"
+        : sliced      ? "splits some values by the source's physical positions"
+                      : "the target does not have");
   }
 
   // What each range should hold, for verify --ledger: the committed chunk's rows and hash.

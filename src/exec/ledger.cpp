@@ -43,6 +43,13 @@ std::string StoredPlan::to_json() const {
                            {"hi", c.range.hi.serialize()},
                            {"nulls", c.range.nulls},
                            {"estimated_rows", c.estimated_rows}});
+    // Only chunks inside one key value carry a slice; plans without any read as before.
+    if (c.slice) {
+      chunks_json.back()["slice"] = {{"value", c.slice->value.serialize()},
+                                     {"position", c.slice->position},
+                                     {"lo", c.slice->range.lo.serialize()},
+                                     {"hi", c.slice->range.hi.serialize()}};
+    }
   }
   return j.dump();
 }
@@ -66,6 +73,14 @@ StoredPlan StoredPlan::from_json(const std::string& text) {
       chunk.range.hi = Value::deserialize(c.at("hi").get<std::string>());
       chunk.range.nulls = c.at("nulls").get<bool>();
       chunk.estimated_rows = c.at("estimated_rows").get<int64_t>();
+      if (const auto it = c.find("slice"); it != c.end()) {
+        KeySlice slice;
+        slice.value = Value::deserialize(it->at("value").get<std::string>());
+        slice.position = it->at("position").get<std::string>();
+        slice.range.lo = Value::deserialize(it->at("lo").get<std::string>());
+        slice.range.hi = Value::deserialize(it->at("hi").get<std::string>());
+        chunk.slice = std::move(slice);
+      }
       plan.chunks.push_back(std::move(chunk));
     }
     return plan;

@@ -290,10 +290,20 @@ std::vector<Value> double_boundaries(double lo, double hi, int64_t n) {
 
 std::string Chunk::describe() const {
   if (key.empty()) return fmt::format("chunk {} (whole query)", index);
+  auto bounds = [](const KeyRange& r) {
+    // fmt, not "[" + ...: GCC 12 at -O3 warns (-Wrestrict) on the inlined string insert.
+    const std::string lo = r.lo.is_null() ? "(-inf" : fmt::format("[{}", r.lo.to_display());
+    const std::string hi = r.hi.is_null() ? "+inf" : r.hi.to_display();
+    return fmt::format("{}, {})", lo, hi);
+  };
+  if (slice) {
+    return fmt::format("chunk {} ({} {}, {} {})", index, key,
+                       slice->value.is_null() ? std::string("IS NULL")
+                                               : fmt::format("= {}", slice->value.to_display()),
+                       slice->position, bounds(slice->range));
+  }
   if (range.nulls) return fmt::format("chunk {} ({} IS NULL)", index, key);
-  const std::string lo = range.lo.is_null() ? "(-inf" : fmt::format("[{}", range.lo.to_display());
-  const std::string hi = range.hi.is_null() ? "+inf" : range.hi.to_display();
-  return fmt::format("chunk {} {}, {})", index, lo, hi);
+  return fmt::format("chunk {} {}", index, bounds(range));
 }
 
 Chunk whole_query_chunk() { return Chunk{}; }

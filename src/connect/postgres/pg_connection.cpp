@@ -1316,6 +1316,25 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
   return exported_ ? guarded(run) : run();
 }
 
+std::optional<PhysicalExtent> PgConnection::physical_extent(std::string_view sql) {
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  if (!table) return std::nullopt;
+  ensure_read_snapshot();
+  auto run = [&]() -> std::optional<PhysicalExtent> {
+    constexpr std::string_view kPagesSql =
+        "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, c.relkind "
+        "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+    ResultPtr result =
+        exec_params(kPagesSql, {Value(quote_table(*table))}, "table pages", table->display());
+    if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0) != 0 ||
+        (cell(result.get(), 0, 1) != "r" && cell(result.get(), 0, 1) != "m")) {
+      return std::nullopt;
+    }
+    return PhysicalExtent{"ctid", 0, std::max<int64_t>(1, cell_int(result.get(), 0, 0))};
+  };
+  return exported_ ? guarded(run) : run();
+}
+
 uint32_t PgConnection::declared_type_oid(const std::string& declared) {
   try {
     return guarded([&] {
@@ -1475,7 +1494,8 @@ std::unique_ptr<RowSink> PgConnection::open_sink(const TableRef& table,
 
 std::string PgConnection::chunk_query(std::string_view sql, const Chunk& chunk,
                                       std::vector<Value>& params) const {
-  if (chunk.key != "ctid") return Connection::chunk_query(sql, chunk, params);
+  const bool block_slice = chunk.slice && chunk.slice->position == "ctid";
+  if (chunk.key != "ctid" && !block_slice) return Connection::chunk_query(sql, chunk, params);
   const std::optional<TableRef> table = simple_table_of(sql);
   if (!table) {
     throw Error(ErrorKind::Config,
@@ -1485,6 +1505,19 @@ std::string PgConnection::chunk_query(std::string_view sql, const Chunk& chunk,
                 {}, pg_context(sql));
   }
   std::string where;
+  KeyRange blocks = chunk.range;
+  if (block_slice) {
+    // One key value's rows, by block ranges of the table: a TID range scan or the key's
+    // index, whichever the planner finds cheaper.
+    const std::string key = quote_identifier(chunk.key);
+    if (chunk.slice->value.is_null()) {
+      where = key + " IS NULL";
+    } else {
+      where = key + " = ?";
+      params.push_back(chunk.slice->value);
+    }
+    blocks = chunk.slice->range;
+  }
   auto bound = [&](const Value& v, const char* op) {
     if (v.is_null()) return;
     if (!v.is_int() || v.as_int() < 0) {
@@ -1495,8 +1528,8 @@ std::string PgConnection::chunk_query(std::string_view sql, const Chunk& chunk,
     }
     where += fmt::format("{}ctid {} '({},0)'::tid", where.empty() ? "" : " AND ", op, v.as_int());
   };
-  bound(chunk.range.lo, ">=");
-  bound(chunk.range.hi, "<");
+  bound(blocks.lo, ">=");
+  bound(blocks.hi, "<");
   std::string out = fmt::format("SELECT * FROM {}", quote_table(*table));
   if (!where.empty()) out += " WHERE " + where;
   return out;

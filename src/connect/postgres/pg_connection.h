@@ -165,6 +165,10 @@ class PgConnection final : public Connection {
   /// SELECT * FROM <table>.
   std::string chunk_query(std::string_view sql, const Chunk& chunk,
                           std::vector<Value>& params) const override;
+  /// For "SELECT * FROM <table>" on a plain table or materialized view: "ctid" and the
+  /// block numbers [0, pages) of the table in the current snapshot's transaction; else
+  /// nullopt.
+  std::optional<PhysicalExtent> physical_extent(std::string_view sql) override;
   /// Plans SELECT * FROM (<sql>) AS src WHERE "column" >= $1 generically (EXPLAIN of a
   /// prepared statement under plan_cache_mode = force_generic_plan) and reports the filter
   /// when it lands on a node that is not a relation scan (Subquery Scan, Aggregate, ...), or

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -19,6 +20,7 @@
 
 #include "connect/sqlite/sqlite_errors.h"
 #include "parmap/error.h"
+#include "plan/plan.h"
 
 namespace parmap::sqlite {
 namespace {
@@ -802,6 +804,47 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
     if (i % every == 0) stats.sample.push_back(read_value(stmt.get(), 0));
   }
   return stats;
+}
+
+std::optional<PhysicalExtent> SqliteConnection::physical_extent(std::string_view sql) {
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  if (!table) return std::nullopt;
+  const std::optional<TableSchema> schema = describe_table(*table);
+  if (!schema) return std::nullopt;
+  // A view's rowid is not its table's: only a table qualifies.
+  const std::string master =
+      table->schema.empty() ? "sqlite_master" : quote_identifier(table->schema) + ".sqlite_master";
+  const std::string type_sql =
+      fmt::format("SELECT 1 FROM {} WHERE type = 'table' AND name = ? COLLATE NOCASE", master);
+  if (query(type_sql, {Value(table->name)}).empty()) return std::nullopt;
+  // A real column may take a rowid alias's name; the next alias still means the rowid.
+  std::string alias;
+  for (const char* name : {"rowid", "_rowid_", "oid"}) {
+    if (schema->find(name) < 0) {
+      alias = name;
+      break;
+    }
+  }
+  if (alias.empty()) return std::nullopt;
+  const std::string extent_sql =
+      fmt::format("SELECT min({0}), max({0}) FROM {1}", alias, quote_table(*table));
+  try {
+    StmtPtr stmt = prepare(extent_sql, "rowid extent");
+    const int rc = sqlite3_step(stmt.get());
+    if (rc != SQLITE_ROW) fail(rc, "rowid extent", extent_sql);
+    // A view's rowid is NULL, a WITHOUT ROWID table has none (the prepare fails).
+    if (sqlite3_column_type(stmt.get(), 0) != SQLITE_INTEGER ||
+        sqlite3_column_type(stmt.get(), 1) != SQLITE_INTEGER) {
+      return std::nullopt;
+    }
+    const int64_t lo = sqlite3_column_int64(stmt.get(), 0);
+    const int64_t hi = sqlite3_column_int64(stmt.get(), 1);
+    if (hi == std::numeric_limits<int64_t>::max()) return std::nullopt;
+    return PhysicalExtent{alias, lo, hi + 1};
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Schema || e.kind() == ErrorKind::Config) return std::nullopt;
+    throw;
+  }
 }
 
 void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {

@@ -95,6 +95,10 @@ class SqliteConnection final : public Connection {
   /// Exact min, max and counts; the sample keeps every k-th key of the sorted keys.
   /// Throws Error(Schema) naming the column and the query's columns when it is missing.
   KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;
+  /// For "SELECT * FROM <rowid table>": the first of rowid, _rowid_, oid that is not a real
+  /// column, and [min, max + 1) of it; nullopt for anything else (a view, a join, a WITHOUT
+  /// ROWID table, an empty table).
+  std::optional<PhysicalExtent> physical_extent(std::string_view sql) override;
   /// Int64 INTEGER, Double REAL, Text TEXT, Blob BLOB, Bool BOOLEAN, and no declared type
   /// for Any, so that values keep exactly the type they arrive with.
   void create_table(const TableRef& table, const TableSchema& schema) override;
