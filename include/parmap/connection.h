@@ -229,6 +229,20 @@ class Connection {
     return std::nullopt;
   }
 
+  /// For a plan cut on physical positions (physical_extent: ctid block ranges, KeySlice): a
+  /// token of where the query's table's rows are, as this session's snapshot sees them, taken
+  /// when the plan is made and stored with it. "" when positions cannot move under a plan or
+  /// the engine cannot tell.
+  virtual std::string position_token(std::string_view /*sql*/) { return {}; }
+  /// Why rows of the query's table may no longer be where they were when `token` was taken
+  /// (rows inserted or updated since, which moves them; the table rewritten), or nullopt when
+  /// none can have moved. A resumed run whose committed chunks were cut by position must not
+  /// continue when they may have: a moved row would be copied twice or never.
+  virtual std::optional<std::string> positions_moved(std::string_view /*sql*/,
+                                                     const std::string& /*token*/) {
+    return std::nullopt;
+  }
+
   /// Why a key-range filter on `column` would not reach the scan of the query's table (so
   /// that every chunk would run the whole query), or nullopt when it does or the engine
   /// cannot tell. Used by the planner to fall back to one stream.

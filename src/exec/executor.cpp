@@ -237,6 +237,19 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
                    fmt::format("a column of the source query: {}", fmt::join(names, ", ")));
     }
     why.push_back(fmt::format("partition column '{}' from the job", key));
+    // A key the engine cannot order or compare (json, point) cannot be cut into ranges.
+    if (key != "ctid") {
+      if (auto problem = src.range_filter_problem(sql_, key)) {
+        why.push_back(*problem);
+        key.clear();
+        if (blocks && splits_by_blocks_of(src, sql_)) {
+          key = "ctid";
+          why.push_back(fmt::format("{} split by block ranges (ctid) instead", table->display()));
+        } else {
+          why.push_back("streamed as one chunk");
+        }
+      }
+    }
   } else if (!check.splittable) {
     why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
   } else {
@@ -314,6 +327,12 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     p.chunks = probe.fit(std::move(p.chunks), !stats.sample.empty());
     if (const std::string probed = probe.summary(); !probed.empty()) why.push_back(probed);
     p.parallel = parallel_ok && p.chunks.size() > 1;
+    // Chunks cut by physical position stay exact on resume only while no row moves: remember
+    // where the rows were, so that a resume can tell.
+    const bool by_position =
+        key == "ctid" || std::any_of(p.chunks.begin(), p.chunks.end(),
+                                     [](const Chunk& c) { return c.slice.has_value(); });
+    if (by_position) p.position_token = src.position_token(sql_);
   }
   if (p.parallel) {
     why.insert(why.begin(), fmt::format("parallel: {} {} rows >= min_rows_for_parallel {}",
@@ -502,7 +521,25 @@ void Executor::prepare() {
                     job_id_, committed.size(), rows, table_.display(), to_string(opts_.mode)));
   }
   // verify compares the last run's chunks, finished or not.
-  const bool resume = job_ && !opts_.fresh && (unfinished || verifying_);
+  bool resume = job_ && !opts_.fresh && (unfinished || verifying_);
+  if (resume && !verifying_ && !committed.empty() && !stored->position_token.empty()) {
+    // Committed chunks were cut by physical position under an earlier snapshot: a row moved
+    // since (UPDATE, VACUUM FULL) would be copied twice or never.
+    if (auto moved = coord_src_->positions_moved(sql_, stored->position_token)) {
+      if (opts_.mode != TargetMode::Truncate) {
+        throw Error(ErrorKind::Config,
+                    fmt::format("job '{}' cannot resume run {}: its chunks are cut by physical "
+                                "position ({}) and {}; resuming would copy moved rows twice or "
+                                "never. Rerun with --fresh --mode truncate to reload the table, "
+                                "or give the job a key column (partition_column)",
+                                job_id_, job_->run, stored->partition_column, *moved));
+      }
+      spdlog::warn("job {}: run {} is not resumed but started over (mode truncate): {}", job_id_,
+                   job_->run, *moved);
+      resume = false;
+      committed.clear();
+    }
+  }
   new_run_ = !resume;
   run_no_ = !job_ ? 1 : resume ? job_->run : job_->run + 1;
   if (resume && !opts_.partition_column.empty()) {

@@ -36,6 +36,7 @@ std::string StoredPlan::to_json() const {
   j["reason"] = reason;
   j["estimated_rows"] = estimated_rows;
   j["columns"] = columns;
+  if (!position_token.empty()) j["position_token"] = position_token;
   auto& chunks_json = j["chunks"] = nlohmann::json::array();
   for (const auto& c : chunks) {
     chunks_json.push_back({{"index", c.index},
@@ -65,6 +66,7 @@ StoredPlan StoredPlan::from_json(const std::string& text) {
     plan.reason = j.at("reason").get<std::string>();
     plan.estimated_rows = j.at("estimated_rows").get<int64_t>();
     plan.columns = j.value("columns", std::vector<std::string>{});
+    plan.position_token = j.value("position_token", "");
     for (const auto& c : j.at("chunks")) {
       Chunk chunk;
       chunk.index = c.at("index").get<uint32_t>();

@@ -21,6 +21,9 @@ struct StoredPlan {
   std::string reason;
   int64_t estimated_rows = 0;
   std::vector<std::string> columns;  ///< the target columns written, in order
+  /// Connection::position_token of the source when the plan cuts by physical position (ctid
+  /// ranges, key slices); "" otherwise. A resume checks that no row has moved since.
+  std::string position_token;
   std::vector<Chunk> chunks;
 
   std::string to_json() const;

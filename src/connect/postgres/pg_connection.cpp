@@ -896,10 +896,14 @@ void PgConnection::ensure_read_snapshot() {
     const std::string state = sqlstate_of(result.get());
     const std::string message = result ? PQresultErrorMessage(result.get()) : PQerrorMessage(c);
     ResultPtr ignored(PQexec(c, "ROLLBACK"));
-    // An unknown snapshot means the exporting transaction has ended: no retry can help.
+    // An unknown snapshot means the exporting transaction has ended: no retry can help, and
+    // reading without it would break the one-instant copy the run promised.
     const ErrorKind kind = lost ? ErrorKind::Transient : ErrorKind::Internal;
-    throw make_pg_error(kind, state, message + " (has the exporting transaction ended?)", url_,
-                        fmt::format("importing snapshot {}", *snapshot_), sql);
+    throw make_pg_error(kind, state,
+                        message + " (the run's snapshot is gone: the coordinator's session that "
+                                  "exported it has ended; the run stops, and a rerun of the same "
+                                  "command resumes it with a new snapshot)",
+                        url_, fmt::format("importing snapshot {}", *snapshot_), sql);
   }
   snapshot_txn_ = true;
 }
@@ -1335,6 +1339,58 @@ std::optional<PhysicalExtent> PgConnection::physical_extent(std::string_view sql
   return exported_ ? guarded(run) : run();
 }
 
+std::string PgConnection::position_token(std::string_view sql) {
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  if (!table) return {};
+  ensure_read_snapshot();
+  auto run = [&]() -> std::string {
+    // The snapshot's xmin: every transaction older than it had ended, so a row whose xmin is
+    // older was visible to the plan; a newer one may not have been.
+    constexpr std::string_view kTokenSql =
+        "SELECT c.relfilenode::int8, pg_snapshot_xmin(pg_current_snapshot())::text::int8 "
+        "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+    ResultPtr result =
+        exec_params(kTokenSql, {Value(quote_table(*table))}, "table positions", table->display());
+    if (PQntuples(result.get()) == 0) return {};
+    return fmt::format("{}:{}", cell_int(result.get(), 0, 0), cell_int(result.get(), 0, 1));
+  };
+  return exported_ ? guarded(run) : run();
+}
+
+std::optional<std::string> PgConnection::positions_moved(std::string_view sql,
+                                                         const std::string& token) {
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  const size_t colon = token.find(':');
+  if (!table || colon == std::string::npos) return std::nullopt;
+  const std::string relfilenode = token.substr(0, colon);
+  const int64_t xmin = std::stoll(token.substr(colon + 1));
+  ensure_read_snapshot();
+  auto run = [&]() -> std::optional<std::string> {
+    ResultPtr file = exec_params(
+        "SELECT c.relfilenode::int8 FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)",
+        {Value(quote_table(*table))}, "table positions", table->display());
+    if (PQntuples(file.get()) == 0 || std::string(cell(file.get(), 0, 0)) != relfilenode) {
+      return fmt::format("{} was rewritten since the plan was made (VACUUM FULL, CLUSTER, "
+                         "TRUNCATE or an ALTER TABLE that rewrites it)",
+                         table->display());
+    }
+    // Transaction ids wrap at 2^32: "x is not older than the token's xmin" is the forward
+    // distance from it being under 2^31.
+    const int64_t x32 = xmin % (int64_t{1} << 32);
+    const std::string newer_sql = fmt::format(
+        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE ((xmin::text::int8 - {}) % 4294967296 + "
+        "4294967296) % 4294967296 < 2147483648 LIMIT 1000000) AS moved",
+        quote_table(*table), x32);
+    ResultPtr newer = exec_params(newer_sql, {}, "rows changed since the plan", table->display());
+    const int64_t rows = cell_int(newer.get(), 0, 0);
+    if (rows == 0) return std::nullopt;
+    return fmt::format("{}{} row(s) of {} were inserted or updated since the plan was made, which "
+                       "puts them in other blocks",
+                       rows >= 1000000 ? "at least " : "", rows, table->display());
+  };
+  return exported_ ? guarded(run) : run();
+}
+
 uint32_t PgConnection::declared_type_oid(const std::string& declared) {
   try {
     return guarded([&] {
@@ -1494,6 +1550,18 @@ std::unique_ptr<RowSink> PgConnection::open_sink(const TableRef& table,
 
 std::string PgConnection::chunk_query(std::string_view sql, const Chunk& chunk,
                                       std::vector<Value>& params) const {
+  const size_t first = params.size();
+  std::string out = block_chunk_query(sql, chunk, params);
+  // Integer bounds go as untyped literals ('1'), which the server reads as the key's own type:
+  // a bare 1 does not compare with a boolean key (the planner's probes read bools as 0/1).
+  for (size_t i = first; i < params.size(); ++i) {
+    if (params[i].is_int()) params[i] = Value(std::to_string(params[i].as_int()));
+  }
+  return out;
+}
+
+std::string PgConnection::block_chunk_query(std::string_view sql, const Chunk& chunk,
+                                            std::vector<Value>& params) const {
   const bool block_slice = chunk.slice && chunk.slice->position == "ctid";
   if (chunk.key != "ctid" && !block_slice) return Connection::chunk_query(sql, chunk, params);
   const std::optional<TableRef> table = simple_table_of(sql);
@@ -1625,6 +1693,10 @@ std::optional<std::string> PgConnection::export_snapshot() {
                             url_),
                 {}, pg_context());
   }
+  // This session holds the run's snapshot, idle in its transaction until the workers are
+  // done: a server's idle_in_transaction_session_timeout must not end it (statement and idle
+  // session timeouts do not apply to an idle transaction).
+  exec("SET idle_in_transaction_session_timeout = 0", PGRES_COMMAND_OK, "protect snapshot");
   exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK, "begin snapshot");
   ResultPtr result = exec("SELECT pg_export_snapshot()", PGRES_TUPLES_OK, "export snapshot");
   exported_ = true;

@@ -165,10 +165,19 @@ class PgConnection final : public Connection {
   /// SELECT * FROM <table>.
   std::string chunk_query(std::string_view sql, const Chunk& chunk,
                           std::vector<Value>& params) const override;
+  /// chunk_query's SQL before its integer parameters become untyped literals.
+  std::string block_chunk_query(std::string_view sql, const Chunk& chunk,
+                                std::vector<Value>& params) const;
   /// For "SELECT * FROM <table>" on a plain table or materialized view: "ctid" and the
   /// block numbers [0, pages) of the table in the current snapshot's transaction; else
   /// nullopt.
   std::optional<PhysicalExtent> physical_extent(std::string_view sql) override;
+  /// "<relfilenode>:<snapshot xmin>" of the query's table in this session's snapshot.
+  std::string position_token(std::string_view sql) override;
+  /// The table rewritten (another relfilenode), or a visible row whose xmin is not older than
+  /// the token's snapshot xmin (inserted or updated since): reads the whole table once.
+  std::optional<std::string> positions_moved(std::string_view sql,
+                                             const std::string& token) override;
   /// Plans SELECT * FROM (<sql>) AS src WHERE "column" >= $1 generically (EXPLAIN of a
   /// prepared statement under plan_cache_mode = force_generic_plan) and reports the filter
   /// when it lands on a node that is not a relation scan (Subquery Scan, Aggregate, ...), or

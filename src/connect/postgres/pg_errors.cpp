@@ -115,7 +115,7 @@ std::string server_cancel_hint(std::string_view sqlstate, std::string_view serve
   }
   if (sqlstate == "57014") {
     return "another session cancelled it (pg_cancel_backend, an administrator or a monitoring "
-           "job); it was retried up to max_retries";
+           "job)";
   }
   return {};
 }

@@ -1,0 +1,118 @@
+// Resuming a run whose chunks are cut by physical position (ctid) after the source changed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+#include "parmap/parmap.h"
+#include "support/pg_support.h"
+#include "support/test_support.h"
+
+namespace parmap {
+namespace {
+
+using test::pg_checksum;
+
+class PgResumeTest : public test::PgTwoDatabasesTest {
+ protected:
+  static constexpr const char* kQuery = "SELECT * FROM nokey";
+
+  /// A source table with no key column at all (so the plan cuts it by ctid), and its target
+  /// with no unique key (a row copied twice would show in the count).
+  void make_tables(int64_t rows) {
+    src_->exec("CREATE TABLE nokey (a int8, b text); INSERT INTO nokey SELECT g, 'row ' || g || "
+               "repeat('x', g % 50) FROM generate_series(1, " +
+               std::to_string(rows) + ") g; ANALYZE nokey");
+    dst_->exec("CREATE TABLE nokey (a int8, b text)");
+  }
+
+  ParallelOptions options(TargetMode mode) const {
+    ParallelOptions opts;
+    opts.config = resolve_config(
+        {{"max_workers", "2"}, {"chunk_size", "4000"}, {"min_rows_for_parallel", "10"}}, {}, 8);
+    opts.job_id = "ctid-resume";
+    opts.mode = mode;
+    return opts;
+  }
+
+  /// Starts the job and cancels it (the caller's flag) once `chunks` chunks committed.
+  void run_partly(int chunks) {
+    ParallelOptions opts = options(TargetMode::Append);
+    std::atomic<bool> stop{false};
+    std::atomic<int> seen{0};
+    opts.cancel = &stop;
+    opts.on_progress = [&](const ProgressEvent&) {
+      if (++seen >= chunks) stop = true;
+    };
+    try {
+      execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", opts);
+      FAIL() << "the run was not cancelled";
+    } catch (const Error& e) {
+      ASSERT_EQ(e.kind(), ErrorKind::Cancelled) << e.what();
+    }
+    const std::string plan = dst_->scalar("SELECT plan FROM parmap_jobs");
+    ASSERT_NE(plan.find("\"partition_column\":\"ctid\""), std::string::npos) << plan;
+    ASSERT_NE(plan.find("\"position_token\""), std::string::npos) << plan;
+  }
+
+  int64_t target_rows() { return std::stoll(dst_->scalar("SELECT count(*) FROM nokey")); }
+};
+
+TEST_F(PgResumeTest, CtidRunResumedWithoutChangesIsExact) {
+  make_tables(100000);
+  run_partly(3);
+  const int64_t before = target_rows();
+  EXPECT_GT(before, 0);
+  const auto r =
+      execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", options(TargetMode::Append));
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_TRUE(r.resumed);
+  EXPECT_EQ(r.partition_column, "ctid");
+  EXPECT_GE(r.chunks_skipped, 3);
+  EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+}
+
+TEST_F(PgResumeTest, CtidRunIsNotResumedAfterAnUpdateMovedRows) {
+  make_tables(100000);
+  run_partly(3);
+  const int64_t before = target_rows();
+  // An UPDATE writes new row versions at the end of the table: rows of chunks already
+  // committed move into chunks not yet copied.
+  src_->exec("UPDATE nokey SET b = b || '!' WHERE a % 97 = 0");
+  try {
+    execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", options(TargetMode::Append));
+    ADD_FAILURE() << "a ctid run was resumed after rows moved";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find("inserted or updated since"), std::string::npos) << what;
+    EXPECT_NE(what.find("--fresh --mode truncate"), std::string::npos) << what;
+  }
+  EXPECT_EQ(target_rows(), before) << "the refused resume wrote rows";
+
+  // In truncate mode the run starts over instead: the table is emptied and loaded again.
+  const auto r = execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey",
+                                        options(TargetMode::Truncate));
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_FALSE(r.resumed);
+  EXPECT_EQ(r.run, 2);
+  EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+}
+
+TEST_F(PgResumeTest, CtidRunIsNotResumedAfterTheTableWasRewritten) {
+  make_tables(60000);
+  run_partly(2);
+  src_->exec("DELETE FROM nokey WHERE a % 2 = 0");
+  src_->exec("VACUUM FULL nokey");
+  try {
+    execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", options(TargetMode::Append));
+    ADD_FAILURE() << "a ctid run was resumed after VACUUM FULL";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    EXPECT_NE(std::string(e.what()).find("was rewritten"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace parmap
