@@ -1,16 +1,20 @@
-// PostgreSQL faults in every phase of a run: a statement_timeout at planning, backends
-// terminated while planning, exporting the snapshot, preparing the target and stamping the run
-// finished; and finished jobs run again.
+// PostgreSQL faults in every phase of a run: worker queries cancelled by another session, a
+// statement_timeout at planning, backends terminated while planning, exporting the snapshot,
+// preparing the target and stamping the run finished; and finished jobs run again.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "parmap/parmap.h"
@@ -31,6 +35,62 @@ using test::pg_checksum;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
+
+/// Cancels, from a session of its own, every COPY running in database `db`, again and again
+/// every `min_ms`..`max_ms` milliseconds, until stopped or until `max_cancels` backends were
+/// signalled (0: no limit).
+class CopyCanceller {
+ public:
+  CopyCanceller(const std::string& admin_url, const std::string& db, int min_ms, int max_ms,
+                int max_cancels = 0)
+      : thread_([=, this] { loop(admin_url, db, min_ms, max_ms, max_cancels); }) {}
+  ~CopyCanceller() { stop(); }
+  CopyCanceller(const CopyCanceller&) = delete;
+  CopyCanceller& operator=(const CopyCanceller&) = delete;
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  /// Backends pg_cancel_backend signalled (a signal reaching an idle session cancels nothing).
+  int cancels() const { return cancels_.load(); }
+  int rounds() const { return rounds_.load(); }
+  /// The canceller's own failure, "" when none.
+  std::string error() {
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+ private:
+  void loop(const std::string& admin_url, const std::string& db, int min_ms, int max_ms,
+            int max_cancels) {
+    try {
+      Pg admin(admin_url);
+      std::mt19937 rng(std::random_device{}());
+      std::uniform_int_distribution<int> pause(min_ms, max_ms);
+      const std::string sql =
+          "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = '" + db +
+          "' AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE 'COPY%'";
+      while (!stop_) {
+        for (const auto& row : admin.rows(sql)) {
+          if (row.at(0) && *row.at(0) == "t") ++cancels_;
+        }
+        ++rounds_;
+        if (max_cancels > 0 && cancels_ >= max_cancels) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng)));
+      }
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mu_);
+      error_ = e.what();
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> cancels_{0}, rounds_{0};
+  std::mutex mu_;
+  std::string error_;
+  std::thread thread_;  ///< last: started once the members above exist
+};
 
 /// What the text summary of a `parmap run` says.
 struct Summary {
@@ -64,6 +124,14 @@ class PgPhaseFaultTest : public test::PgTwoDatabasesTest {
   void SetUp() override {
     test::PgTwoDatabasesTest::SetUp();
     n_ = std::min<int64_t>(200000, test::test_rows());
+    chunk_size_ = std::max<int64_t>(100, n_ / 16);
+  }
+
+  /// At least `rows` rows whatever PARMAP_TEST_ROWS says: a canceller polling every few
+  /// milliseconds needs COPYs that last longer than that to be sure to meet one, and a 1 ms
+  /// statement_timeout needs statistics that take longer.
+  void use_rows_at_least(int64_t rows) {
+    n_ = std::max(n_, rows);
     chunk_size_ = std::max<int64_t>(100, n_ / 16);
   }
 
@@ -121,14 +189,122 @@ class PgPhaseFaultTest : public test::PgTwoDatabasesTest {
   /// job still finishes exactly, after a retry.
   void terminate_before(const char* phase, bool source_side, Call call, const std::string& sql);
 
+  /// Copies with the binary while a canceller cancels the source's COPYs; returns the run.
+  test::RunResult run_while_cancelling(const std::string& job_id,
+                                       const std::vector<std::string>& extra_args,
+                                       CopyCanceller& canceller);
 
   int64_t n_ = 0, chunk_size_ = 0;
   const std::vector<std::string> env_ = {"MAPPER_RETRY_BACKOFF_MS=50"};
 };
 
+// --- Worker queries cancelled by the server ---------------------------------------------------
+
+test::RunResult PgPhaseFaultTest::run_while_cancelling(const std::string& job_id,
+                                                        const std::vector<std::string>& extra,
+                                                        CopyCanceller& canceller) {
+  std::vector<std::string> args = cli_args(job_id, src_url());
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto t0 = Clock::now();
+  test::RunResult r = test::run_parmap(args, env_);
+  const double secs = seconds_since(t0);
+  canceller.stop();
+  EXPECT_EQ(canceller.error(), "");
+  const Summary s = parse_summary(r.out);
+  std::printf(
+      "[ fault    ] %s: exit %d in %.2f s; %d COPY backends cancelled in %d rounds; chunks %lld "
+      "planned, %lld done, %lld failed; %lld retries\n",
+      job_id.c_str(), r.exit_code, secs, canceller.cancels(), canceller.rounds(),
+      static_cast<long long>(s.planned), static_cast<long long>(s.done),
+      static_cast<long long>(s.failed), static_cast<long long>(s.retries));
+  EXPECT_GE(s.planned, 15) << r.out;
+  // Only the user's own cancel is a cancellation.
+  EXPECT_NE(r.exit_code, 130) << r.err;
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << "\n" << r.err << r.out;
+  if (r.exit_code == 0) {
+    EXPECT_EQ(s.done + s.skipped, s.planned) << r.out;
+    EXPECT_EQ(s.failed, 0) << r.out;
+    expect_exact(job_id, s.planned);
+  } else {
+    // The failure says who cancelled, and that a rerun resumes.
+    EXPECT_NE(r.err.find("pg_cancel_backend"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("rerun the same command"), std::string::npos) << r.err;
+    EXPECT_NE(r.out.find("INCOMPLETE"), std::string::npos) << r.out;
+    EXPECT_GT(s.failed, 0) << r.out;
+  }
+  return r;
+}
+
+TEST_F(PgPhaseFaultTest, CopiesCancelledInALoopEndCompleteOrInAFailureThatResumesExactly) {
+  use_rows_at_least(100000);
+  make_tables();
+  CopyCanceller canceller(base_, src_db_, 10, 30);
+  const test::RunResult first = run_while_cancelling("cancelled-loop", {}, canceller);
+  if (first.exit_code == 1) {
+    const auto t0 = Clock::now();
+    const test::RunResult second = test::run_parmap(cli_args("cancelled-loop", src_url()), env_);
+    const Summary s = parse_summary(second.out);
+    std::printf("[ fault    ] rerun without the canceller: exit %d in %.2f s, %lld skipped, "
+                "%lld done\n",
+                second.exit_code, seconds_since(t0), static_cast<long long>(s.skipped),
+                static_cast<long long>(s.done));
+    ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
+    EXPECT_NE(second.out.find("(resumed run 1)"), std::string::npos) << second.out;
+    expect_exact("cancelled-loop", s.planned);
+  }
+}
+
+TEST_F(PgPhaseFaultTest, CopiesCancelledWithNoRetriesLeftFailAndTheRerunResumesExactly) {
+  use_rows_at_least(100000);
+  make_tables();
+  CopyCanceller canceller(base_, src_db_, 5, 15);
+  const test::RunResult first =
+      run_while_cancelling("cancelled-no-retries", {"--set", "max_retries=0"}, canceller);
+  // Every chunk's COPY is cancelled many times over its life: with no retry the run cannot
+  // complete, and must not say it did.
+  ASSERT_EQ(first.exit_code, 1) << first.err << first.out;
+  EXPECT_GT(canceller.cancels(), 0);
+  const int64_t committed = std::stoll(ledger_scalar("count(*)", "parmap_ledger",
+                                                     "cancelled-no-retries"));
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM k"),
+            ledger_scalar("coalesce(sum(rows_written), 0)", "parmap_ledger",
+                          "cancelled-no-retries"));
+  EXPECT_EQ(ledger_scalar("finished_at", "parmap_jobs", "cancelled-no-retries"), "");
+
+  const auto t0 = Clock::now();
+  const test::RunResult second =
+      test::run_parmap(cli_args("cancelled-no-retries", src_url()), env_);
+  const Summary s = parse_summary(second.out);
+  std::printf("[ fault    ] rerun without the canceller: exit %d in %.2f s, %lld skipped "
+              "(%lld committed before), %lld done\n",
+              second.exit_code, seconds_since(t0), static_cast<long long>(s.skipped),
+              static_cast<long long>(committed), static_cast<long long>(s.done));
+  ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
+  EXPECT_NE(second.out.find("(resumed run 1)"), std::string::npos) << second.out;
+  EXPECT_EQ(s.skipped, committed);
+  expect_exact("cancelled-no-retries", s.planned);
+}
+
+TEST_F(PgPhaseFaultTest, CopiesCancelledFewerTimesThanMaxRetriesCompleteExactly) {
+  use_rows_at_least(100000);
+  make_tables();
+  constexpr int kCancels = 6;
+  CopyCanceller canceller(base_, src_db_, 10, 30, kCancels);
+  const test::RunResult r =
+      run_while_cancelling("cancelled-retried", {"--set", "max_retries=8"}, canceller);
+  // At most kCancels attempts fail, fewer than any one chunk's retries.
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const Summary s = parse_summary(r.out);
+  EXPECT_GT(s.retries, 0) << "no cancel landed on a running COPY";
+  EXPECT_LE(s.retries, canceller.cancels());
+  EXPECT_EQ(s.done, s.planned);
+  EXPECT_NE(r.out.find("complete: run 1 finished"), std::string::npos) << r.out;
+}
+
 // --- statement_timeout at planning ---------------------------------------------------------------
 
 TEST_F(PgPhaseFaultTest, StatementTimeoutWhilePlanningFailsNamingTheSettingAndWritesNothing) {
+  use_rows_at_least(100000);
   make_tables();
   // v has no index: its bounds and sample read the whole table, far longer than 1 ms.
   std::vector<std::string> args = cli_args("planning-timeout",
