@@ -204,6 +204,12 @@ int run_job(const RunFlags& f, bool plan_only) {
     print(cli::summary_text(r, job.where(), plan_only));
     if (checked) print(cli::verify_text(*checked, job.where()));
   }
+  if (!plan_only && !r.ok()) {
+    // The summary may go to a file or a program (JSON has no hint): stderr says it too.
+    spdlog::error("job {} is incomplete: {} of {} chunks not committed; rerun the same command "
+                  "to resume",
+                  r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
+  }
   return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
 }
 
