@@ -56,9 +56,17 @@ if [ "$sanitizers" = 1 ]; then
   (export PARMAP_TEST_ROWS=100000 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
    run_suite build-tsan)
 fi
-# In CI, a short fuzz run of the parsers (saved regression inputs first, then 20 s a target).
+# In CI, a short fuzz run of the parsers (saved regression inputs first, then 20 s a target),
+# and the plain Release build a packager runs (no project flags: warnings are not errors),
+# smoke-tested with the demo.
 if [ "${CI:-}" = "true" ]; then
   scripts/fuzz.sh 20
+  echo "== plain Release build (cmake -DCMAKE_BUILD_TYPE=Release, no project flags)"
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DPARMAP_BUILD_TESTS=OFF >/dev/null
+  cmake --build build-release -j"$(nproc)"
+  demo_dir=$(mktemp -d /tmp/parmap-demo-XXXXXX)
+  build-release/parmap demo --rows 100000 --dir "$demo_dir" >/dev/null
+  rm -rf "$demo_dir"
 fi
 # The main suite last, so its closing line is the one a reader sees.
 run_suite build

@@ -175,6 +175,29 @@ VerifyResult verify_query_parallel(ConnectionFactory source, const std::string& 
                                    const std::string& target_table, const ParallelOptions& options,
                                    bool against_ledger = false);
 
+/// One run of a job as the target's ledger records it (`parmap status`).
+struct RunStatus {
+  std::string job_id;
+  int64_t run = 0;
+  std::string target_table;
+  std::string mode;
+  /// "finished"; "running" (a parmap process holds the job's lock now); "unfinished" (the last
+  /// run stopped before every chunk committed: a rerun of the same command resumes it);
+  /// "abandoned" (an unfinished run that a later run replaced, e.g. with --fresh).
+  std::string state;
+  int64_t chunks_planned = 0;
+  int64_t chunks_done = 0;
+  int64_t rows = 0;          ///< rows written by the run
+  std::string started_at;    ///< UTC, ISO 8601
+  std::string finished_at;   ///< "" unless finished
+};
+
+/// The runs recorded in the ledger of the target at `target_url`: every job's, or `job_id`'s
+/// only, oldest first per job. Reads only (a job's lock is tried to tell "running" from
+/// "unfinished", and let go at once). Throws Error(Config) when the target has no ledger or
+/// (with `job_id`) no such job.
+std::vector<RunStatus> job_status(const std::string& target_url, const std::string& job_id = "");
+
 /// A reusable runner bound to one configuration.
 class ParallelProcessor {
  public:

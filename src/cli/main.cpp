@@ -221,6 +221,45 @@ int verify_job(const RunFlags& f) {
   return v.ok() ? 0 : kExitFailure;
 }
 
+/// `parmap status`: a line per run of each job in the target's ledger.
+struct StatusFlags {
+  std::string target;
+  std::string job;
+  std::string output = "text";
+};
+
+int status_job(const StatusFlags& f) {
+  const std::vector<RunStatus> runs = job_status(f.target, f.job);
+  if (f.output == "json") {
+    nlohmann::json j = nlohmann::json::array();
+    for (const RunStatus& r : runs) {
+      j.push_back({{"job_id", r.job_id},
+                   {"run", r.run},
+                   {"target_table", r.target_table},
+                   {"mode", r.mode},
+                   {"state", r.state},
+                   {"chunks_planned", r.chunks_planned},
+                   {"chunks_done", r.chunks_done},
+                   {"rows", r.rows},
+                   {"started_at", r.started_at},
+                   {"finished_at", r.finished_at}});
+    }
+    print(j.dump(2) + "\n");
+    return 0;
+  }
+  std::string out = fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n",
+                                "job", "run", "state", "mode", "table", "chunks", "rows",
+                                "started (UTC)", "finished (UTC)");
+  for (const RunStatus& r : runs) {
+    out += fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n", r.job_id,
+                       r.run, r.state, r.mode, r.target_table,
+                       fmt::format("{}/{}", r.chunks_done, r.chunks_planned), r.rows, r.started_at,
+                       r.finished_at.empty() ? "-" : r.finished_at);
+  }
+  print(out);
+  return 0;
+}
+
 int exit_code_for(const Error& e) {
   switch (e.kind()) {
     case ErrorKind::Config:
@@ -263,6 +302,18 @@ int main(int argc, char** argv) {
       "prints the ranges that differ; exit 0 only when all match, 1 otherwise; writes nothing");
   add_run_flags(*verify_cmd, verify_flags, Command::Verify);
 
+  StatusFlags status_flags;
+  auto* status = app.add_subcommand(
+      "status",
+      "list the jobs in a target's ledger: each run's state (finished, running, unfinished: a "
+      "rerun of the same command resumes it, abandoned), chunks committed of planned, rows and "
+      "times; writes nothing");
+  status->add_option("job", status_flags.job, "only this job id (default: every job)");
+  status->add_option("--target", status_flags.target, "target URL whose ledger to read")
+      ->required();
+  status->add_option("--output", status_flags.output, "text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
   cli::DemoOptions demo_opts;
   auto* demo = app.add_subcommand(
       "demo", "make a sample SQLite source, copy it serially and in parallel, verify both");
@@ -293,6 +344,7 @@ int main(int argc, char** argv) {
   try {
     register_builtin_drivers();
     if (*demo) return cli::run_demo(demo_opts);
+    if (*status) return status_job(status_flags);
     const bool plan_only = static_cast<bool>(*plan);
     const bool verify_only = static_cast<bool>(*verify_cmd);
     const RunFlags& flags = plan_only ? plan_flags : verify_only ? verify_flags : run_flags;

@@ -1,6 +1,8 @@
 // The parmap binary end to end: job files, exit codes, plan, SIGKILL and resume.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 
 #include "support/test_support.h"
@@ -96,6 +98,53 @@ TEST_F(CliTest, KilledRunsResumeToExactlyTheSourceRows) {
   EXPECT_NE(again.out.find("(new run 2)"), std::string::npos) << again.out;
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), std::to_string(2 * rows_));
   EXPECT_EQ(sqlite_scalar(t, "SELECT count(DISTINCT id) FROM dst"), std::to_string(rows_));
+}
+
+TEST_F(CliTest, StatusListsEachRunWithItsState) {
+  const std::string t = work_.file("t.db");
+  const std::vector<std::string> args = interrupted_run_args(t);
+  const auto stopped = run_parmap(args, {}, [&] { return committed_chunks(t) >= 3; }, SIGINT);
+  ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
+  auto status = [&](const std::vector<std::string>& more = {}) {
+    std::vector<std::string> a{"status", "--target", "sqlite://" + t, "--output", "json"};
+    a.insert(a.end(), more.begin(), more.end());
+    const auto r = run_parmap(a);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  };
+  auto j = status();
+  ASSERT_EQ(j.size(), 1u) << j.dump();
+  EXPECT_EQ(j[0]["state"], "unfinished");
+  EXPECT_EQ(j[0]["run"], 1);
+  EXPECT_EQ(j[0]["chunks_done"].get<int64_t>(), committed_chunks(t));
+  EXPECT_EQ(std::to_string(j[0]["rows"].get<int64_t>()),
+            sqlite_scalar(t, "SELECT count(*) FROM dst"));
+  const std::string job = j[0]["job_id"];
+
+  ASSERT_EQ(run_parmap(args).exit_code, 0);  // resumes run 1
+  ASSERT_EQ(run_parmap(args).exit_code, 0);  // run 2
+  j = status({job});
+  ASSERT_EQ(j.size(), 2u) << j.dump();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(j[i]["run"], i + 1);
+    EXPECT_EQ(j[i]["state"], "finished");
+    EXPECT_EQ(j[i]["rows"].get<int64_t>(), rows_);
+    EXPECT_EQ(j[i]["chunks_done"], j[i]["chunks_planned"]);
+    EXPECT_NE(j[i]["finished_at"], "");
+  }
+  const auto text = run_parmap({"status", "--target", "sqlite://" + t});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find(job), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("finished"), std::string::npos) << text.out;
+  // Nothing to list is a usage error that says why.
+  const auto unknown = run_parmap({"status", "--target", "sqlite://" + t, "no-such-job"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("no-such-job"), std::string::npos) << unknown.err;
+  const std::string empty = work_.file("empty.db");
+  test::sqlite_exec(empty, "CREATE TABLE x (a)");
+  const auto none = run_parmap({"status", "--target", "sqlite://" + empty});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("no parmap ledger"), std::string::npos) << none.err;
 }
 
 TEST_F(CliTest, SigintRollsBackChunksInFlightAndTheRerunCompletes) {
