@@ -257,6 +257,40 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
             sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
 }
 
+TEST_F(ExecutorTest, AChunkAnEarlierAttemptCommittedIsDoneNotARefusedRow) {
+  // A commit whose answer was lost can land while the retry writes the same chunk: the retry's
+  // ledger row then meets the committed one's key. That chunk is done; it is not a data error.
+  const std::string t = work_.file("t.db");
+  auto opts = options({{"chunk_size", "300"}, {"enable_parallel", "N"}});  // chunks in plan order
+  opts.mode = TargetMode::Create;
+  opts.job_id = "in-doubt";
+  const std::string q = "SELECT * FROM src WHERE id < 6000 ORDER BY id";
+  std::atomic<bool> injected{false};
+  opts.on_progress = [&](const ProgressEvent& ev) {
+    if (ev.chunk_index != 0 || injected.exchange(true)) return;
+    // Chunk 1 as another attempt committed it: its rows and its ledger row, in one transaction.
+    const std::string lo = "substr(json_extract(plan, '$.chunks[1].lo'), 3)";
+    const std::string hi = "substr(json_extract(plan, '$.chunks[1].hi'), 3)";
+    const std::string range = "id >= (SELECT " + lo + " FROM parmap_jobs) AND id < (SELECT " + hi +
+                              " FROM parmap_jobs)";
+    test::sqlite_exec(t, "ATTACH '" + dir_->file("src.db") + "' AS s; BEGIN; "
+                         "INSERT INTO dst SELECT * FROM s.src WHERE " + range + "; "
+                         "INSERT INTO parmap_ledger (job_id, chunk_id, lo, hi, rows_read, "
+                         "rows_written, row_hash, committed_at) SELECT 'in-doubt', 1, NULL, NULL, "
+                         "count(*), count(*), 'v:0', 'now' FROM s.src WHERE " + range + "; "
+                         "COMMIT;");
+  };
+  const auto r = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  ASSERT_TRUE(injected);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.chunks_done, r.chunks_planned);
+  EXPECT_GE(r.chunks_planned, 4);
+  EXPECT_EQ(r.rows_rejected, 0);
+  EXPECT_EQ(r.total_rows_processed, 1999);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
+}
+
 TEST_F(ExecutorTest, RefusedRowsGoToTheRejectFileAndTheRestCommits) {
   const std::string t = work_.file("t.db");
   // grp between -90 and 90 and a non-null note: about 1 row in 10 breaks one or the other.
