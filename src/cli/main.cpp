@@ -92,8 +92,9 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                  "create: create it from the source's columns if missing")
       ->check(CLI::IsMember({"append", "truncate", "create"}, CLI::ignore_case));
   app.add_option("--job-id", f.cli.job_id,
-                 "job id for the ledger (default: the job file's 'job', else derived from "
-                 "source, query and target): a rerun with the same id resumes");
+                 "job id for the ledger (default: the job file's 'job', else derived from the "
+                 "source and target databases, query, target table and mode): the next run of "
+                 "an unfinished run resumes it; after a finished run it starts a new run");
   app.add_option("--set", f.sets,
                  "key=value: any job key or job param, e.g. --set max_retries=5; repeatable")
       ->take_all();
@@ -102,8 +103,9 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   app.add_flag("--quiet,-q", f.quiet, "no progress lines, warnings and errors only");
   if (command == Command::Run) {
     app.add_flag("--fresh", f.fresh,
-                 "forget this job's ledger and start over (with --mode truncate the target is "
-                 "emptied first; in append mode it is refused if rows were already committed)");
+                 "abandon this job's unfinished run and start a new one (with --mode truncate "
+                 "the target is emptied first; in append mode it is refused if the unfinished "
+                 "run already committed rows)");
     app.add_flag("--verify", f.verify,
                  "after loading, compare source and target chunk range by chunk range (as "
                  "`parmap verify` does); exit 1 when a range differs");
@@ -282,8 +284,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "parmap: copy a source query's rows into a target table in parallel key-range chunks, "
       "each committed exactly once with its ledger row, so that a rerun resumes.\n"
-      "Exit codes: 0 success, 1 failure during the run (rerun to resume), 2 usage or "
-      "configuration error (nothing written), 130 cancelled."};
+      "Exit codes: 0 success (every planned row is in the target), 1 failure or incomplete run "
+      "(rerun the same command to resume), 2 usage or configuration error (nothing written), "
+      "130 cancelled by SIGINT/SIGTERM."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "parmap 0.1.0");
 
