@@ -191,6 +191,22 @@ class Connection {
   /// Rolls back if a transaction is open; never throws.
   virtual void rollback() noexcept = 0;
 
+  /// Savepoints inside the open transaction, so that a failed part of it can be undone
+  /// without losing the rest (reject isolation). `name` is a plain identifier chosen by the
+  /// caller, passed unquoted. The defaults run the SQL-standard statements SAVEPOINT name,
+  /// RELEASE SAVEPOINT name and ROLLBACK TO SAVEPOINT name; an engine that spells them
+  /// otherwise overrides all three. rollback_to_savepoint keeps the savepoint (release it
+  /// after).
+  virtual void savepoint(std::string_view name);
+  virtual void release_savepoint(std::string_view name);
+  virtual void rollback_to_savepoint(std::string_view name);
+
+  /// Removes every row of `table` inside the open transaction and atomically with it: a
+  /// rollback brings the rows back, and nothing is committed before commit(). The default is
+  /// DELETE FROM table; an engine must not use a statement that commits on its own (MySQL's
+  /// TRUNCATE).
+  virtual void truncate_in_transaction(const TableRef& table);
+
   /// Columns and types of a query's result, without reading its rows.
   virtual TableSchema describe_query(std::string_view sql) = 0;
   /// Columns of a table, or nullopt when it does not exist.

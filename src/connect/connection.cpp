@@ -177,6 +177,22 @@ ConnectionFactory connection_factory(const std::string& url) {
 
 namespace parmap {
 
+void Connection::savepoint(std::string_view name) {
+  execute(fmt::format("SAVEPOINT {}", name));
+}
+
+void Connection::release_savepoint(std::string_view name) {
+  execute(fmt::format("RELEASE SAVEPOINT {}", name));
+}
+
+void Connection::rollback_to_savepoint(std::string_view name) {
+  execute(fmt::format("ROLLBACK TO SAVEPOINT {}", name));
+}
+
+void Connection::truncate_in_transaction(const TableRef& table) {
+  execute(fmt::format("DELETE FROM {}", quote_table(table)));
+}
+
 std::string Connection::chunk_query(std::string_view sql, const Chunk& chunk,
                                     std::vector<Value>& params) const {
   if (chunk.key.empty()) return std::string(sql);

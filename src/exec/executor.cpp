@@ -42,7 +42,7 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
     // leave an emptied table that a rerun would not know about, nor a resumed run empty the
     // chunks it already committed.
     if (new_run_ && opts_.mode == TargetMode::Truncate) {
-      tgt.execute(fmt::format("DELETE FROM {}", tgt.quote_table(table_)));
+      tgt.truncate_in_transaction(table_);
     }
     if (new_run_) ledger.start_run(job_id_, table_.display(), plan_, run_no_, to_string(opts_.mode));
   });

@@ -9,6 +9,9 @@ namespace parmap {
 
 namespace {
 
+/// The savepoint around each slice written while isolating refused rows.
+constexpr std::string_view kRowsSavepoint = "parmap_rows";
+
 /// Rows [begin, end) of a batch.
 Batch slice(const Batch& rows, size_t begin, size_t end) {
   Batch out = rows;
@@ -36,20 +39,20 @@ void Executor::write_isolating(Connection& tgt, const Chunk& chunk, const Batch&
                                size_t end, int64_t& written, uint64_t& hash,
                                std::vector<std::string>& rejects) {
   if (begin >= end) return;
-  tgt.execute("SAVEPOINT parmap_rows");
+  tgt.savepoint(kRowsSavepoint);
   try {
     Batch part = slice(rows, begin, end);
     if (opts_.transform) opts_.transform(part);
     auto sink = tgt.open_sink(table_, out_columns_);
     sink->write(part);
     written += sink->finish();
-    tgt.execute("RELEASE SAVEPOINT parmap_rows");
+    tgt.release_savepoint(kRowsSavepoint);
     hash += hash_rows(part);
     return;
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::Data) throw;
-    tgt.execute("ROLLBACK TO SAVEPOINT parmap_rows");
-    tgt.execute("RELEASE SAVEPOINT parmap_rows");
+    tgt.rollback_to_savepoint(kRowsSavepoint);
+    tgt.release_savepoint(kRowsSavepoint);
     if (end - begin > 1) {
       const size_t mid = begin + (end - begin) / 2;
       write_isolating(tgt, chunk, rows, begin, mid, written, hash, rejects);
