@@ -167,6 +167,13 @@ class RowSink {
   virtual int64_t finish() = 0;
 };
 
+/// Column types of parmap's own tables (the ledger), named by each engine (Connection::sql_type).
+enum class LedgerType {
+  Text,         ///< unbounded text: plans, bounds, table names
+  BoundedText,  ///< text of at most a given length, fit for a key: job ids, timestamps, hashes
+  BigInt,       ///< a 64-bit integer
+};
+
 /// One database session. Owned by one worker for its whole life; not thread-safe.
 /// Every method throws Error with the kind classified by the driver.
 class Connection {
@@ -218,6 +225,11 @@ class Connection {
   /// Statistics of `column` over the query's rows, with a sorted sample of at most
   /// `max_sample` keys.
   virtual KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) = 0;
+  /// The engine's name of a column type of parmap's own tables (the ledger); `max_chars` bounds
+  /// BoundedText and is ignored otherwise. The defaults are TEXT, VARCHAR(max_chars) and BIGINT,
+  /// the types SQLite and PostgreSQL ledgers have always had; an engine that spells them
+  /// otherwise, or whose unbounded text cannot be stored or keyed the same way, overrides it.
+  virtual std::string sql_type(LedgerType type, int max_chars) const;
   /// Creates the table with these columns (engine types mapped from ColumnType).
   virtual void create_table(const TableRef& table, const TableSchema& schema) = 0;
 

@@ -177,6 +177,18 @@ ConnectionFactory connection_factory(const std::string& url) {
 
 namespace parmap {
 
+std::string Connection::sql_type(LedgerType type, int max_chars) const {
+  switch (type) {
+    case LedgerType::Text:
+      return "TEXT";
+    case LedgerType::BoundedText:
+      return fmt::format("VARCHAR({})", max_chars);
+    case LedgerType::BigInt:
+      return "BIGINT";
+  }
+  return "TEXT";
+}
+
 void Connection::savepoint(std::string_view name) {
   execute(fmt::format("SAVEPOINT {}", name));
 }
