@@ -167,6 +167,13 @@ class RowSink {
   virtual int64_t finish() = 0;
 };
 
+/// Column types of parmap's own tables (the ledger), named by each engine (Connection::sql_type).
+enum class LedgerType {
+  Text,         ///< unbounded text: plans, bounds, table names
+  BoundedText,  ///< text of at most a given length, fit for a key: job ids, timestamps, hashes
+  BigInt,       ///< a 64-bit integer
+};
+
 /// One database session. Owned by one worker for its whole life; not thread-safe.
 /// Every method throws Error with the kind classified by the driver.
 class Connection {
@@ -191,6 +198,22 @@ class Connection {
   /// Rolls back if a transaction is open; never throws.
   virtual void rollback() noexcept = 0;
 
+  /// Savepoints inside the open transaction, so that a failed part of it can be undone
+  /// without losing the rest (reject isolation). `name` is a plain identifier chosen by the
+  /// caller, passed unquoted. The defaults run the SQL-standard statements SAVEPOINT name,
+  /// RELEASE SAVEPOINT name and ROLLBACK TO SAVEPOINT name; an engine that spells them
+  /// otherwise overrides all three. rollback_to_savepoint keeps the savepoint (release it
+  /// after).
+  virtual void savepoint(std::string_view name);
+  virtual void release_savepoint(std::string_view name);
+  virtual void rollback_to_savepoint(std::string_view name);
+
+  /// Removes every row of `table` inside the open transaction and atomically with it: a
+  /// rollback brings the rows back, and nothing is committed before commit(). The default is
+  /// DELETE FROM table; an engine must not use a statement that commits on its own (MySQL's
+  /// TRUNCATE).
+  virtual void truncate_in_transaction(const TableRef& table);
+
   /// Columns and types of a query's result, without reading its rows.
   virtual TableSchema describe_query(std::string_view sql) = 0;
   /// Columns of a table, or nullopt when it does not exist.
@@ -202,6 +225,11 @@ class Connection {
   /// Statistics of `column` over the query's rows, with a sorted sample of at most
   /// `max_sample` keys.
   virtual KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) = 0;
+  /// The engine's name of a column type of parmap's own tables (the ledger); `max_chars` bounds
+  /// BoundedText and is ignored otherwise. The defaults are TEXT, VARCHAR(max_chars) and BIGINT,
+  /// the types SQLite and PostgreSQL ledgers have always had; an engine that spells them
+  /// otherwise, or whose unbounded text cannot be stored or keyed the same way, overrides it.
+  virtual std::string sql_type(LedgerType type, int max_chars) const;
   /// Creates the table with these columns (engine types mapped from ColumnType).
   virtual void create_table(const TableRef& table, const TableSchema& schema) = 0;
 

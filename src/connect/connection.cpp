@@ -177,6 +177,34 @@ ConnectionFactory connection_factory(const std::string& url) {
 
 namespace parmap {
 
+std::string Connection::sql_type(LedgerType type, int max_chars) const {
+  switch (type) {
+    case LedgerType::Text:
+      return "TEXT";
+    case LedgerType::BoundedText:
+      return fmt::format("VARCHAR({})", max_chars);
+    case LedgerType::BigInt:
+      return "BIGINT";
+  }
+  return "TEXT";
+}
+
+void Connection::savepoint(std::string_view name) {
+  execute(fmt::format("SAVEPOINT {}", name));
+}
+
+void Connection::release_savepoint(std::string_view name) {
+  execute(fmt::format("RELEASE SAVEPOINT {}", name));
+}
+
+void Connection::rollback_to_savepoint(std::string_view name) {
+  execute(fmt::format("ROLLBACK TO SAVEPOINT {}", name));
+}
+
+void Connection::truncate_in_transaction(const TableRef& table) {
+  execute(fmt::format("DELETE FROM {}", quote_table(table)));
+}
+
 std::string Connection::chunk_query(std::string_view sql, const Chunk& chunk,
                                     std::vector<Value>& params) const {
   if (chunk.key.empty()) return std::string(sql);

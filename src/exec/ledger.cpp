@@ -94,29 +94,34 @@ StoredPlan StoredPlan::from_json(const std::string& text) {
 }
 
 void Ledger::ensure_tables() {
+  // The same tables on every engine; only the names of their column types are the engine's.
+  const std::string text = db_.sql_type(LedgerType::Text, 0);
+  const std::string bigint = db_.sql_type(LedgerType::BigInt, 0);
+  auto bounded = [&](int max_chars) { return db_.sql_type(LedgerType::BoundedText, max_chars); };
+  const std::string id = bounded(200), stamp = bounded(32);
   db_.execute(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL PRIMARY KEY, "
-      "target_table TEXT NOT NULL, plan TEXT NOT NULL, started_at VARCHAR(32) NOT NULL, "
-      "finished_at VARCHAR(32), run BIGINT NOT NULL DEFAULT 1)",
-      kJobsTable));
+      "CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL PRIMARY KEY, "
+      "target_table {} NOT NULL, plan {} NOT NULL, started_at {} NOT NULL, "
+      "finished_at {}, run {} NOT NULL DEFAULT 1)",
+      kJobsTable, id, text, text, stamp, stamp, bigint));
   // A ledger made before runs were recorded: its jobs are each in their first run.
   const auto jobs = db_.describe_table(TableRef{"", kJobsTable});
   if (jobs && jobs->find("run") < 0) {
     db_.execute(
-        fmt::format("ALTER TABLE {} ADD COLUMN run BIGINT NOT NULL DEFAULT 1", kJobsTable));
+        fmt::format("ALTER TABLE {} ADD COLUMN run {} NOT NULL DEFAULT 1", kJobsTable, bigint));
   }
   db_.execute(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL, run BIGINT NOT NULL, "
-      "target_table TEXT NOT NULL, mode VARCHAR(16) NOT NULL, started_at VARCHAR(32) NOT NULL, "
-      "finished_at VARCHAR(32), chunks_planned BIGINT NOT NULL, chunks_done BIGINT, "
-      "rows_written BIGINT, PRIMARY KEY (job_id, run))",
-      kRunsTable));
+      "CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL, run {} NOT NULL, "
+      "target_table {} NOT NULL, mode {} NOT NULL, started_at {} NOT NULL, "
+      "finished_at {}, chunks_planned {} NOT NULL, chunks_done {}, "
+      "rows_written {}, PRIMARY KEY (job_id, run))",
+      kRunsTable, id, bigint, text, bounded(16), stamp, stamp, bigint, bigint, bigint));
   db_.execute(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {} (job_id VARCHAR(200) NOT NULL, chunk_id BIGINT NOT NULL, "
-      "lo TEXT, hi TEXT, rows_read BIGINT NOT NULL, rows_written BIGINT NOT NULL, "
-      "row_hash VARCHAR(40) NOT NULL, committed_at VARCHAR(32) NOT NULL, "
+      "CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL, chunk_id {} NOT NULL, "
+      "lo {}, hi {}, rows_read {} NOT NULL, rows_written {} NOT NULL, "
+      "row_hash {} NOT NULL, committed_at {} NOT NULL, "
       "PRIMARY KEY (job_id, chunk_id))",
-      kChunksTable));
+      kChunksTable, id, bigint, text, text, bigint, bigint, bounded(40), stamp));
 }
 
 bool Ledger::exists() {

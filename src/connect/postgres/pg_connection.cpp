@@ -17,49 +17,28 @@
 #include <system_error>
 
 #include "connect/postgres/pg_errors.h"
+#include "connect/postgres/pg_libpq.h"
+#include "connect/postgres/pg_native_sink.h"
+#include "connect/postgres/pg_native_source.h"
+#include "connect/postgres/pg_row_sink.h"
+#include "connect/postgres/pg_row_source.h"
 #include "parmap/error.h"
 #include "plan/plan.h"
 
 namespace parmap::pg {
 
-void ConnCloser::operator()(pg_conn* conn) const noexcept { PQfinish(conn); }
-void ResultClearer::operator()(pg_result* result) const noexcept { PQclear(result); }
 
 namespace {
 
 // Rows above which a query's keys are not read in full (for the sample or the null count);
 // the planner then splits [min, max] evenly.
 constexpr int64_t kSmallQueryRows = 1'000'000;
-// Bytes handed to PQputCopyData at a time.
-constexpr size_t kCopyBufferBytes = size_t{1} << 20;
-// Per-row bookkeeping for the batch byte bound, on top of the COPY bytes: a null-mask byte
-// and a value slot per column.
-constexpr size_t kPerValueBytes = sizeof(int64_t) + 1;
 constexpr std::string_view kGuardSavepoint = "parmap_guard";
 constexpr std::string_view kProbeStatement = "parmap_range_probe";
 // undefined_function: what ORDER BY and >= raise for a type with no ordering.
 constexpr std::string_view kUndefinedFunction = "42883";
 // The first release with the TID range scan: before it a ctid range reads the whole table.
 constexpr int kTidRangeScanVersion = 140000;
-
-/// Frees memory libpq allocated (PQgetCopyData buffers, PQescapeLiteral results).
-struct PqFree {
-  void operator()(char* p) const noexcept { PQfreemem(p); }
-};
-using PqBuffer = std::unique_ptr<char, PqFree>;
-
-/// Frees a cancel handle.
-struct CancelFree {
-  void operator()(PGcancel* p) const noexcept { PQfreeCancel(p); }
-};
-
-ErrorContext pg_context(std::string_view sql = {}, std::string_view table = {}) {
-  ErrorContext context;
-  context.engine = "postgresql";
-  context.table = std::string(table);
-  context.statement = std::string(sql.substr(0, 200));
-  return context;
-}
 
 // The wrapped forms ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
 std::string_view strip_sql(std::string_view sql) {
@@ -83,75 +62,6 @@ bool iequals(std::string_view a, std::string_view b) {
 bool is_ident_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$' ||
          static_cast<unsigned char>(c) >= 0x80;
-}
-
-std::string sqlstate_of(const PGresult* result) {
-  if (result == nullptr) return {};
-  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-  return state != nullptr ? state : "";
-}
-
-bool is_error_status(ExecStatusType status) {
-  return status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR ||
-         status == PGRES_BAD_RESPONSE;
-}
-
-[[noreturn]] void throw_closed(std::string_view url) {
-  throw Error(ErrorKind::Connect, fmt::format("postgresql {}: the connection is closed", url), {},
-              pg_context());
-}
-
-/// Throws the classified Error for a failed result (null: libpq could not even make one).
-[[noreturn]] void throw_result_error(PGconn* conn, const PGresult* result, std::string_view url,
-                                     std::string_view what, std::string_view sql,
-                                     std::string_view table = {}, bool committing = false) {
-  if (result != nullptr && !is_error_status(PQresultStatus(result))) {
-    throw Error(ErrorKind::Internal,
-                fmt::format("postgresql {}: {}: unexpected result status {}", url, what,
-                            PQresStatus(PQresultStatus(result))),
-                {}, pg_context(sql, table));
-  }
-  const bool lost = conn == nullptr || PQstatus(conn) == CONNECTION_BAD;
-  const std::string state = sqlstate_of(result);
-  std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
-  if (message.empty() && conn != nullptr) message = PQerrorMessage(conn);
-  throw make_pg_error(classify_failure(state, lost, committing), state, message, url, what, sql,
-                      table);
-}
-
-/// Ends whatever command is still running on the connection (a COPY left half-way by a source
-/// or sink that is being destroyed, or by an error) so that the session takes new commands.
-void abandon_command(PGconn* conn) noexcept {
-  // Each loop iteration consumes one result or ends one COPY; a handful always suffices.
-  for (int i = 0; i < 16 && PQstatus(conn) == CONNECTION_OK; ++i) {
-    PGresult* result = PQgetResult(conn);
-    if (result == nullptr) return;
-    const ExecStatusType status = PQresultStatus(result);
-    PQclear(result);
-    if (status == PGRES_COPY_IN) {
-      PQputCopyEnd(conn, "parmap abandoned the COPY");
-    } else if (status == PGRES_COPY_OUT) {
-      // Ask the server to stop, then read what it had already sent.
-      std::unique_ptr<PGcancel, CancelFree> cancel(PQgetCancel(conn));
-      std::array<char, 256> errbuf{};
-      if (cancel) PQcancel(cancel.get(), errbuf.data(), static_cast<int>(errbuf.size()));
-      char* buffer = nullptr;
-      while (PQgetCopyData(conn, &buffer, 0) > 0) PQfreemem(buffer);
-    }
-  }
-}
-
-/// Reads and frees the results left after a command ended (a COPY after its end).
-void drain_results(PGconn* conn) noexcept {
-  while (PGresult* result = PQgetResult(conn)) {
-    const ExecStatusType status = PQresultStatus(result);
-    PQclear(result);
-    // Still in a COPY: PQgetResult would answer the same forever.
-    if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
-      abandon_command(conn);
-      return;
-    }
-  }
 }
 
 std::string format_double(double v) {
@@ -331,316 +241,9 @@ std::string column_names(const std::vector<PgColumn>& columns) {
   return names;
 }
 
-// ---------------------------------------------------------------------------------------
-
-/// The output side of one COPY ... TO STDOUT: yields each CopyData message in turn, checks the
-/// command's final result, and cancels the COPY when abandoned half-way.
-class CopyOutStream {
- public:
-  CopyOutStream(const std::shared_ptr<Session>& session, std::string sql)
-      : session_(session), url_(session->url), sql_(std::move(sql)) {}
-  ~CopyOutStream() {
-    buffer_.reset();
-    if (done_) return;
-    if (const std::shared_ptr<Session> s = session_.lock(); s && s->conn) {
-      abandon_command(s->conn.get());
-    }
-  }
-  CopyOutStream(const CopyOutStream&) = delete;
-  CopyOutStream& operator=(const CopyOutStream&) = delete;
-
-  /// Points `piece` at the next message (valid until the next call); false at the end.
-  bool next(std::string_view& piece) {
-    buffer_.reset();
-    if (done_) return false;
-    const std::shared_ptr<Session> s = session_.lock();
-    if (!s || !s->conn) {
-      done_ = true;
-      throw_closed(url_);
-    }
-    PGconn* conn = s->conn.get();
-    char* raw = nullptr;
-    const int n = PQgetCopyData(conn, &raw, 0);
-    if (n > 0) {
-      buffer_.reset(raw);
-      piece = std::string_view(raw, static_cast<size_t>(n));
-      return true;
-    }
-    done_ = true;
-    // -1: the COPY ended; its result says whether it succeeded. -2: an error.
-    ResultPtr result(PQgetResult(conn));
-    const bool ok = n == -1 && result && PQresultStatus(result.get()) == PGRES_COMMAND_OK;
-    // Leave the session ready for the next command (also before throwing).
-    drain_results(conn);
-    if (!ok) {
-      if (result && !is_error_status(PQresultStatus(result.get()))) result.reset();
-      throw_result_error(conn, result.get(), url_, "reading rows", sql_);
-    }
-    return false;
-  }
-
- private:
-  std::weak_ptr<Session> session_;
-  std::string url_;
-  std::string sql_;
-  PqBuffer buffer_;
-  bool done_ = false;
-};
-
-/// Decodes a binary COPY stream into batches.
-class PgRowSource final : public RowSource {
- public:
-  PgRowSource(const std::shared_ptr<Session>& session, std::string sql,
-              std::vector<PgColumn> columns, size_t batch_rows, size_t max_batch_bytes)
-      : ncols_(columns.size()),
-        decoder_(std::move(columns)),
-        stream_(session, std::move(sql)),
-        batch_rows_(batch_rows),
-        max_batch_bytes_(max_batch_bytes) {}
-
-  bool next(Batch& out) override {
-    out = decoder_.make_batch();
-    size_t rows = 0;
-    size_t bytes = 0;
-    std::string_view piece;
-    while (rows < batch_rows_ && (max_batch_bytes_ == 0 || bytes < max_batch_bytes_)) {
-      if (!stream_.next(piece)) break;
-      const size_t added = decoder_.feed(piece, out);
-      rows += added;
-      bytes += piece.size() + added * ncols_ * kPerValueBytes;
-    }
-    return out.num_rows() > 0;
-  }
-
- private:
-  size_t ncols_;
-  CopyDecoder decoder_;
-  CopyOutStream stream_;
-  size_t batch_rows_;
-  size_t max_batch_bytes_;
-};
-
-/// Yields a binary COPY stream's messages as they come, counting and hashing tuples.
-class PgNativeSource final : public NativeSource {
- public:
-  PgNativeSource(const std::shared_ptr<Session>& session, std::string sql)
-      : stream_(session, std::move(sql)) {}
-
-  bool next(std::string_view& data) override {
-    if (!stream_.next(data)) return false;
-    hasher_.feed(data);
-    return true;
-  }
-  int64_t rows() const override { return hasher_.rows(); }
-  uint64_t row_hash() const override { return hasher_.hash(); }
-
- private:
-  CopyOutStream stream_;
-  TupleHasher hasher_;
-};
-
-/// The input side of COPY ... FROM STDIN: starts it, sends bytes, ends it and returns the
-/// rows the server counted; aborts it when abandoned.
-class CopyInStream {
- public:
-  CopyInStream(const std::shared_ptr<Session>& session, std::string table)
-      : session_(session), url_(session->url), table_(std::move(table)) {}
-  ~CopyInStream() {
-    if (!active_) return;
-    if (const std::shared_ptr<Session> s = session_.lock(); s && s->conn) {
-      PQputCopyEnd(s->conn.get(), "parmap abandoned the COPY");
-      abandon_command(s->conn.get());
-    }
-  }
-  CopyInStream(const CopyInStream&) = delete;
-  CopyInStream& operator=(const CopyInStream&) = delete;
-
-  bool active() const { return active_; }
-
-  void start(std::string sql) {
-    const std::shared_ptr<Session> s = live();
-    sql_ = std::move(sql);
-    ResultPtr result(PQexec(s->conn.get(), sql_.c_str()));
-    if (!result || PQresultStatus(result.get()) != PGRES_COPY_IN) {
-      throw_result_error(s->conn.get(), result.get(), s->url, fmt::format("copy into {}", table_),
-                         sql_, table_);
-    }
-    active_ = true;
-  }
-
-  void put(std::string_view data) {
-    const std::shared_ptr<Session> s = live();
-    while (!data.empty()) {
-      const size_t n = std::min(data.size(), kCopyBufferBytes);
-      if (PQputCopyData(s->conn.get(), data.data(), static_cast<int>(n)) != 1) fail(*s);
-      data.remove_prefix(n);
-    }
-  }
-
-  /// Ends the COPY; returns the rows the server stored.
-  int64_t end() {
-    const std::shared_ptr<Session> s = live();
-    PGconn* conn = s->conn.get();
-    if (PQputCopyEnd(conn, nullptr) != 1) fail(*s);
-    active_ = false;
-    ResultPtr result(PQgetResult(conn));
-    const bool ok = result && PQresultStatus(result.get()) == PGRES_COMMAND_OK;
-    drain_results(conn);
-    if (!ok) {
-      if (result && !is_error_status(PQresultStatus(result.get()))) result.reset();
-      throw_result_error(conn, result.get(), s->url, fmt::format("copy into {}", table_), sql_,
-                         table_);
-    }
-    const char* tuples = PQcmdTuples(result.get());
-    return tuples != nullptr ? std::strtoll(tuples, nullptr, 10) : 0;
-  }
-
- private:
-  std::shared_ptr<Session> live() const {
-    std::shared_ptr<Session> s = session_.lock();
-    if (!s || !s->conn) throw_closed(url_);
-    return s;
-  }
-
-  // A refused PQputCopyData/PQputCopyEnd: the server may have ended the COPY with an error
-  // (a row it refused), which is the better message; else the connection failed.
-  [[noreturn]] void fail(Session& s) {
-    active_ = false;
-    PGconn* conn = s.conn.get();
-    ResultPtr result(PQgetResult(conn));
-    drain_results(conn);
-    if (result && !is_error_status(PQresultStatus(result.get()))) {
-      // Still in the COPY (or done without an error): end it, report the connection's error.
-      if (PQresultStatus(result.get()) == PGRES_COPY_IN) abandon_command(conn);
-      result.reset();
-    }
-    throw_result_error(conn, result.get(), s.url, fmt::format("copy into {}", table_), sql_,
-                       table_);
-  }
-
-  std::weak_ptr<Session> session_;
-  std::string url_;
-  std::string table_;
-  std::string sql_;
-  bool active_ = false;
-};
-
-/// Encodes batches for COPY FROM STDIN: binary when the encoder can, else text; a batch
-/// needing the other format ends the running COPY and starts one in that format.
-class PgRowSink final : public RowSink {
- public:
-  PgRowSink(const std::shared_ptr<Session>& session, std::string copy_head, std::string table,
-            std::vector<PgColumn> target)
-      : ncols_(target.size()),
-        encoder_(std::move(target)),
-        copy_(session, table),
-        copy_head_(std::move(copy_head)),
-        table_(std::move(table)) {}
-
-  void write(const Batch& batch) override {
-    if (batch.num_columns() != ncols_) {
-      throw Error(ErrorKind::Schema,
-                  fmt::format("postgresql: copy into {}: the batch has {} columns, the sink {}",
-                              table_, batch.num_columns(), ncols_),
-                  {}, pg_context({}, table_));
-    }
-    if (batch.num_rows() == 0) return;
-    const Mode want = encoder_.binary_ok(batch) ? Mode::Binary : Mode::Text;
-    if (copy_.active() && want != mode_) end_copy();
-    if (!copy_.active()) {
-      mode_ = want;
-      copy_.start(copy_head_ + (want == Mode::Binary ? " (FORMAT binary)" : " (FORMAT text)"));
-      if (want == Mode::Binary) CopyEncoder::binary_header(buffer_);
-    }
-    if (mode_ == Mode::Binary) {
-      encoder_.encode_binary(batch, buffer_);
-    } else {
-      encoder_.encode_text(batch, buffer_);
-    }
-    if (buffer_.size() >= kCopyBufferBytes) flush();
-  }
-
-  int64_t finish() override {
-    if (copy_.active()) end_copy();
-    return rows_;
-  }
-
- private:
-  enum class Mode { Binary, Text };
-
-  void flush() {
-    copy_.put(buffer_);
-    buffer_.clear();
-  }
-
-  void end_copy() {
-    if (mode_ == Mode::Binary) CopyEncoder::binary_trailer(buffer_);
-    flush();
-    rows_ += copy_.end();
-  }
-
-  size_t ncols_;
-  CopyEncoder encoder_;
-  CopyInStream copy_;
-  std::string copy_head_;
-  std::string table_;
-  Mode mode_ = Mode::Binary;
-  std::string buffer_;
-  int64_t rows_ = 0;
-};
-
-/// Passes a binary COPY stream straight into COPY FROM STDIN.
-class PgNativeSink final : public NativeSink {
- public:
-  PgNativeSink(const std::shared_ptr<Session>& session, std::string table, std::string sql)
-      : copy_(session, std::move(table)) {
-    copy_.start(std::move(sql));
-  }
-
-  void write(std::string_view data) override { copy_.put(data); }
-  int64_t finish() override { return copy_.active() ? copy_.end() : 0; }
-
- private:
-  CopyInStream copy_;
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
-
-std::vector<std::pair<std::string, std::string>> connect_params(const ConnectionUrl& url) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto set = [&out](const std::string& key, const std::string& value) {
-    if (value.empty()) return;
-    for (auto& [k, v] : out) {
-      if (k == key) {
-        v = value;
-        return;
-      }
-    }
-    out.emplace_back(key, value);
-  };
-  set("host", url.host);
-  if (url.port) set("port", std::to_string(*url.port));
-  set("dbname", url.database);
-  set("user", url.user);
-  set("password", url.password);
-  for (const auto& [key, value] : url.params) set(key, value);
-  auto set_default = [&out, &set](const std::string& key, const std::string& value) {
-    const bool given =
-        std::any_of(out.begin(), out.end(), [&](const auto& kv) { return kv.first == key; });
-    if (!given) set(key, value);
-  };
-  set_default("application_name", "parmap");
-  set_default("keepalives", "1");
-  set_default("keepalives_idle", "30");
-  set_default("keepalives_interval", "10");
-  set_default("keepalives_count", "3");
-  set_default("connect_timeout", "10");
-  // Batches hold UTF-8 text whatever the database's encoding.
-  set_default("client_encoding", "UTF8");
-  return out;
-}
 
 std::string rewrite_placeholders(std::string_view sql, size_t& count,
                                  const std::function<std::string(size_t)>& replace) {

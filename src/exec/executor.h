@@ -1,0 +1,192 @@
+// The job runner's internal class: one job's state, shared by planning, running, chunk copy,
+// reject isolation and verify (each in its own file under src/exec/).
+#pragma once
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "exec/ledger.h"
+#include "exec/watchdog.h"
+#include "parmap/parmap.h"
+#include "plan/plan.h"
+
+namespace parmap {
+
+using Clock = std::chrono::steady_clock;
+
+/// Rows per batch handed from a source to a sink.
+inline constexpr size_t kBatchRows = 10000;
+
+/// Runs `fn` inside one target transaction, holding the engine's writer lock if it has one.
+template <typename Fn>
+void in_write_transaction(Connection& db, Fn&& fn) {
+  std::unique_lock<std::mutex> guard;
+  if (auto* lock = db.writer_lock()) guard = std::unique_lock(*lock);
+  db.begin();
+  try {
+    fn();
+    db.commit();
+  } catch (...) {
+    db.rollback();
+    throw;
+  }
+}
+
+/// How long to wait before retry number `attempt` (0-based): exponential from
+/// retry_backoff_ms, capped at 30 s, with jitter (50-100%) so that workers do not retry in step.
+inline std::chrono::milliseconds backoff_delay(const ParallelConfig& config, int attempt,
+                                               std::mt19937_64& rng) {
+  const double base = config.retry_backoff_ms * std::pow(2.0, attempt);
+  const double capped = std::min(base, 30000.0);
+  const double jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+  return std::chrono::milliseconds(static_cast<int64_t>(capped * jitter));
+}
+
+inline bool retryable(ErrorKind kind) {
+  return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt ||
+         kind == ErrorKind::Connect || kind == ErrorKind::Timeout;
+}
+
+/// One job (run or verify) from its inputs to its result. Owns the coordinator's sessions and
+/// the workers' pool; run() and verify() are each called once, from one thread, and start and
+/// join the worker threads themselves. Throws Error.
+class Executor {
+ public:
+  Executor(ConnectionFactory source, std::string sql, ConnectionFactory target, TableRef table,
+           const ParallelOptions& options, std::string job_id)
+      : pool_(source, target),
+        source_factory_(std::move(source)),
+        target_factory_(std::move(target)),
+        sql_(std::move(sql)),
+        table_(std::move(table)),
+        opts_(options),
+        config_(options.config),
+        job_id_(std::move(job_id)) {}
+
+  /// The job id: given, or derived once the coordinator's sessions say which databases they
+  /// are on (derive_job_id).
+  const std::string& job_id() const { return job_id_; }
+
+  ParallelResult run();
+  /// Compares source (or ledger) and target range by range; see verify_query_parallel.
+  VerifyResult verify(bool against_ledger);
+
+ private:
+  StoredPlan make_plan(Connection& src, const TableSchema& src_schema);
+  /// In one target transaction: the ledger tables, the table (mode create), and for a new run
+  /// the truncation (mode truncate) with the run's record, so that neither exists without
+  /// the other.
+  void prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists);
+  /// Runs one phase of the run that is not a chunk (`what`: "planning", "recording the job
+  /// as finished") with the policy chunks get: `attempt(n)` is called again after a transient
+  /// error, a server-side timeout or a lost connection, up to max_retries, with backoff.
+  /// `attempt` opens its own sessions and runs under the watchdog.
+  template <typename Fn>
+  void with_retries(const std::string& what, Fn&& attempt);
+  /// Forgets what an abandoned attempt at planning found, before the next attempt.
+  void reset_plan();
+  /// Takes the job's lock on the coordinator's target session, or refuses.
+  void lock_job();
+  /// Stamps the job finished in the ledger, on a new session when the coordinator's died.
+  void mark_finished();
+  /// Rows and ledger-form hash ("v:<hex>", or "b:<hex>" when `bytes`) of one range of the
+  /// target table, read back.
+  std::pair<int64_t, std::string> sum_target(Connection& tgt, const Chunk& chunk, bool bytes);
+  /// Rows and "v:<hex>" hash of one range of the source query, transformed as when written.
+  std::pair<int64_t, std::string> sum_source(Connection& src, const Chunk& chunk);
+  /// On the coordinator's open sessions (coord_src_, coord_tgt_): checks the input, loads or
+  /// makes the plan and fills the queue of chunks still to do. Writes nothing.
+  void prepare();
+  void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
+                   const std::optional<TableSchema>& target_schema);
+  void worker();
+  void run_chunk(const Chunk& chunk);
+  /// One attempt; returns rows written.
+  int64_t copy_chunk(const Chunk& chunk);
+  /// One attempt on the fast path: native bytes from source to target, not decoded.
+  int64_t copy_chunk_native(const Chunk& chunk, Connection& src, Connection& tgt);
+  /// After a data error: reads the whole chunk again and writes it in halving slices, each
+  /// under a savepoint, until the refused rows are isolated; they go to the reject file
+  /// (within max_rejects) and the others commit. Returns rows written.
+  int64_t copy_chunk_isolating(const Chunk& chunk);
+  void write_isolating(Connection& tgt, const Chunk& chunk, const Batch& rows, size_t begin,
+                       size_t end, int64_t& written, uint64_t& hash,
+                       std::vector<std::string>& rejects);
+  void save_rejects(const std::vector<std::string>& rejects);
+  bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }
+  void report(const Chunk& chunk, int64_t rows, bool skipped);
+
+  ConnectionPoolManager pool_;
+  ConnectionFactory source_factory_, target_factory_;
+  const std::string sql_;
+  const TableRef table_;
+  const ParallelOptions& opts_;
+  const ParallelConfig config_;
+  std::string job_id_;  ///< set before prepare() returns
+  int64_t run_no_ = 1;  ///< the run this invocation resumes or starts
+  bool verifying_ = false;  ///< verify(): the plan is the last run's, finished or not
+  bool new_run_ = true; ///< false: resuming an unfinished run
+  std::optional<JobRecord> job_;  ///< the ledger's record of this job
+
+  std::unique_ptr<Connection> coord_src_, coord_tgt_;  ///< the coordinator's sessions
+  TableSchema out_schema_;                  ///< the columns written, in order
+  std::optional<TableSchema> target_schema_;  ///< nullopt: the table does not exist yet
+  std::optional<StoredPlan> stored_;        ///< the ledger's plan of this job
+  std::map<uint32_t, LedgerEntry> committed_;
+
+  ParallelResult result_;
+  StoredPlan plan_;
+  std::vector<std::string> out_columns_;
+  std::string snapshot_;  ///< exported snapshot id, "" when the engine has none
+  bool fast_path_ = false;
+  std::vector<const Chunk*> queue_;
+  std::atomic<size_t> next_{0};
+  std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};
+  std::atomic<int64_t> rejected_{0};  ///< rows rejected, counted against max_rejects
+  std::string reject_path_;
+  std::mutex reject_mu_;
+  std::atomic<bool> stop_{false};
+  std::mutex errors_mu_;
+  std::mutex done_mu_;
+  std::set<uint32_t> done_;  ///< chunks committed by this invocation, under done_mu_
+  /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
+  /// joined) before the connections it may interrupt.
+  Watchdog watchdog_{std::chrono::seconds(config_.chunk_timeout_s)};
+};
+
+template <typename Fn>
+void Executor::with_retries(const std::string& what, Fn&& attempt) {
+  std::mt19937_64 rng(std::hash<std::string>{}(what) ^
+                      static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  for (int n = 0;; ++n) {
+    try {
+      attempt(n);
+      return;
+    } catch (const Error& e) {
+      if (!retryable(e.kind()) || n >= config_.max_retries || cancelled()) throw;
+      ++retries_;
+      spdlog::warn("job {}: {}: {} (attempt {} of {}), retrying on new connections",
+                   job_id_.empty() ? "(new)" : job_id_, what, e.what(), n + 1,
+                   config_.max_retries + 1);
+      std::this_thread::sleep_for(backoff_delay(config_, n, rng));
+    }
+  }
+}
+
+}  // namespace parmap

@@ -1,0 +1,195 @@
+// Planning a job: the partition key, the parallel decision and the chunks (make_plan), and
+// whether chunks move native bytes or typed batches (choose_path).
+#include "exec/executor.h"
+#include "exec/plan_probe.h"
+
+namespace parmap {
+
+namespace {
+
+/// Whether the query's relation really splits by blocks (a table, not a view): the driver
+/// says so by answering key_stats for "ctid".
+bool splits_by_blocks_of(Connection& src, const std::string& sql) {
+  try {
+    src.key_stats(sql, "ctid", 0);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
+  StoredPlan p;
+  p.source_sql = sql_;
+  p.target_table = table_.display();
+  p.estimated_rows = src.estimate_rows(sql_);
+  std::vector<std::string> why;
+
+  // The partition key: the job's partition_column, else the ORDER BY key, else the
+  // integer primary key of a plain "SELECT * FROM table".
+  std::string key;
+  const QueryCheck check = check_query_splittable(sql_);
+  auto resolve = [&](const std::string& name) -> std::string {
+    const int i = src_schema.find(name);
+    return i < 0 ? std::string() : src_schema.columns[i].name;
+  };
+  const auto table = simple_table_of(sql_);
+  const bool blocks = table && src.capabilities().block_ranges;
+  if (!opts_.partition_column.empty()) {
+    if (opts_.partition_column == "ctid") {
+      if (!blocks) {
+        throw_config("partition_column", "ctid",
+                     "a column of the source query; 'ctid' (block ranges) needs a PostgreSQL "
+                     "source and a plain 'SELECT * FROM table' query");
+      }
+      key = "ctid";
+    } else {
+      key = resolve(opts_.partition_column);
+    }
+    if (key.empty()) {
+      std::vector<std::string> names;
+      for (const auto& c : src_schema.columns) names.push_back(c.name);
+      throw_config("partition_column", opts_.partition_column,
+                   fmt::format("a column of the source query: {}", fmt::join(names, ", ")));
+    }
+    why.push_back(fmt::format("partition column '{}' from the job", key));
+    // A key the engine cannot order or compare (json, point) cannot be cut into ranges.
+    if (key != "ctid") {
+      if (auto problem = src.range_filter_problem(sql_, key)) {
+        why.push_back(*problem);
+        key.clear();
+        if (blocks && splits_by_blocks_of(src, sql_)) {
+          key = "ctid";
+          why.push_back(fmt::format("{} split by block ranges (ctid) instead", table->display()));
+        } else {
+          why.push_back("streamed as one chunk");
+        }
+      }
+    }
+  } else if (!check.splittable) {
+    why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
+  } else {
+    if (auto k = order_by_key(sql_); k && !resolve(*k).empty()) {
+      key = resolve(*k);
+      why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
+    } else if (table) {
+      if (auto pk = src.integer_primary_key(*table); pk && !resolve(*pk).empty()) {
+        key = resolve(*pk);
+        why.push_back(fmt::format("partition column '{}', the integer primary key of {}", key,
+                                  table->display()));
+      }
+    }
+    // A filter the engine cannot push into the scan would make every chunk run the whole
+    // query: one stream is cheaper.
+    if (!key.empty()) {
+      if (auto problem = src.range_filter_problem(sql_, key)) {
+        why.push_back(*problem + "; streamed as one chunk");
+        key.clear();
+      }
+    }
+    if (key.empty() && blocks && splits_by_blocks_of(src, sql_)) {
+      key = "ctid";
+      why.push_back(
+          fmt::format("no usable key column: {} split by block ranges (ctid)", table->display()));
+    } else if (key.empty() && why.empty()) {
+      why.push_back(
+          "no partition key (no ORDER BY column, no integer primary key, no "
+          "partition_column): streamed as one chunk");
+    }
+  }
+
+  // An estimate that says "small" can be far too low (a join, a view, stale statistics):
+  // there a bounded count of the real rows decides.
+  int64_t rows = p.estimated_rows;
+  if (!key.empty() && key != "ctid") {
+    const int64_t enough = config_.enable_parallel && config_.max_workers > 1
+                               ? std::max(config_.chunk_size, config_.min_rows_for_parallel)
+                               : config_.chunk_size;
+    if (rows <= enough) {
+      const int64_t counted = count_rows_upto(src, sql_, nullptr, enough + 1);
+      if (counted > rows) {
+        why.push_back(fmt::format("estimated {} rows, but counted {}{}", rows,
+                                  counted > enough ? "more than " : "", std::min(counted, enough)));
+        rows = counted;
+      }
+    }
+  }
+  const bool parallel_ok = should_use_parallel_processing(config_, rows);
+  if (!config_.enable_parallel) {
+    why.push_back("parallel processing is disabled (enable_parallel / MAPPER_PARALLEL_ENABLED)");
+  } else if (config_.max_workers <= 1) {
+    why.push_back("max_workers is 1");
+  } else if (rows < config_.min_rows_for_parallel) {
+    why.push_back(fmt::format("{} {} rows < min_rows_for_parallel {}",
+                              rows == p.estimated_rows ? "estimated" : "counted", rows,
+                              config_.min_rows_for_parallel));
+  }
+
+  // Chunks keep a rerun's unit of work small even when one worker runs them.
+  if (key.empty() || (!parallel_ok && rows <= config_.chunk_size)) {
+    p.partition_column.clear();
+    p.chunks = {whole_query_chunk()};
+    p.chunks[0].estimated_rows = rows;
+    p.parallel = false;
+  } else {
+    const int64_t n = std::max<int64_t>(1, (rows + config_.chunk_size - 1) / config_.chunk_size);
+    const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
+    KeyStats stats = src.key_stats(sql_, key, max_sample);
+    stats.rows = std::max(stats.rows, rows - stats.null_rows);
+    p.partition_column = key;
+    p.chunks = plan_chunks(stats, config_.chunk_size);
+    // The estimate cut the chunks; the real rows decide their final size.
+    PlanProbe probe(src, sql_, config_.chunk_size);
+    p.chunks = probe.fit(std::move(p.chunks), !stats.sample.empty());
+    if (const std::string probed = probe.summary(); !probed.empty()) why.push_back(probed);
+    p.parallel = parallel_ok && p.chunks.size() > 1;
+    // Chunks cut by physical position stay exact on resume only while no row moves: remember
+    // where the rows were, so that a resume can tell.
+    const bool by_position =
+        key == "ctid" || std::any_of(p.chunks.begin(), p.chunks.end(),
+                                     [](const Chunk& c) { return c.slice.has_value(); });
+    if (by_position) p.position_token = src.position_token(sql_);
+  }
+  if (p.parallel) {
+    why.insert(why.begin(), fmt::format("parallel: {} {} rows >= min_rows_for_parallel {}",
+                                        rows == p.estimated_rows ? "estimated" : "counted at least",
+                                        rows, config_.min_rows_for_parallel));
+  } else {
+    why.insert(why.begin(), "serial");
+  }
+  p.reason = fmt::format("{}", fmt::join(why, "; "));
+  return p;
+}
+
+void Executor::choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
+                           const std::optional<TableSchema>& target_schema) {
+  const std::string format = src.native_format();
+  std::string why;
+  if (opts_.transform) {
+    why = "a transformation needs the values";
+  } else if (format.empty() || format != tgt.native_format()) {
+    why = fmt::format("{} to {} has no shared native format", src.engine(), tgt.engine());
+  } else if (target_schema) {
+    auto lower = [](std::string t) {
+      for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return t;
+    };
+    for (const auto& c : src_schema.columns) {
+      const auto& t = target_schema->columns[target_schema->find(c.name)];
+      if (c.declared_type.empty() || lower(c.declared_type) != lower(t.declared_type)) {
+        why = fmt::format("column {} is {} in the source and {} in the target", c.name,
+                          c.declared_type.empty() ? "of unknown type" : c.declared_type,
+                          t.declared_type);
+        break;
+      }
+    }
+  }
+  fast_path_ = why.empty();
+  result_.fast_path = fast_path_;
+  result_.path = fast_path_ ? fmt::format("fast path: {} bytes passed through, not decoded", format)
+                            : "typed path: " + why;
+}
+
+}  // namespace parmap
