@@ -116,6 +116,8 @@ struct Column {
   size_t byte_size() const;
   /// Keeps only rows whose keep[row] is true.
   void filter(const std::vector<uint8_t>& keep);
+  /// A copy of rows [begin, end) only (same name and types); copies nothing else.
+  Column slice(size_t begin, size_t end) const;
 };
 
 /// A set of rows in columnar form. Not thread-safe; owned by one worker at a time.
@@ -132,6 +134,8 @@ struct Batch {
   size_t byte_size() const;
   /// An empty batch with the same column names and types.
   Batch empty_like() const;
+  /// A copy of rows [begin, end) only: O(end - begin), whatever the batch's size.
+  Batch slice(size_t begin, size_t end) const;
 };
 
 /// Order-independent content hash of a batch's rows: the wrapping sum of each row's

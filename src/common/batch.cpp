@@ -711,7 +711,45 @@ void Column::filter(const std::vector<uint8_t>& keep) {
   compact(nulls, keep);
 }
 
+Column Column::slice(size_t begin, size_t end) const {
+  if (begin > end || end > size()) {
+    throw Error(ErrorKind::Internal, fmt::format("slice of column '{}': rows [{}, {}) of {}", name,
+                                                 begin, end, size()));
+  }
+  Column out;
+  out.name = name;
+  out.type = type;
+  out.declared_type = declared_type;
+  auto part = [&](const auto& from, auto& to) {
+    to.assign(from.begin() + static_cast<std::ptrdiff_t>(begin),
+              from.begin() + static_cast<std::ptrdiff_t>(end));
+  };
+  switch (storage_of(type)) {
+    case Storage::Ints:
+      part(ints, out.ints);
+      break;
+    case Storage::Doubles:
+      part(doubles, out.doubles);
+      break;
+    case Storage::Strings:
+      part(strings, out.strings);
+      break;
+    case Storage::Values:
+      part(values, out.values);
+      break;
+  }
+  part(nulls, out.nulls);
+  return out;
+}
+
 // --- Batch -------------------------------------------------------------------------
+
+Batch Batch::slice(size_t begin, size_t end) const {
+  Batch out;
+  out.columns.reserve(columns.size());
+  for (const Column& c : columns) out.columns.push_back(c.slice(begin, end));
+  return out;
+}
 
 int Batch::find(std::string_view name) const {
   for (size_t i = 0; i < columns.size(); ++i) {

@@ -12,16 +12,6 @@ namespace {
 /// The savepoint around each slice written while isolating refused rows.
 constexpr std::string_view kRowsSavepoint = "parmap_rows";
 
-/// Rows [begin, end) of a batch.
-Batch slice(const Batch& rows, size_t begin, size_t end) {
-  Batch out = rows;
-  std::vector<uint8_t> keep(rows.num_rows(), 0);
-  std::fill(keep.begin() + static_cast<std::ptrdiff_t>(begin),
-            keep.begin() + static_cast<std::ptrdiff_t>(end), 1);
-  out.filter(keep);
-  return out;
-}
-
 nlohmann::json value_json(const Value& v) {
   if (v.is_null()) return nullptr;
   if (v.is_int()) return v.as_int();
@@ -41,7 +31,7 @@ void Executor::write_isolating(Connection& tgt, const Chunk& chunk, const Batch&
   if (begin >= end) return;
   tgt.savepoint(kRowsSavepoint);
   try {
-    Batch part = slice(rows, begin, end);
+    Batch part = rows.slice(begin, end);
     if (opts_.transform) opts_.transform(part);
     auto sink = tgt.open_sink(table_, out_columns_);
     sink->write(part);

@@ -325,6 +325,22 @@ TEST(BatchTest, FindFilterEmptyLike) {
   EXPECT_EQ(b.num_columns(), 6u);
 }
 
+TEST(BatchTest, SliceCopiesOnlyItsRowsOfEveryColumn) {
+  const Batch b = sample_batch();
+  const Batch mid = b.slice(1, 4);
+  ASSERT_EQ(mid.num_rows(), 3u);
+  ASSERT_EQ(mid.num_columns(), b.num_columns());
+  for (size_t c = 0; c < b.num_columns(); ++c) {
+    EXPECT_EQ(mid.columns[c].name, b.columns[c].name);
+    EXPECT_EQ(mid.columns[c].type, b.columns[c].type);
+    for (size_t r = 0; r < 3; ++r) EXPECT_EQ(mid.columns[c].get(r), b.columns[c].get(r + 1));
+  }
+  // The parts of a batch hash to the whole, as the reject isolation relies on.
+  EXPECT_EQ(hash_rows(b.slice(0, 2)) + hash_rows(b.slice(2, 5)), hash_rows(b));
+  EXPECT_EQ(b.slice(2, 2).num_rows(), 0u);
+  EXPECT_THROW(b.slice(3, 6), Error);
+}
+
 TEST(HashTest, BatchHashIsSumOfRowHashes) {
   const Batch b = sample_batch();
   uint64_t sum = 0;
