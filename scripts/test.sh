@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds parmap and runs the whole test suite: unit, integration (real SQLite files and a
-# throwaway PostgreSQL server) and end-to-end (the parmap binary). With --sanitizers (the
-# default when CI=true) it then runs it again under AddressSanitizer+UBSan and under
-# ThreadSanitizer, on fewer rows.
+# Builds parmap and runs the whole test suite: unit, integration (real SQLite files, a
+# throwaway PostgreSQL server and a throwaway MariaDB server) and end-to-end (the parmap
+# binary). With --sanitizers (the default when CI=true) it then runs it again under
+# AddressSanitizer+UBSan and under ThreadSanitizer, on fewer rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,19 +33,25 @@ sanitizer_skip='^(PgKeysTest|SqliteKeysTest|BadInputSqlite|BadInputPostgres)\.'
 
 scripts/build.sh build
 
-# One throwaway PostgreSQL server for every suite (the sanitizer runs share it); the trap stops
-# it by its pid whatever way this script ends.
+# One throwaway PostgreSQL server and one MariaDB server for every suite (the sanitizer runs
+# share them); the trap stops them by their pids whatever way this script ends.
 pg_dir=$(mktemp -d /tmp/parmap-pg-XXXXXX)
-stop_pg() {
+mariadb_dir=$(mktemp -d /tmp/parmap-my-XXXXXX)
+stop_servers() {
   local rc=$?
   if [ "$rc" != 0 ] && [ -s "$pg_dir/pg.log" ]; then
     echo "== PostgreSQL server log (last 40 lines)" >&2
     tail -n 40 "$pg_dir/pg.log" >&2 || true
   fi
+  if [ "$rc" != 0 ] && [ -s "$mariadb_dir/mariadb.log" ]; then
+    echo "== MariaDB server log (last 40 lines)" >&2
+    tail -n 40 "$mariadb_dir/mariadb.log" >&2 || true
+  fi
   scripts/pg_test_server.sh stop "$pg_dir" || true
-  rm -rf "$pg_dir"
+  scripts/mariadb_test_server.sh stop "$mariadb_dir" || true
+  rm -rf "$pg_dir" "$mariadb_dir"
 }
-trap stop_pg EXIT
+trap stop_servers EXIT
 trap 'exit 130' INT TERM
 PARMAP_PG_URL=$(scripts/pg_test_server.sh start "$pg_dir")
 export PARMAP_PG_URL
@@ -53,6 +59,9 @@ export PARMAP_PG_URL
 pg_env=$(scripts/pg_test_server.sh env "$pg_dir")
 eval "$pg_env"
 echo "== PostgreSQL test server at $PARMAP_PG_URL (log: $pg_dir/pg.log)"
+PARMAP_MARIADB_URL=$(scripts/mariadb_test_server.sh start "$mariadb_dir")
+export PARMAP_MARIADB_URL
+echo "== MariaDB test server at $PARMAP_MARIADB_URL (log: $mariadb_dir/mariadb.log)"
 
 if [ "$sanitizers" = 1 ]; then
   scripts/build.sh build-asan -DPARMAP_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug

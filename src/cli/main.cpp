@@ -56,9 +56,11 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                  "YAML job file (keys: job, source, target, query or table, target_table, "
                  "partition_column, mode, columns, params); flags override it");
   app.add_option("--source", f.cli.source,
-                 "source URL: sqlite:///path/file.db or "
+                 "source URL: sqlite:///path/file.db, "
                  "postgresql://user@host:port/db?sslmode=... (the password may come from the "
-                 "URL, PGPASSWORD or ~/.pgpass; it is never printed)");
+                 "URL, PGPASSWORD or ~/.pgpass) or mysql://user@host:port/db?ssl=true (also "
+                 "mariadb://; the password from the URL, MYSQL_PWD or option_file=...); "
+                 "passwords are never printed");
   app.add_option("--target", f.cli.target, "target URL, same forms as --source");
   app.add_option("--query", f.cli.query,
                  "source SQL, e.g. 'SELECT * FROM t ORDER BY id' (the ORDER BY column becomes "

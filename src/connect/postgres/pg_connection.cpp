@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "connect/driver_helpers.h"
 #include "connect/postgres/pg_errors.h"
 #include "connect/postgres/pg_libpq.h"
 #include "connect/postgres/pg_native_sink.h"
@@ -713,19 +714,10 @@ std::optional<TableSchema> PgConnection::describe_table(const TableRef& table) {
 }
 
 std::optional<std::string> PgConnection::integer_primary_key(const TableRef& table) {
-  const std::optional<TableSchema> schema = describe_table(table);
-  if (!schema) return std::nullopt;
-  std::optional<std::string> key;
-  for (const ColumnInfo& column : schema->columns) {
-    if (!column.primary_key) continue;
-    if (key) return std::nullopt;  // composite key
-    key = column.name;
-  }
-  if (!key) return std::nullopt;
-  const ColumnInfo& column = schema->columns[static_cast<size_t>(schema->find(*key))];
-  const std::string& t = column.declared_type;
-  if (t != "smallint" && t != "integer" && t != "bigint") return std::nullopt;
-  return key;
+  return single_integer_key(describe_table(table), [](const ColumnInfo& column) {
+    const std::string& t = column.declared_type;
+    return t == "smallint" || t == "integer" || t == "bigint";
+  });
 }
 
 int64_t PgConnection::estimate_rows(std::string_view sql) {
@@ -1010,35 +1002,18 @@ uint32_t PgConnection::declared_type_oid(const std::string& declared) {
 }
 
 void PgConnection::create_table(const TableRef& table, const TableSchema& schema) {
-  if (schema.columns.empty()) {
-    throw Error(
-        ErrorKind::Config,
-        fmt::format("postgresql {}: cannot create table {} with no columns", url_, table.display()),
-        {}, pg_context({}, table.display()));
-  }
-  std::string sql = fmt::format("CREATE TABLE {} (", quote_table(table));
-  std::string primary_key;
-  for (size_t i = 0; i < schema.columns.size(); ++i) {
-    const ColumnInfo& column = schema.columns[i];
-    std::string type = pg_type_for(column.type);
-    // Keep the source's exact type (numeric(12,2), varchar(20), integer[]) when it came
-    // from PostgreSQL, which this server confirms and which stores the same kind of value.
-    if (looks_like_format_type(column.declared_type)) {
-      const uint32_t type_oid = declared_type_oid(column.declared_type);
-      if (type_oid != 0 && column_type_for_oid(type_oid) == column.type) {
-        type = column.declared_type;
-      }
-    }
-    if (i > 0) sql += ", ";
-    sql += fmt::format("{} {}", quote_identifier(column.name), type);
-    if (column.not_null) sql += " NOT NULL";
-    if (column.primary_key) {
-      if (!primary_key.empty()) primary_key += ", ";
-      primary_key += quote_identifier(column.name);
-    }
-  }
-  if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
-  sql += ')';
+  const std::string sql =
+      create_table_sql(*this, "postgresql " + url_, table, schema, [&](const ColumnInfo& column) {
+        // Keep the source's exact type (numeric(12,2), varchar(20), integer[]) when it came
+        // from PostgreSQL, which this server confirms and which stores the same kind of value.
+        if (looks_like_format_type(column.declared_type)) {
+          const uint32_t type_oid = declared_type_oid(column.declared_type);
+          if (type_oid != 0 && column_type_for_oid(type_oid) == column.type) {
+            return column.declared_type;
+          }
+        }
+        return std::string(pg_type_for(column.type));
+      });
   exec(sql, PGRES_COMMAND_OK, fmt::format("create table {}", table.display()), table.display());
 }
 

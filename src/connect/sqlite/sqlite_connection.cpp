@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "connect/driver_helpers.h"
 #include "connect/sqlite/sqlite_errors.h"
 #include "parmap/error.h"
 #include "plan/plan.h"
@@ -728,16 +729,9 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
 }
 
 std::optional<std::string> SqliteConnection::integer_primary_key(const TableRef& table) {
-  const std::optional<TableSchema> schema = describe_table(table);
-  if (!schema) return std::nullopt;
-  const ColumnInfo* key = nullptr;
-  for (const ColumnInfo& column : schema->columns) {
-    if (!column.primary_key) continue;
-    if (key != nullptr) return std::nullopt;  // composite key
-    key = &column;
-  }
-  if (key == nullptr || !contains_upper(to_upper(key->declared_type), "INT")) return std::nullopt;
-  return key->name;
+  return single_integer_key(describe_table(table), [](const ColumnInfo& column) {
+    return contains_upper(to_upper(column.declared_type), "INT");
+  });
 }
 
 int64_t SqliteConnection::estimate_rows(std::string_view sql) {
@@ -753,18 +747,7 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
   const std::string_view inner = strip_sql(sql);
   const TableSchema schema = describe_query(inner);
   const int index = schema.find(column);
-  if (index < 0) {
-    std::string names;
-    for (const ColumnInfo& info : schema.columns) {
-      if (!names.empty()) names += ", ";
-      names += info.name;
-    }
-    throw Error(ErrorKind::Schema,
-                fmt::format("sqlite {}: key column '{}' is not a column of the query; its "
-                            "columns are: {}",
-                            path_, column, names),
-                {}, sqlite_context(sql));
-  }
+  if (index < 0) throw missing_key_column("sqlite " + path_, column, schema, sqlite_context(sql));
   const ColumnInfo& key = schema.columns[static_cast<size_t>(index)];
   const std::string quoted = quote_identifier(key.name);
 
@@ -848,31 +831,8 @@ std::optional<PhysicalExtent> SqliteConnection::physical_extent(std::string_view
 }
 
 void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {
-  if (schema.columns.empty()) {
-    throw Error(
-        ErrorKind::Config,
-        fmt::format("sqlite {}: cannot create table {} with no columns", path_, table.display()),
-        {}, sqlite_context({}, table.display()));
-  }
-  std::string sql = fmt::format("CREATE TABLE {} (", quote_table(table));
-  std::string primary_key;
-  for (size_t i = 0; i < schema.columns.size(); ++i) {
-    const ColumnInfo& column = schema.columns[i];
-    if (i > 0) sql += ", ";
-    sql += quote_identifier(column.name);
-    const char* declared = declared_type_for(column.type);
-    if (*declared != '\0') {
-      sql += ' ';
-      sql += declared;
-    }
-    if (column.not_null) sql += " NOT NULL";
-    if (column.primary_key) {
-      if (!primary_key.empty()) primary_key += ", ";
-      primary_key += quote_identifier(column.name);
-    }
-  }
-  if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
-  sql += ')';
+  const std::string sql = create_table_sql(*this, "sqlite " + path_, table, schema,
+                                           [](const ColumnInfo& c) { return declared_type_for(c.type); });
   const int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK)
     fail(rc, fmt::format("create table {}", table.display()), sql, table.display());

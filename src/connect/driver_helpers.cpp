@@ -1,0 +1,63 @@
+// What every driver does the same way (see driver_helpers.h).
+#include "connect/driver_helpers.h"
+
+#include <fmt/format.h>
+
+namespace parmap {
+
+std::string create_table_sql(const Connection& conn, std::string_view where, const TableRef& table,
+                             const TableSchema& schema,
+                             const std::function<std::string(const ColumnInfo&)>& type_of,
+                             std::string_view suffix) {
+  if (schema.columns.empty()) {
+    throw Error(ErrorKind::Config, fmt::format("{}: cannot create table {} with no columns",
+                                               where, table.display()));
+  }
+  std::string sql = fmt::format("CREATE TABLE {} (", conn.quote_table(table));
+  std::string primary_key;
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    const ColumnInfo& column = schema.columns[i];
+    if (i > 0) sql += ", ";
+    sql += conn.quote_identifier(column.name);
+    const std::string type = type_of(column);
+    if (!type.empty()) sql += ' ' + type;
+    if (column.not_null) sql += " NOT NULL";
+    if (column.primary_key) {
+      if (!primary_key.empty()) primary_key += ", ";
+      primary_key += conn.quote_identifier(column.name);
+    }
+  }
+  if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
+  sql += ')';
+  sql += suffix;
+  return sql;
+}
+
+std::optional<std::string> single_integer_key(
+    const std::optional<TableSchema>& schema,
+    const std::function<bool(const ColumnInfo&)>& is_integer) {
+  if (!schema) return std::nullopt;
+  const ColumnInfo* key = nullptr;
+  for (const ColumnInfo& column : schema->columns) {
+    if (!column.primary_key) continue;
+    if (key != nullptr) return std::nullopt;  // composite key
+    key = &column;
+  }
+  if (key == nullptr || !is_integer(*key)) return std::nullopt;
+  return key->name;
+}
+
+Error missing_key_column(std::string_view where, std::string_view column,
+                         const TableSchema& schema, ErrorContext context) {
+  std::string names;
+  for (const ColumnInfo& info : schema.columns) {
+    if (!names.empty()) names += ", ";
+    names += info.name;
+  }
+  return Error(ErrorKind::Schema,
+               fmt::format("{}: key column '{}' is not a column of the query; its columns are: {}",
+                           where, column, names),
+               {}, std::move(context));
+}
+
+}  // namespace parmap
