@@ -141,6 +141,7 @@ class Executor {
   std::string job_id_;  ///< set before prepare() returns
   int64_t run_no_ = 1;  ///< the run this invocation resumes or starts
   bool verifying_ = false;  ///< verify(): the plan is the last run's, finished or not
+  bool verifying_ledger_ = false;  ///< verify against the ledger's hashes, not the source
   bool new_run_ = true; ///< false: resuming an unfinished run
   std::optional<JobRecord> job_;  ///< the ledger's record of this job
 

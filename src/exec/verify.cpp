@@ -4,6 +4,24 @@
 
 namespace parmap {
 
+namespace {
+
+// A timestamp with time zone written to an engine without time zones is held there as UTC and
+// reads back as a timestamp: compared as what was written. Not for a comparison with the
+// ledger, whose hashes were taken of the rows as written.
+Transform comparable_form(std::vector<ColumnType> written) {
+  return [written = std::move(written)](Batch& batch) {
+    for (size_t i = 0; i < batch.columns.size() && i < written.size(); ++i) {
+      Column& c = batch.columns[i];
+      if (written[i] == ColumnType::TimestampTz && c.type == ColumnType::Timestamp) {
+        c.type = ColumnType::TimestampTz;
+      }
+    }
+  };
+}
+
+}  // namespace
+
 std::pair<int64_t, std::string> Executor::sum_target(Connection& tgt, const Chunk& chunk,
                                                      bool bytes) {
   std::vector<std::string> cols;
@@ -19,8 +37,14 @@ std::pair<int64_t, std::string> Executor::sum_target(Connection& tgt, const Chun
     }
     return {source->rows(), "b:" + hash_hex(source->row_hash())};
   }
+  Transform form;
+  if (!verifying_ledger_) {
+    std::vector<ColumnType> written;
+    for (const auto& c : out_schema_.columns) written.push_back(c.type);
+    form = comparable_form(std::move(written));
+  }
   const ContentChecksum sum =
-      content_checksum(tgt, sql, params, {}, opts_.cancel, config_.max_batch_bytes);
+      content_checksum(tgt, sql, params, form, opts_.cancel, config_.max_batch_bytes);
   return {sum.rows, "v:" + hash_hex(sum.hash)};
 }
 
@@ -36,6 +60,7 @@ std::pair<int64_t, std::string> Executor::sum_source(Connection& src, const Chun
 VerifyResult Executor::verify(bool against_ledger) {
   const auto t0 = Clock::now();
   verifying_ = true;
+  verifying_ledger_ = against_ledger;
   VerifyResult v;
   v.against_ledger = against_ledger;
   std::map<uint32_t, LedgerEntry> entries;

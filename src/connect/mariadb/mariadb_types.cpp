@@ -16,6 +16,8 @@ namespace parmap::mariadb {
 namespace {
 
 constexpr unsigned int kBinaryCharset = 63;  // the "binary" character set: bytes, not text
+// The type create_table gives a decimal column declared without precision and scale.
+constexpr std::string_view kUnconstrainedDecimal = "decimal(65,30)";
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -223,7 +225,7 @@ std::string ddl_type(const ColumnInfo& column) {
     case ColumnType::Numeric:
       // Without a declared precision: MariaDB's widest exact decimal. A value beyond it is
       // refused by the server (strict mode), never rounded to fit.
-      return "DECIMAL(65,30)";
+      return std::string(kUnconstrainedDecimal);
     case ColumnType::Uuid:
       return "UUID";
     case ColumnType::Json:
@@ -274,6 +276,14 @@ void append_cell(Column& column, const char* data, unsigned long size, ZeroDates
         uint64_t bits = 0;
         for (unsigned char c : text) bits = (bits << 8) | c;
         column.append_string(std::to_string(bits));
+      } else if (column.declared_type == kUnconstrainedDecimal &&
+                 text.find('.') != std::string_view::npos) {
+        // What create_table makes of a decimal without a scale: its padding zeros are not
+        // the value's, so that it reads back as it was written.
+        std::string_view v = text;
+        while (v.back() == '0') v.remove_suffix(1);
+        if (v.back() == '.') v.remove_suffix(1);
+        column.append_string(v == "-0" ? "0" : v);
       } else {
         column.append_string(text);
       }
