@@ -2,6 +2,7 @@
 #include "connect/mariadb/mariadb_connection.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mysql.h>
 #include <sys/socket.h>
 
@@ -102,6 +103,10 @@ std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& 
     }
   }
   mysql_optionsv(m.get(), MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+  // For the sink's LOAD DATA LOCAL INFILE, whose "file" is always its own batch in memory
+  // (MariadbRowSink's handler ignores the name the server asks for).
+  unsigned int local_infile = 1;
+  mysql_optionsv(m.get(), MYSQL_OPT_LOCAL_INFILE, &local_infile);
   mysql_optionsv(m.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
 
   const char* password = nullptr;
@@ -122,6 +127,7 @@ std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& 
     throw Error(e.kind() == ErrorKind::Transient ? ErrorKind::Connect : e.kind(), e.what(),
                 e.native_code(), e.context());
   }
+  serve_no_local_files(m.get());
   if (mysql_real_query(m.get(), kSessionSetup.data(), kSessionSetup.size()) != 0) {
     throw make_mariadb_error(mysql_errno(m.get()), mysql_sqlstate(m.get()), mysql_error(m.get()),
                              where, "session setup", kSessionSetup);
@@ -480,16 +486,15 @@ std::unique_ptr<RowSink> MariadbConnection::open_sink(const TableRef& table,
     throw Error(ErrorKind::Config,
                 fmt::format("mariadb {}: insert into {}: no columns", where_, table.display()));
   }
-  std::string head = fmt::format("INSERT INTO {} (", quote_table(table));
-  for (size_t i = 0; i < columns.size(); ++i) {
-    if (i > 0) head += ',';
-    head += quote_identifier(columns[i]);
-  }
-  head += ") VALUES ";
+  std::vector<std::string> quoted;
+  for (const std::string& c : columns) quoted.push_back(quote_identifier(c));
   // A missing table or column is reported at open, not at the first write.
-  run(fmt::format("SELECT * FROM {} WHERE 1 = 0", quote_table(table)),
+  run(fmt::format("SELECT {} FROM {} WHERE 1 = 0", fmt::join(quoted, ","), quote_table(table)),
       fmt::format("insert into {}", table.display()), table.display());
-  return std::make_unique<MariadbRowSink>(*this, table.display(), std::move(head), columns.size());
+  const auto allowed = query("SELECT @@local_infile");
+  const bool load = !allowed.empty() && allowed[0][0].is_int() && allowed[0][0].as_int() == 1;
+  return std::make_unique<MariadbRowSink>(*this, table.display(), quote_table(table),
+                                          std::move(quoted), load);
 }
 
 bool MariadbConnection::try_lock_job(std::string_view key) {

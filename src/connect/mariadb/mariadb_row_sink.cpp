@@ -1,10 +1,14 @@
-// Writes batches into a MariaDB table with multi-row INSERT statements.
+// Writes batches into a MariaDB table: LOAD DATA LOCAL INFILE from memory, or multi-row INSERT.
 #include "connect/mariadb/mariadb_row_sink.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mysql.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 
 #include "common/temporal.h"
 
@@ -17,23 +21,127 @@ bool fits_mariadb_calendar(const std::string& text) {
          text.find("infinity") == std::string::npos;
 }
 
+// The LOCAL INFILE callbacks: the "file" is the batch's text in memory.
+struct InfileData {
+  std::string_view data;
+  size_t pos = 0;
+};
+
+int infile_init(void** ptr, const char* /*filename*/, void* userdata) {
+  *ptr = userdata;
+  // No batch: a request the sink did not make (a hostile server asking for a file) is refused.
+  return userdata == nullptr ? 1 : 0;
+}
+
+int infile_read(void* ptr, char* buf, unsigned int len) {
+  auto* in = static_cast<InfileData*>(ptr);
+  if (in == nullptr) return -1;
+  const size_t n = std::min<size_t>(len, in->data.size() - in->pos);
+  std::memcpy(buf, in->data.data() + in->pos, n);
+  in->pos += n;
+  return static_cast<int>(n);
+}
+
+void infile_end(void* /*ptr*/) {}
+
+int infile_error(void* /*ptr*/, char* message, unsigned int len) {
+  std::snprintf(message, len, "parmap could not stream the batch");
+  return 2000;
+}
+
+// Escapes a field for LOAD DATA's default format: backslash, tab, newline, carriage return
+// and NUL are written as backslash sequences; every other byte passes as it is.
+void append_escaped_field(std::string& out, std::string_view bytes) {
+  for (const char c : bytes) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\0':
+        out += "\\0";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
 }  // namespace
 
-MariadbRowSink::MariadbRowSink(MariadbConnection& conn, std::string table,
-                               std::string insert_head, size_t ncols)
-    : conn_(conn), table_(std::move(table)), head_(std::move(insert_head)), ncols_(ncols) {}
+void serve_no_local_files(MYSQL* mysql) {
+  mysql_set_local_infile_handler(mysql, infile_init, infile_read, infile_end, infile_error,
+                                 nullptr);
+}
 
-void MariadbRowSink::append_cell(std::string& sql, const Column& column, size_t row) const {
+MariadbRowSink::MariadbRowSink(MariadbConnection& conn, std::string table,
+                               std::string quoted_table, std::vector<std::string> quoted_columns,
+                               bool load)
+    : conn_(conn),
+      table_(std::move(table)),
+      quoted_table_(std::move(quoted_table)),
+      quoted_columns_(std::move(quoted_columns)),
+      load_(load),
+      ncols_(quoted_columns_.size()) {
+  insert_head_ = fmt::format("INSERT INTO {} ({}) VALUES ", quoted_table_,
+                             fmt::join(quoted_columns_, ","));
+}
+
+const std::string& MariadbRowSink::load_statement(const std::vector<bool>& bytes) {
+  if (!load_head_.empty() && bytes == load_bytes_) return load_head_;
+  // The text is read as UTF-8, which MariaDB's own types (UUID, INET6) need; bytes come as
+  // hex and are unhexed, so that no byte sequence is taken for a character.
+  std::vector<std::string> targets, sets;
+  for (size_t c = 0; c < ncols_; ++c) {
+    if (bytes[c]) {
+      targets.push_back(fmt::format("@b{}", c));
+      sets.push_back(fmt::format("{} = UNHEX(@b{})", quoted_columns_[c], c));
+    } else {
+      targets.push_back(quoted_columns_[c]);
+    }
+  }
+  load_head_ = fmt::format(
+      "LOAD DATA LOCAL INFILE 'parmap-batch' INTO TABLE {} CHARACTER SET utf8mb4 "
+      "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){}{}",
+      quoted_table_, fmt::join(targets, ","), sets.empty() ? "" : " SET ",
+      fmt::join(sets, ", "));
+  load_bytes_ = bytes;
+  return load_head_;
+}
+
+void MariadbRowSink::refuse(const Column& column, const std::string& value,
+                            const char* why) const {
+  throw Error(ErrorKind::Data,
+              fmt::format("mariadb {}: insert into {}: column {}: value {} {}", conn_.where(),
+                          table_, column.name, value, why),
+              {}, ErrorContext{"mariadb", table_, {}, {}});
+}
+
+std::string MariadbRowSink::temporal_text(const Column& column, size_t row) const {
+  if (column.type == ColumnType::Time) return format_time(column.ints[row]);
+  // TIMESTAMP WITH TIME ZONE values are UTC, and so is the session's time zone.
+  const std::string text = column.type == ColumnType::Date
+                               ? format_date(column.ints[row])
+                               : format_timestamp(column.ints[row], false);
+  if (!fits_mariadb_calendar(text)) {
+    refuse(column, text, "is outside MariaDB's calendar (years 0000 to 9999, no infinity)");
+  }
+  return text;
+}
+
+void MariadbRowSink::append_literal(std::string& sql, const Column& column, size_t row) const {
   if (column.is_null(row)) {
     sql += "NULL";
     return;
   }
-  auto refuse = [&](const std::string& value, const char* why) {
-    throw Error(ErrorKind::Data,
-                fmt::format("mariadb {}: insert into {}: column {}: value {} {}", conn_.where(),
-                            table_, column.name, value, why),
-                {}, ErrorContext{"mariadb", table_, {}, {}});
-  };
   auto quoted = [&](std::string_view text) {
     sql += '\'';
     conn_.append_escaped(sql, text);
@@ -46,25 +154,17 @@ void MariadbRowSink::append_cell(std::string& sql, const Column& column, size_t 
       return;
     case ColumnType::Double: {
       const double v = column.doubles[row];
-      if (!std::isfinite(v)) refuse(fmt::format("{}", v), "cannot be stored: MariaDB has no NaN or infinity");
+      if (!std::isfinite(v)) {
+        refuse(column, fmt::format("{}", v), "cannot be stored: MariaDB has no NaN or infinity");
+      }
       sql += fmt::format("{}", v);
       return;
     }
     case ColumnType::Date:
     case ColumnType::Timestamp:
-    case ColumnType::TimestampTz: {
-      // TIMESTAMP WITH TIME ZONE values are UTC, and so is the session's time zone.
-      const std::string text = column.type == ColumnType::Date
-                                   ? format_date(column.ints[row])
-                                   : format_timestamp(column.ints[row], false);
-      if (!fits_mariadb_calendar(text)) {
-        refuse(text, "is outside MariaDB's calendar (years 0000 to 9999, no infinity)");
-      }
-      quoted(text);
-      return;
-    }
+    case ColumnType::TimestampTz:
     case ColumnType::Time:
-      quoted(format_time(column.ints[row]));
+      quoted(temporal_text(column, row));
       return;
     case ColumnType::Blob:
       sql += "_binary'";
@@ -85,6 +185,65 @@ void MariadbRowSink::append_cell(std::string& sql, const Column& column, size_t 
   }
 }
 
+void MariadbRowSink::append_field(std::string& out, const Column& column, size_t row) const {
+  if (column.is_null(row)) {
+    out += "\\N";
+    return;
+  }
+  switch (column.type) {
+    case ColumnType::Bool:
+    case ColumnType::Int64:
+      out += std::to_string(column.ints[row]);
+      return;
+    case ColumnType::Double: {
+      const double v = column.doubles[row];
+      if (!std::isfinite(v)) {
+        refuse(column, fmt::format("{}", v), "cannot be stored: MariaDB has no NaN or infinity");
+      }
+      out += fmt::format("{}", v);
+      return;
+    }
+    case ColumnType::Date:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+    case ColumnType::Time:
+      out += temporal_text(column, row);
+      return;
+    case ColumnType::Any: {
+      const Value& v = column.values[row];
+      if (v.is_null()) {
+        out += "\\N";
+      } else if (v.is_int()) {
+        out += std::to_string(v.as_int());
+      } else if (v.is_double()) {
+        if (!std::isfinite(v.as_double())) {
+          refuse(column, v.to_display(), "cannot be stored: MariaDB has no NaN or infinity");
+        }
+        out += fmt::format("{}", v.as_double());
+      } else {
+        append_escaped_field(out, v.as_text());  // write() sends blobs in Any by INSERT
+      }
+      return;
+    }
+    case ColumnType::Blob: {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      for (const unsigned char b : column.strings[row]) {
+        out += kHex[b >> 4];
+        out += kHex[b & 15];
+      }
+      return;
+    }
+    case ColumnType::Text:
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array:
+      append_escaped_field(out, column.strings[row]);
+      return;
+  }
+}
+
 void MariadbRowSink::write(const Batch& batch) {
   if (batch.num_columns() != ncols_) {
     throw Error(ErrorKind::Schema,
@@ -92,24 +251,81 @@ void MariadbRowSink::write(const Batch& batch) {
                             conn_.where(), table_, batch.num_columns(), ncols_),
                 {}, ErrorContext{"mariadb", table_, {}, {}});
   }
+  if (batch.num_rows() == 0) return;
+  // A mixed-type column holding bytes has no one form in a text file: those batches insert.
+  bool mixed_bytes = false;
+  for (const Column& c : batch.columns) {
+    if (c.type != ColumnType::Any) continue;
+    for (const Value& v : c.values) mixed_bytes = mixed_bytes || v.is_blob();
+  }
+  if (load_ && !mixed_bytes) {
+    load(batch);
+  } else {
+    insert(batch);
+  }
+}
+
+void MariadbRowSink::load(const Batch& batch) {
+  const size_t rows = batch.num_rows();
+  buffer_.clear();
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < ncols_; ++c) {
+      if (c > 0) buffer_ += '\t';
+      append_field(buffer_, batch.columns[c], r);
+    }
+    buffer_ += '\n';
+  }
+  std::vector<bool> bytes(ncols_);
+  for (size_t c = 0; c < ncols_; ++c) bytes[c] = batch.columns[c].type == ColumnType::Blob;
+  const std::string& statement = load_statement(bytes);
+  MYSQL* m = conn_.handle();
+  InfileData in{buffer_, 0};
+  mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, &in);
+  const std::string what =
+      fmt::format("load into {} (batch rows 0..{})", table_, rows - 1);
+  const int failed = mysql_real_query(m, statement.data(), statement.size());
+  serve_no_local_files(m);
+  if (failed != 0) throw conn_.last_error(what, statement, table_);
+  const uint64_t taken = mysql_affected_rows(m);
+  if (mysql_warning_count(m) > 0 || taken != rows) {
+    // LOCAL made a refusal a warning: the first one says which value.
+    std::string message = fmt::format("{} of {} rows taken", taken, rows);
+    std::string code;
+    try {
+      const auto warnings = conn_.query("SHOW WARNINGS LIMIT 1");
+      if (!warnings.empty() && warnings[0].size() >= 3) {
+        code = warnings[0][1].is_int() ? std::to_string(warnings[0][1].as_int()) : "";
+        message = warnings[0][2].is_text() ? warnings[0][2].as_text() : message;
+      }
+    } catch (const Error&) {
+      // The refusal is the error to report; the warning text only explains it.
+    }
+    throw Error(ErrorKind::Data,
+                fmt::format("mariadb {}: {} failed: {}", conn_.where(), what, message), code,
+                ErrorContext{"mariadb", table_, {}, statement.substr(0, 200)});
+  }
+  written_ += static_cast<int64_t>(rows);
+}
+
+void MariadbRowSink::insert(const Batch& batch) {
   const size_t rows = batch.num_rows();
   size_t first = 0;
-  sql_.assign(head_);
+  buffer_.assign(insert_head_);
   for (size_t r = 0; r < rows; ++r) {
-    if (r > first) sql_ += ',';
-    sql_ += '(';
+    if (r > first) buffer_ += ',';
+    buffer_ += '(';
     for (size_t c = 0; c < ncols_; ++c) {
-      if (c > 0) sql_ += ',';
-      append_cell(sql_, batch.columns[c], r);
+      if (c > 0) buffer_ += ',';
+      append_literal(buffer_, batch.columns[c], r);
     }
-    sql_ += ')';
-    if (sql_.size() >= kStatementBytes) {
-      send(sql_, first, r + 1 - first);
+    buffer_ += ')';
+    if (buffer_.size() >= kStatementBytes) {
+      send(buffer_, first, r + 1 - first);
       first = r + 1;
-      sql_.assign(head_);
+      buffer_.assign(insert_head_);
     }
   }
-  if (rows > first) send(sql_, first, rows - first);
+  if (rows > first) send(buffer_, first, rows - first);
 }
 
 void MariadbRowSink::send(std::string& sql, size_t first, size_t rows) {

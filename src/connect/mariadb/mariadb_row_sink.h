@@ -2,38 +2,64 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "connect/mariadb/mariadb_connection.h"
 
 namespace parmap::mariadb {
 
-/// Inserts rows as escaped literals, as many rows a statement as fit in kStatementBytes, in
-/// the session's open transaction. A refused row fails its whole statement, which InnoDB
-/// rolls back alone; the caller isolates the row. A value MariaDB cannot hold (a date before
-/// year 0 or infinity, a NaN or infinite double) is refused here with Error(Data) naming the
-/// column and the value, before anything is sent.
+/// Makes the session refuse every LOCAL INFILE request, which a server may send in answer to
+/// any statement: only a sink's own LOAD DATA is answered, with its batch. Called at connect.
+void serve_no_local_files(st_mysql* mysql);
+
+/// Writes rows in the session's open transaction, by one of two statements:
+///  - LOAD DATA LOCAL INFILE fed from memory, a batch at a time (when the server allows
+///    local infile): the server parses tab-separated text, far cheaper than INSERT's SQL.
+///    With LOCAL the server turns a refused value into a warning and a changed or skipped row,
+///    so a batch with any warning, or fewer rows taken than sent, fails as Error(Data) with the
+///    first warning, and the caller's savepoint undoes it;
+///  - multi-row INSERT statements of escaped literals, kStatementBytes each, otherwise.
+/// A refused row fails its whole statement; the caller isolates the row. A value MariaDB
+/// cannot hold (a date before year 0 or infinity, a NaN or infinite double) is refused here
+/// with Error(Data) naming the column and the value, before anything is sent.
 class MariadbRowSink final : public RowSink {
  public:
   /// Bytes of statement text per INSERT: far below max_allowed_packet's default (16 MiB), and
   /// large enough that the round trips cost little.
   static constexpr size_t kStatementBytes = 1 << 20;
 
-  MariadbRowSink(MariadbConnection& conn, std::string table, std::string insert_head,
-                 size_t ncols);
+  /// `quoted_table` and `quoted_columns` as the statements name them; `load`: the server
+  /// allows LOAD DATA LOCAL INFILE.
+  MariadbRowSink(MariadbConnection& conn, std::string table, std::string quoted_table,
+                 std::vector<std::string> quoted_columns, bool load);
 
   void write(const Batch& batch) override;
   int64_t finish() override { return written_; }
 
  private:
-  void append_cell(std::string& sql, const Column& column, size_t row) const;
+  void insert(const Batch& batch);
+  void load(const Batch& batch);
+  void append_literal(std::string& sql, const Column& column, size_t row) const;
+  void append_field(std::string& out, const Column& column, size_t row) const;
+  /// A date, time or timestamp's text; refuses what MariaDB's calendar does not hold.
+  std::string temporal_text(const Column& column, size_t row) const;
+  [[noreturn]] void refuse(const Column& column, const std::string& value, const char* why) const;
   void send(std::string& sql, size_t first, size_t rows);
 
   MariadbConnection& conn_;
   std::string table_;
-  std::string head_;  // "INSERT INTO `t` (`a`,`b`) VALUES "
+  /// The LOAD DATA statement for a batch whose bytes columns are `bytes` (they travel as hex).
+  const std::string& load_statement(const std::vector<bool>& bytes);
+
+  std::string quoted_table_;
+  std::vector<std::string> quoted_columns_;
+  std::string insert_head_;  // "INSERT INTO `t` (`a`,`b`) VALUES "
+  bool load_;
+  std::vector<bool> load_bytes_;  // which columns load_head_ unhexes
+  std::string load_head_;         // "LOAD DATA LOCAL INFILE ... (`a`,@v1) SET `b` = UNHEX(@v1)"
   size_t ncols_;
   int64_t written_ = 0;
-  std::string sql_;  // reused between statements
+  std::string buffer_;  // reused between statements
 };
 
 }  // namespace parmap::mariadb

@@ -313,7 +313,7 @@ TEST_F(MariadbPgTest, ValuesMariadbCannotHoldAreRefusedNamingColumnAndValue) {
   std::ifstream in(opts.reject_file);
   std::stringstream text;
   text << in.rdbuf();
-  for (const char* needle : {"10000-01-01", "0044-03-15 BC", "Data too long for column 'short'",
+  for (const char* needle : {"10000-01-01", "0044-03-15 BC", "column 'short'",
                              "Out of range value for column 'small'", "column f: value nan"}) {
     EXPECT_NE(text.str().find(needle), std::string::npos) << needle << " in " << text.str();
   }
