@@ -220,47 +220,81 @@ TEST_F(MariadbPgTest, SigkillPartWayThenARerunIsExact) {
   std::cout << "[ mariadb ] killed with " << part << " of " << rows << " rows in; rerun exact\n";
 }
 
-TEST_F(MariadbPgTest, KilledMariadbConnectionsAreRetriedAndTheCopyIsExact) {
+/// Kills (KILL CONNECTION) up to `max_kills` sessions of database `db` whose statement starts
+/// with `statement`, one at a time, from its own thread, until stopped.
+class ConnectionKiller {
+ public:
+  ConnectionKiller(const std::string& admin_url, const std::string& db, const std::string& statement,
+                   int max_kills)
+      : thread_([=, this] {
+          My admin(admin_url);
+          while (!done_ && kills_ < max_kills) {
+            const test::MyRows victims = admin.rows(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '" + db +
+                "' AND ID <> CONNECTION_ID() AND INFO LIKE '" + statement + "%'");
+            if (!victims.empty()) {
+              try {
+                admin.exec("KILL CONNECTION " + victims[0][0].value_or("0"));
+                ++kills_;
+              } catch (const std::exception&) {
+                // The statement ended first.
+              }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(kills_ == 0 ? 2 : 150));
+          }
+        }) {}
+  ~ConnectionKiller() { stop(); }
+  int stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+    return kills_;
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::atomic<int> kills_{0};
+  std::thread thread_;
+};
+
+TEST_F(MariadbPgTest, KilledSourceConnectionsAreRetriedAndTheCopyIsExact) {
   const int64_t rows = std::max<int64_t>(test::test_rows() / 2, 100000);
   make_my_items(*my_, rows);
   const std::string want = my_items_checksum(*my_, "items");
   pg_->exec("CREATE TABLE items (id int8, name text, amount numeric(12,2), "
             "ratio float8, day date, at timestamp, data bytea, note text)");
-  std::atomic<bool> done{false};
-  std::atomic<int> kills{0};
-  std::thread killer([&] {
-    My admin(base_);
-    while (!done && kills < 3) {
-      const test::MyRows victims = admin.rows(
-          "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '" + db_ +
-          "' AND ID <> CONNECTION_ID() AND INFO LIKE 'SELECT * FROM (SELECT * FROM items%'");
-      if (!victims.empty()) {
-        try {
-          admin.exec("KILL CONNECTION " + victims[0][0].value_or("0"));
-          ++kills;
-        } catch (const std::exception&) {
-          // The statement ended first.
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(kills == 0 ? 5 : 150));
-    }
-  });
-  ParallelResult r;
-  try {
-    r = execute_query_parallel(my_url(), "SELECT * FROM items ORDER BY id", pg_url(), "", "items",
-                               options(2, 10000, TargetMode::Append));
-  } catch (...) {
-    done = true;
-    killer.join();
-    throw;
-  }
-  done = true;
-  killer.join();
+  ConnectionKiller killer(base_, db_, "SELECT * FROM (SELECT * FROM items", 3);
+  const ParallelResult r =
+      execute_query_parallel(my_url(), "SELECT * FROM items ORDER BY id", pg_url(), "", "items",
+                             options(2, 10000, TargetMode::Append));
+  const int kills = killer.stop();
   ASSERT_TRUE(r.ok()) << (r.errors.empty() ? r.reason : r.errors.front());
-  ASSERT_GE(kills.load(), 1) << "no connection was caught reading";
+  ASSERT_GE(kills, 1) << "no connection was caught reading";
   EXPECT_GE(r.retries, 1);
   EXPECT_EQ(pg_items_checksum(*pg_, "items"), want);
-  std::cout << "[ mariadb ] " << kills << " connections killed, " << r.retries
+  std::cout << "[ mariadb ] " << kills << " source connections killed, " << r.retries
+            << " retries, exact\n";
+}
+
+TEST_F(MariadbPgTest, KilledTargetConnectionsAreRetriedAndTheCopyIsExact) {
+  const int64_t rows = std::max<int64_t>(test::test_rows() / 2, 100000);
+  make_my_items(*my_, rows);
+  const std::string want = my_items_checksum(*my_, "items");
+  pg_->exec("CREATE TABLE items (id int8 PRIMARY KEY, name text, amount numeric(12,2), "
+            "ratio float8, day date, at timestamp, data bytea, note text)");
+  ASSERT_TRUE(execute_query_parallel(my_url(), "SELECT * FROM items ORDER BY id", pg_url(), "",
+                                     "items", options(2, 50000, TargetMode::Append))
+                  .ok());
+  my_->exec("CREATE TABLE back LIKE items");
+  ConnectionKiller killer(base_, db_, "LOAD DATA", 3);
+  const ParallelResult r =
+      execute_query_parallel(pg_url(), "SELECT * FROM items ORDER BY id", my_url(), "", "back",
+                             options(2, 10000, TargetMode::Append));
+  const int kills = killer.stop();
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? r.reason : r.errors.front());
+  ASSERT_GE(kills, 1) << "no connection was caught loading";
+  EXPECT_GE(r.retries, 1);
+  EXPECT_EQ(my_items_checksum(*my_, "back"), want);
+  std::cout << "[ mariadb ] " << kills << " target connections killed, " << r.retries
             << " retries, exact\n";
 }
 
