@@ -342,24 +342,31 @@ using ConnectionFactory = std::function<std::unique_ptr<Connection>()>;
 class DriverRegistry {
  public:
   using Opener = std::function<std::unique_ptr<Connection>(const ConnectionUrl&)>;
+  /// Checks a URL before anything opens it (see check_url); throws Error(Config).
+  using Checker =
+      std::function<void(const ConnectionUrl&, std::string_view setting, bool is_source)>;
   static DriverRegistry& instance();
-  void add(const std::string& scheme, Opener opener);
+  void add(const std::string& scheme, Opener opener, Checker checker = {});
   /// Opens a connection; throws Error(Config) for an unknown scheme.
   std::unique_ptr<Connection> open(const ConnectionUrl& url) const;
+  /// Runs the scheme's checker, if it has one (an unknown scheme passes: open() reports it).
+  void check(const ConnectionUrl& url, std::string_view setting, bool is_source) const;
   bool has(const std::string& scheme) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, Opener> openers_;
+  std::map<std::string, Checker> checkers_;
 };
 
 /// Registers every driver compiled into this build. Idempotent, thread-safe.
 void register_builtin_drivers();
 
-/// Checks a SQLite URL's file before anything opens it: a source file must exist (opening
-/// it would create an empty one), a target's folder must. Throws Error(Config) naming
-/// `setting` ("source", "target") and the path. Other schemes, :memory: and file: URIs pass.
-void check_sqlite_file(const ConnectionUrl& url, std::string_view setting, bool is_source);
+/// Checks a URL before anything opens it, as its driver asks: a typo must be a usage error
+/// (exit 2) that names `setting` ("source", "target"), not a side effect (opening a missing
+/// SQLite file would create an empty database). Throws Error(Config). Registers the built-in
+/// drivers first.
+void check_url(const ConnectionUrl& url, std::string_view setting, bool is_source);
 
 /// Parses `url` and returns a factory opening a new connection per call.
 ConnectionFactory connection_factory(const std::string& url);

@@ -164,8 +164,8 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
   job.target_table = parse_table_ref(spec.target_table);
   job.source_url = parse_url(spec.source);
   job.target_url = parse_url(spec.target);
-  check_sqlite_file(job.source_url, "source", true);
-  check_sqlite_file(job.target_url, "target", false);
+  check_url(job.source_url, "source", true);
+  check_url(job.target_url, "target", false);
 
   ParallelOptions& opts = job.opts;
   opts.config = get_parallel_config_from_params(spec.params);

@@ -117,9 +117,27 @@ DriverRegistry& DriverRegistry::instance() {
   return registry;
 }
 
-void DriverRegistry::add(const std::string& scheme, Opener opener) {
+void DriverRegistry::add(const std::string& scheme, Opener opener, Checker checker) {
   std::lock_guard lock(mu_);
   openers_[scheme] = std::move(opener);
+  if (checker) checkers_[scheme] = std::move(checker);
+}
+
+void DriverRegistry::check(const ConnectionUrl& url, std::string_view setting,
+                           bool is_source) const {
+  Checker checker;
+  {
+    std::lock_guard lock(mu_);
+    auto it = checkers_.find(url.scheme);
+    if (it == checkers_.end()) return;
+    checker = it->second;
+  }
+  checker(url, setting, is_source);
+}
+
+void check_url(const ConnectionUrl& url, std::string_view setting, bool is_source) {
+  register_builtin_drivers();
+  DriverRegistry::instance().check(url, setting, is_source);
 }
 
 std::unique_ptr<Connection> DriverRegistry::open(const ConnectionUrl& url) const {
@@ -274,33 +292,6 @@ std::string quote_ansi_identifier(std::string_view name) {
   }
   quoted += '"';
   return quoted;
-}
-
-/// Checks a SQLite URL's file before anything opens it: a source file must exist (opening
-/// it would create an empty one), a target's folder must. A typo is then a usage error
-/// (exit 2) that names the setting and the path.
-void check_sqlite_file(const ConnectionUrl& url, std::string_view setting, bool is_source) {
-  if (url.scheme != "sqlite" || url.database == ":memory:" || url.database.rfind("file:", 0) == 0) {
-    return;
-  }
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path path(url.database);
-  if (fs::is_directory(path, ec)) {
-    throw Error(ErrorKind::Config, fmt::format("{} {}: '{}' is a folder, not a SQLite file",
-                                               setting, url.masked(), url.database));
-  }
-  if (is_source && !fs::exists(path, ec)) {
-    throw Error(ErrorKind::Config, fmt::format("{} {}: SQLite file '{}' does not exist", setting,
-                                               url.masked(), url.database));
-  }
-  const fs::path folder = path.parent_path();
-  if (!is_source && !folder.empty() && !fs::is_directory(folder, ec)) {
-    throw Error(ErrorKind::Config,
-                fmt::format("{} {}: folder '{}' does not exist (parmap creates the SQLite file, "
-                            "not its folder)",
-                            setting, url.masked(), folder.string()));
-  }
 }
 
 std::string job_lock_key(std::string_view job_id, std::string_view target_table) {

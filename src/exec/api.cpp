@@ -67,8 +67,8 @@ ParallelResult execute_query_parallel(const std::string& source_url, const std::
     opts.job_id = derive_job_id(identity_of(source), source_sql, identity_of(target),
                                 TableRef{target_schema, target_table}.display(), opts.mode);
   }
-  check_sqlite_file(source, "source", true);
-  check_sqlite_file(target, "target", false);
+  check_url(source, "source", true);
+  check_url(target, "target", false);
   return execute_query_parallel(connection_factory(source_url), source_sql,
                                 connection_factory(target_url), target_schema, target_table, opts);
 }
@@ -99,8 +99,8 @@ VerifyResult verify_query_parallel(const std::string& source_url, const std::str
     opts.job_id = derive_job_id(identity_of(source), source_sql, identity_of(target),
                                 TableRef{target_schema, target_table}.display(), opts.mode);
   }
-  if (!against_ledger) check_sqlite_file(source, "source", true);
-  check_sqlite_file(target, "target", false);
+  if (!against_ledger) check_url(source, "source", true);
+  check_url(target, "target", false);
   return verify_query_parallel(connection_factory(source_url), source_sql,
                                connection_factory(target_url), target_schema, target_table, opts,
                                against_ledger);

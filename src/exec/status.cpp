@@ -8,7 +8,7 @@ namespace parmap {
 
 std::vector<RunStatus> job_status(const std::string& target_url, const std::string& job_id) {
   const ConnectionUrl url = parse_url(target_url);
-  check_sqlite_file(url, "target", true);  // reading a ledger must not create a database
+  check_url(url, "target", true);  // reading a ledger must not create a database
   std::unique_ptr<Connection> db = connection_factory(target_url)();
   Ledger ledger(*db);
   if (!ledger.exists()) {
