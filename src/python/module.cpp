@@ -176,7 +176,8 @@ void bind_config(py::module_& m) {
                                return out;
                              })
       .def("__repr__", [](const ParallelConfig& c) {
-        return "ParallelConfig(enable_parallel=" + std::string(c.enable_parallel ? "True" : "False") +
+        return "ParallelConfig(enable_parallel=" +
+               std::string(c.enable_parallel ? "True" : "False") +
                ", max_workers=" + std::to_string(c.max_workers) +
                ", chunk_size=" + std::to_string(c.chunk_size) +
                ", min_rows_for_parallel=" + std::to_string(c.min_rows_for_parallel) + ")";

@@ -2,7 +2,11 @@
 errors, cancellation and the connection forms accepted."""
 
 import _thread
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -138,6 +142,44 @@ def test_keyboard_interrupt_cancels_and_a_rerun_completes(sqlite_pair):
     assert result.ok() and result.resumed
     assert result.total_rows_processed == ROWS - done
     assert sqlite_checksum(dst, "dst") == sqlite_checksum(src, "src")
+
+
+def test_settings_as_keywords_of_the_call(sqlite_pair):
+    src_url, dst_url, src, dst = sqlite_pair
+    result = execute_query_parallel(src_url, QUERY, dst_url, "", "dst", max_workers=2,
+                                    chunk_size=max(1, ROWS // 4), min_rows_for_parallel=1)
+    assert result.ok() and result.workers_used == 2 and result.chunks_planned >= 3
+    assert sqlite_checksum(dst, "dst") == sqlite_checksum(src, "src")
+
+
+SIGINT_CHILD = """
+import sys
+from parmap.mapper.parallel_query_executor import execute_query_parallel
+started = []
+def progress(event):
+    if not started:
+        started.append(1)
+        print("started", flush=True)
+    time.sleep(0.02)
+import time
+execute_query_parallel(sys.argv[1], "SELECT * FROM src ORDER BY id", sys.argv[2], "", "dst",
+                       max_workers=2, chunk_size=max(1, int(sys.argv[3]) // 50),
+                       min_rows_for_parallel=1, progress_callback=progress)
+print("finished", flush=True)
+"""
+
+
+def test_sigint_cancels_a_run_in_another_process(sqlite_pair):
+    src_url, dst_url, src, dst = sqlite_pair
+    child = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD, src_url, dst_url, str(ROWS)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert child.stdout.readline().strip() == "started"
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode != 0 and "finished" not in out
+    assert "KeyboardInterrupt" in err, err
+    assert sqlite_checksum(dst, "dst")[0] < ROWS
 
 
 def test_errors_carry_the_kind(sqlite_pair, tmp_path):

@@ -111,3 +111,8 @@ def test_create_parallel_processor():
     assert processor.should_use_parallel_processing(10**6)
     with pytest.raises(parmap.Error):
         create_parallel_processor({"chunksize": "3"})
+
+
+def test_settings_as_keywords():
+    processor = create_parallel_processor({"max_workers": "3"}, max_workers=5, chunk_size="10")
+    assert (processor.config.max_workers, processor.config.chunk_size) == (5, 10)

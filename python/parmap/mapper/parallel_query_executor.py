@@ -133,12 +133,14 @@ def execute_query_parallel(
     dry_run=False,
     reject_file="",
     progress_callback=None,
+    **settings,
 ):
     """Copies the result of ``source_sql`` on ``source_conn`` into ``target_schema.target_table``
     on ``target_conn`` in parallel key-range chunks, each committed exactly once.
 
     ``config`` is a ParallelConfig or params mapping; without it, ``params`` (a job's params)
-    and the MAPPER_* environment decide. ``mode`` is 'append', 'truncate' or 'create'.
+    and the MAPPER_* environment decide. Settings may also be given as keywords
+    (``max_workers=4, chunk_size=10000``): they beat ``params``. ``mode`` is 'append', 'truncate' or 'create'.
     ``progress_callback(event)`` is called after each chunk, with the interpreter's lock held,
     from the engine's worker threads; an exception it raises cancels the run and is raised here.
 
@@ -152,6 +154,10 @@ def execute_query_parallel(
     target_url = _connection_url(target_conn, "target_conn")
     if progress_callback is not None and not callable(progress_callback):
         raise TypeError("progress_callback must be callable")
+    if settings:
+        if isinstance(config, ParallelConfig):
+            raise TypeError("settings as keywords cannot change a ParallelConfig: pass params")
+        params = {**(params or {}), **settings}
     return _parmap.execute(
         source_url,
         source_sql,
@@ -192,9 +198,10 @@ class ParallelProcessor:
         return f"ParallelProcessor({self.config!r})"
 
 
-def create_parallel_processor(params=None):
-    """A ParallelProcessor configured from a job's params and the MAPPER_* environment."""
-    return ParallelProcessor(get_parallel_config_from_params(params))
+def create_parallel_processor(params=None, **settings):
+    """A ParallelProcessor configured from a job's params (and settings as keywords, which beat
+    them) and the MAPPER_* environment."""
+    return ParallelProcessor(get_parallel_config_from_params({**(params or {}), **settings}))
 
 
 class ConnectionPoolManager:

@@ -13,8 +13,8 @@ int main(int argc, char** argv) {
   try {
     const std::string source = std::string("sqlite://") + argv[1];
     const std::string target = std::string("sqlite://") + argv[2];
-    const parmap::ParallelResult result = parmap::execute_query_parallel(
-        source, "SELECT * FROM src ORDER BY id", target, "", "dst");
+    const parmap::ParallelResult result =
+        parmap::execute_query_parallel(source, "SELECT * FROM src ORDER BY id", target, "", "dst");
     std::printf("%lld\n", static_cast<long long>(result.total_rows_processed));
     return result.ok() ? 0 : 1;
   } catch (const parmap::Error& e) {
