@@ -23,7 +23,9 @@ from parmap.mapper.parallel_query_executor import (  # noqa: F401  (re-exported)
     create_parallel_processor,
     execute_query_parallel,
     get_parallel_config_from_params,
+    job_status,
     should_use_parallel_processing,
+    verify_query_parallel,
 )
 
 __all__ = [
@@ -39,7 +41,9 @@ __all__ = [
     "default_max_workers",
     "execute_query_parallel",
     "get_parallel_config_from_params",
+    "job_status",
     "resolve_config",
     "resolve_job_config",
     "should_use_parallel_processing",
+    "verify_query_parallel",
 ]

@@ -75,8 +75,9 @@ class ProgressRelay {
 /// chunks in flight to roll back, and is raised. The engine cannot run on the calling thread:
 /// only that thread, holding the lock, can see a signal.
 template <typename Job>
-ParallelResult run_interruptible(Job job, std::atomic<bool>& cancel, ProgressRelay* relay) {
-  std::future<ParallelResult> done = std::async(std::launch::async, std::move(job));
+auto run_interruptible(Job job, std::atomic<bool>& cancel, ProgressRelay* relay) {
+  using Result = decltype(job());
+  std::future<Result> done = std::async(std::launch::async, std::move(job));
   std::optional<py::error_already_set> interrupted;
   for (;;) {
     std::future_status status;
@@ -101,7 +102,7 @@ ParallelResult run_interruptible(Job job, std::atomic<bool>& cancel, ProgressRel
   }
   if (relay != nullptr) {
     try {
-      ParallelResult result = done.get();
+      Result result = done.get();
       relay->rethrow();
       return result;
     } catch (const Error&) {
@@ -141,6 +142,26 @@ ParallelResult execute(const std::string& source_url, const std::string& source_
                                       target_table, options);
       },
       cancel, relay ? &*relay : nullptr);
+}
+
+VerifyResult verify(const std::string& source_url, const std::string& source_sql,
+                    const std::string& target_url, const std::string& target_schema,
+                    const std::string& target_table, const ParallelConfig& config,
+                    const std::string& job_id, const std::string& partition_column,
+                    const std::string& mode, bool against_ledger) {
+  std::atomic<bool> cancel{false};
+  ParallelOptions options;
+  options.config = config;
+  options.job_id = job_id;
+  options.partition_column = partition_column;
+  options.mode = target_mode_from_string(mode);
+  options.cancel = &cancel;
+  return run_interruptible(
+      [&]() {
+        return verify_query_parallel(source_url, source_sql, target_url, target_schema,
+                                     target_table, options, against_ledger);
+      },
+      cancel, nullptr);
 }
 
 std::string origin_name(Source source) {
@@ -253,6 +274,48 @@ void bind_result(py::module_& m) {
       });
 }
 
+void bind_verify(py::module_& m) {
+  py::class_<ChunkDifference>(m, "ChunkDifference")
+      .def_readonly("index", &ChunkDifference::index)
+      .def_readonly("bounds", &ChunkDifference::bounds)
+      .def_readonly("expected_rows", &ChunkDifference::expected_rows)
+      .def_readonly("target_rows", &ChunkDifference::target_rows)
+      .def_readonly("problem", &ChunkDifference::problem);
+
+  py::class_<VerifyResult>(m, "VerifyResult", "What verify found; ok() when every range matches.")
+      .def_readonly("job_id", &VerifyResult::job_id)
+      .def_readonly("against_ledger", &VerifyResult::against_ledger)
+      .def_readonly("scope", &VerifyResult::scope)
+      .def_readonly("snapshot", &VerifyResult::snapshot)
+      .def_readonly("ranges_checked", &VerifyResult::ranges_checked)
+      .def_readonly("ranges_matching", &VerifyResult::ranges_matching)
+      .def_readonly("expected_rows", &VerifyResult::expected_rows)
+      .def_readonly("target_rows", &VerifyResult::target_rows)
+      .def_readonly("retries", &VerifyResult::retries)
+      .def_readonly("differences", &VerifyResult::differences)
+      .def_readonly("elapsed_seconds", &VerifyResult::elapsed_seconds)
+      .def("ok", &VerifyResult::ok);
+
+  py::class_<RunStatus>(m, "RunStatus", "One run of a job as the target's ledger records it.")
+      .def_readonly("job_id", &RunStatus::job_id)
+      .def_readonly("run", &RunStatus::run)
+      .def_readonly("target_table", &RunStatus::target_table)
+      .def_readonly("mode", &RunStatus::mode)
+      .def_readonly("state", &RunStatus::state)
+      .def_readonly("chunks_planned", &RunStatus::chunks_planned)
+      .def_readonly("chunks_done", &RunStatus::chunks_done)
+      .def_readonly("rows", &RunStatus::rows)
+      .def_readonly("started_at", &RunStatus::started_at)
+      .def_readonly("finished_at", &RunStatus::finished_at);
+
+  m.def("verify", &verify, py::arg("source_url"), py::arg("source_sql"), py::arg("target_url"),
+        py::arg("target_schema"), py::arg("target_table"), py::arg("config"),
+        py::arg("job_id") = "", py::arg("partition_column") = "", py::arg("mode") = "append",
+        py::arg("against_ledger") = false);
+  m.def("job_status", &job_status, py::arg("target_url"), py::arg("job_id") = "",
+        py::call_guard<py::gil_scoped_release>());
+}
+
 }  // namespace
 }  // namespace parmap
 
@@ -280,6 +343,7 @@ PYBIND11_MODULE(_parmap, m) {
 
   bind_config(m);
   bind_result(m);
+  bind_verify(m);
 
   m.def("execute", &execute, py::arg("source_url"), py::arg("source_sql"), py::arg("target_url"),
         py::arg("target_schema"), py::arg("target_table"), py::arg("config"),

@@ -39,6 +39,24 @@ def test_parallel_copy_equals_the_source(sqlite_pair):
     assert "total_rows_processed=%d" % ROWS in repr(result)
 
 
+def test_verify_and_status_after_a_copy(sqlite_pair):
+    src_url, dst_url, src, dst = sqlite_pair
+    result = execute_query_parallel(src_url, QUERY, dst_url, "", "dst", params=PARALLEL)
+    verified = parmap.verify_query_parallel(src_url, QUERY, dst_url, "", "dst", params=PARALLEL)
+    assert verified.ok() and verified.target_rows == verified.expected_rows == ROWS
+    assert parmap.verify_query_parallel(src_url, QUERY, dst_url, "", "dst",
+                                        against_ledger=True).ok()
+    runs = parmap.job_status(dst_url, result.job_id)
+    assert [(r.run, r.state, r.rows) for r in runs] == [(1, "finished", ROWS)]
+
+    with sqlite3.connect(dst) as db:  # a row lost in the target shows as a difference
+        db.execute("DELETE FROM dst WHERE id = (SELECT max(id) FROM dst)")
+    db.close()
+    verified = parmap.verify_query_parallel(src_url, QUERY, dst_url, "", "dst", params=PARALLEL)
+    assert not verified.ok() and verified.target_rows == ROWS - 1
+    assert len(verified.differences) == 1
+
+
 def test_serial_copy_with_parallel_off(sqlite_pair):
     src_url, dst_url, src, dst = sqlite_pair
     result = execute_query_parallel(src_url, QUERY, dst_url, "", "dst",

@@ -175,6 +175,24 @@ def execute_query_parallel(
     )
 
 
+def verify_query_parallel(source_conn, source_sql, target_conn, target_schema="",
+                          target_table="", *, config=None, params=None, job_id="",
+                          partition_column="", mode="append", against_ledger=False):
+    """Compares a job's source and target range by range (row count and content hash), or with
+    ``against_ledger`` the target against the hashes its runs recorded. Returns a VerifyResult
+    (``ok()``, ``differences``); writes nothing. Ctrl-C stops it (KeyboardInterrupt)."""
+    return _parmap.verify(
+        _connection_url(source_conn, "source_conn"), source_sql,
+        _connection_url(target_conn, "target_conn"), target_schema or "", target_table,
+        _config_of(config, params), job_id=job_id, partition_column=partition_column, mode=mode,
+        against_ledger=against_ledger)
+
+
+def job_status(target_conn, job_id=""):
+    """The runs recorded in the target's ledger (every job's, or ``job_id``'s), as RunStatus."""
+    return _parmap.job_status(_connection_url(target_conn, "target_conn"), job_id)
+
+
 class ParallelProcessor:
     """A runner bound to one configuration; safe to use from several threads."""
 
@@ -279,5 +297,7 @@ __all__ = [
     "create_parallel_processor",
     "execute_query_parallel",
     "get_parallel_config_from_params",
+    "job_status",
     "should_use_parallel_processing",
+    "verify_query_parallel",
 ]
