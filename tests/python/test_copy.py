@@ -272,3 +272,28 @@ def test_connection_pool_manager_gives_each_thread_its_own(sqlite_pair):
     assert all(v[1] == ROWS for v in seen.values())
     with pytest.raises(sqlite3.ProgrammingError):  # closed by close_all_connections
         made[0].execute("SELECT 1")
+
+
+def test_url_forms_resolve_without_a_run():
+    from parmap.mapper.parallel_query_executor import _connection_url
+
+    class RenderedUrl:  # as an SQLAlchemy URL: str() hides the password, render_as_string not
+        def render_as_string(self, hide_password=True):
+            return "postgresql://etl:***@db/x" if hide_password else "postgresql://etl:pw@db/x"
+
+    class Engine:
+        url = RenderedUrl()
+
+    class Tagged:
+        parmap_url = "sqlite:///tmp/t.db"
+        url = "ignored"
+
+    assert _connection_url(Engine(), "source_conn") == "postgresql://etl:pw@db/x"
+    assert _connection_url(Tagged(), "source_conn") == "sqlite:///tmp/t.db"
+    assert _connection_url(lambda: Tagged(), "source_conn") == "sqlite:///tmp/t.db"
+    with pytest.raises(TypeError, match="empty string"):
+        _connection_url("  ", "source_conn")
+    with pytest.raises(TypeError, match="source_conn"):
+        _connection_url(lambda: lambda: "sqlite:///x.db", "source_conn")  # one level only
+    with pytest.raises(TypeError):
+        _connection_url(None, "source_conn")
