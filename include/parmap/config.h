@@ -17,9 +17,15 @@ using ParamMap = std::map<std::string, std::string>;
 /// Where a setting's value came from, for `plan` and the summary.
 enum class Source { Default, Environment, Param };
 
+/// CPU cores - 1, at least 1 (at most 1024).
+int default_max_workers();
+
+/// The settings of one job. A default-constructed config holds the built-in defaults; the
+/// MAPPER_* environment and job params are applied by resolve_config and
+/// get_parallel_config_from_params.
 struct ParallelConfig {
   bool enable_parallel = true;
-  int max_workers = 1;                 ///< default: CPU cores - 1, at least 1
+  int max_workers = default_max_workers();  ///< default: CPU cores - 1, at least 1
   int64_t chunk_size = 50000;          ///< rows per chunk
   int64_t min_rows_for_parallel = 100000;
   int max_retries = 3;                 ///< per chunk, for transient errors
@@ -31,6 +37,9 @@ struct ParallelConfig {
 
   /// Origin of each setting by its job-param name.
   std::map<std::string, Source> origin;
+  /// Job params that are no parallelism setting and were left to the job (resolve_job_config),
+  /// in name order.
+  std::vector<std::string> ignored_params;
 };
 
 /// One setting of the table: job-param name, environment name, help text.
@@ -41,9 +50,6 @@ struct SettingInfo {
 };
 /// Every setting, in the order `--help` and `plan` list them.
 const std::vector<SettingInfo>& settings_table();
-
-/// CPU cores - 1, at least 1.
-int default_max_workers();
 
 /// Parses a boolean: true/false, y/n, yes/no, 1/0, on/off in any case.
 /// Throws Error(Config) naming `setting` and the value.
@@ -64,8 +70,19 @@ EnvMap process_environment();
 /// logs these as warnings, not errors: other tools may use MAPPER_ variables too. Pure.
 std::vector<std::string> unknown_environment_warnings(const EnvMap& env);
 
-/// Compatibility helper: resolve from job params and the process environment.
-ParallelConfig get_parallel_config_from_params(const ParamMap& params);
+/// Resolves from a whole job's params, which hold the job's own keys beside the parallelism
+/// settings: a key of the settings table is applied as resolve_config does (a bad value throws
+/// Error(Config)); a key within a small edit distance of a setting's name ("max_worker",
+/// "chunksize", "Enable_Parallel") is taken for a typo of it and throws Error(Config) with the
+/// suggestion, as a typo must not silently fall back to a default; any other key belongs to
+/// the job: it is listed in ParallelConfig::ignored_params and logged (info), not an error.
+/// Pure but for the log line.
+ParallelConfig resolve_job_config(const ParamMap& params, const EnvMap& env,
+                                  unsigned cpu_cores = 0);
+
+/// Compatibility helper: resolve_job_config from a job's params and the process environment
+/// (the params of a mapper job as given: its own keys are reported, not fatal).
+ParallelConfig get_parallel_config_from_params(const ParamMap& params = {});
 
 /// True when parallel is enabled, the estimate reaches min_rows_for_parallel and more
 /// than one worker is allowed.

@@ -74,6 +74,11 @@ struct ParallelOptions {
   std::string reject_file;
 };
 
+/// Options whose config is resolved from the MAPPER_* environment
+/// (get_parallel_config_from_params({})); everything else as ParallelOptions{}. What the
+/// calls without options use, read at each call. Throws Error(Config) for a bad variable.
+ParallelOptions default_parallel_options();
+
 /// One planned chunk as reported back.
 struct ChunkReport {
   uint32_t index;
@@ -123,17 +128,18 @@ struct ParallelResult {
 /// is reported in the result (chunks_failed, unfinished_chunks, errors; ok() is false) and a
 /// rerun resumes the run. A job whose last run finished starts a new run (mode truncate
 /// empties the table again, append appends). Thread-safe (each call is independent).
+/// Without `options`, default_parallel_options() (the environment's configuration).
 ParallelResult execute_query_parallel(const std::string& source_url, const std::string& source_sql,
                                       const std::string& target_url,
                                       const std::string& target_schema,
                                       const std::string& target_table,
-                                      const ParallelOptions& options);
+                                      const ParallelOptions& options = default_parallel_options());
 
 /// The same with connection factories (for programs that open connections themselves).
 ParallelResult execute_query_parallel(ConnectionFactory source, const std::string& source_sql,
                                       ConnectionFactory target, const std::string& target_schema,
                                       const std::string& target_table,
-                                      const ParallelOptions& options);
+                                      const ParallelOptions& options = default_parallel_options());
 
 /// A chunk range whose source (or ledger) and target differ.
 struct ChunkDifference {
@@ -198,7 +204,8 @@ struct RunStatus {
 /// (with `job_id`) no such job.
 std::vector<RunStatus> job_status(const std::string& target_url, const std::string& job_id = "");
 
-/// A reusable runner bound to one configuration.
+/// A reusable runner bound to one configuration. Immutable after construction: execute may be
+/// called from several threads at once.
 class ParallelProcessor {
  public:
   explicit ParallelProcessor(ParallelConfig config) : config_(std::move(config)) {}
@@ -212,7 +219,9 @@ class ParallelProcessor {
   ParallelConfig config_;
 };
 
-/// Resolves the configuration from job params and the environment and returns a processor.
+/// Resolves the configuration from a job's params and the environment
+/// (get_parallel_config_from_params: the job's own keys are reported, not fatal) and returns
+/// a processor. Throws Error(Config) for a bad value or a near-miss key.
 std::unique_ptr<ParallelProcessor> create_parallel_processor(const ParamMap& params = {});
 
 /// Row count and order-independent content hash (hash_rows) of a query's result, read

@@ -168,7 +168,8 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
   check_url(job.target_url, "target", false);
 
   ParallelOptions& opts = job.opts;
-  opts.config = get_parallel_config_from_params(spec.params);
+  // A job file's params are parallelism settings only: an unknown key is an error here.
+  opts.config = resolve_config(spec.params, process_environment());
   opts.job_id = spec.job_id;
   opts.partition_column = spec.partition_column;
   opts.mode = spec.mode.value_or(TargetMode::Append);

@@ -2,6 +2,7 @@
 #include "parmap/config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -174,21 +175,63 @@ bool parse_bool(std::string_view setting, std::string_view value) {
   throw_config(std::string(setting), std::string(value), kBoolAccepted);
 }
 
+namespace {
+
+bool is_setting(const std::string& key) {
+  return std::any_of(settings().begin(), settings().end(),
+                     [&key](const Setting& s) { return key == s.info.param; });
+}
+
+/// The setting `key` is a near miss of, or "".
+std::string setting_like(const std::string& key) {
+  std::vector<std::string> names;
+  for (const auto& s : settings()) names.emplace_back(s.info.param);
+  return did_you_mean(key, names);
+}
+
+/// Applies defaults < env < the params that are settings (all others are the caller's to
+/// judge before).
+ParallelConfig apply_settings(const ParamMap& params, const EnvMap& env, unsigned cpu_cores);
+
+}  // namespace
+
 ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigned cpu_cores) {
   // Unknown keys first: a typo must not silently fall back to a default.
   for (const auto& [key, value] : params) {
-    const bool known = std::any_of(settings().begin(), settings().end(),
-                                   [&k = key](const Setting& s) { return k == s.info.param; });
-    if (known) continue;
-    std::vector<std::string> names;
-    for (const auto& s : settings()) names.emplace_back(s.info.param);
-    const std::string suggestion = did_you_mean(key, names);
+    if (is_setting(key)) continue;
+    const std::string suggestion = setting_like(key);
     const std::string hint =
         suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion);
     throw Error(ErrorKind::Config,
                 fmt::format("unknown job param '{}'{}; accepted: {}", key, hint, accepted_keys()));
   }
+  return apply_settings(params, env, cpu_cores);
+}
 
+ParallelConfig resolve_job_config(const ParamMap& params, const EnvMap& env, unsigned cpu_cores) {
+  std::vector<std::string> ignored;
+  for (const auto& [key, value] : params) {
+    if (is_setting(key)) continue;
+    if (const std::string suggestion = setting_like(key); !suggestion.empty()) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("job param '{}' is not a parallelism setting but looks like a typo "
+                              "of one (did you mean '{}'?); accepted: {}",
+                              key, suggestion, accepted_keys()));
+    }
+    ignored.push_back(key);
+  }
+  ParallelConfig config = apply_settings(params, env, cpu_cores);
+  if (!ignored.empty()) {
+    spdlog::info("job params left to the job (no parallelism setting): {}",
+                 fmt::join(ignored, ", "));
+  }
+  config.ignored_params = std::move(ignored);
+  return config;
+}
+
+namespace {
+
+ParallelConfig apply_settings(const ParamMap& params, const EnvMap& env, unsigned cpu_cores) {
   for (const auto& warning : unknown_environment_warnings(env)) spdlog::warn("{}", warning);
 
   ParallelConfig config;
@@ -208,6 +251,8 @@ ParallelConfig resolve_config(const ParamMap& params, const EnvMap& env, unsigne
   }
   return config;
 }
+
+}  // namespace
 
 EnvMap process_environment() {
   EnvMap env;
@@ -241,7 +286,7 @@ std::vector<std::string> unknown_environment_warnings(const EnvMap& env) {
 }
 
 ParallelConfig get_parallel_config_from_params(const ParamMap& params) {
-  return resolve_config(params, process_environment());
+  return resolve_job_config(params, process_environment());
 }
 
 bool should_use_parallel_processing(const ParallelConfig& config, int64_t estimated_rows) {

@@ -34,6 +34,12 @@ std::string derive_job_id(const std::string& source_identity, const std::string&
   return fmt::format("job-{:012x}", hash_row(parts) & 0xffffffffffffULL);
 }
 
+ParallelOptions default_parallel_options() {
+  ParallelOptions options;
+  options.config = get_parallel_config_from_params({});
+  return options;
+}
+
 ParallelResult execute_query_parallel(ConnectionFactory source, const std::string& source_sql,
                                       ConnectionFactory target, const std::string& target_schema,
                                       const std::string& target_table,

@@ -363,3 +363,54 @@ TEST(ConfigTest, ShouldUseParallelProcessing) {
 
 }  // namespace
 }  // namespace parmap
+
+namespace parmap {
+namespace {
+
+std::string job_config_message(const ParamMap& params) {
+  try {
+    resolve_job_config(params, {}, kCores);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigTest, DefaultConstructedConfigUsesCoresMinusOne) {
+  // It said "CPU cores - 1" but was 1: a default-constructed config ran serially.
+  EXPECT_EQ(ParallelConfig{}.max_workers, default_max_workers());
+  EXPECT_EQ(ParallelConfig{}.chunk_size, 50000);
+}
+
+TEST(ConfigTest, JobParamsKeepTheJobsOwnKeysAndReportThem) {
+  const ParallelConfig config = resolve_job_config({{"enable_parallel", "N"},
+                                                    {"max_workers", "3"},
+                                                    {"run_date", "2026-12-01"},
+                                                    {"batch_id", "42"},
+                                                    {"source_system", "crm"}},
+                                                   {{"MAPPER_CHUNK_SIZE", "7"}}, kCores);
+  EXPECT_FALSE(config.enable_parallel);
+  EXPECT_EQ(config.max_workers, 3);
+  EXPECT_EQ(config.chunk_size, 7);
+  EXPECT_EQ(config.ignored_params,
+            (std::vector<std::string>{"batch_id", "run_date", "source_system"}));
+  EXPECT_EQ(config.origin.at("max_workers"), Source::Param);
+  EXPECT_EQ(config.origin.at("chunk_size"), Source::Environment);
+}
+
+TEST(ConfigTest, JobParamsStillRefuseTyposAndBadValues) {
+  EXPECT_TRUE(contains(job_config_message({{"max_worker", "3"}}), "did you mean 'max_workers'"));
+  EXPECT_TRUE(contains(job_config_message({{"Chunk_Size", "3"}}), "did you mean 'chunk_size'"));
+  EXPECT_TRUE(contains(job_config_message({{"chunk_size", "many"}}),
+                       "invalid value 'many' for job param 'chunk_size'"));
+  EXPECT_TRUE(contains(job_config_message({{"enable_parallel", "maybe"}}), "enable_parallel"));
+  EXPECT_EQ(job_config_message({{"colour", "red"}}), "");
+}
+
+TEST(ConfigTest, StrictResolutionStillRefusesTheJobsKeys) {
+  EXPECT_TRUE(contains(message_of({{"run_date", "2026-12-01"}}, {}), "unknown job param"));
+}
+
+}  // namespace
+}  // namespace parmap

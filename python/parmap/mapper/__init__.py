@@ -1,0 +1,2 @@
+"""The mapper's module layout: ``parmap.mapper.parallel_query_executor`` stands in for
+``backend.modules.mapper.parallel_query_executor``."""

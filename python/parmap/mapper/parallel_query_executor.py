@@ -1,0 +1,303 @@
+"""The mapper's parallel query executor, backed by parmap's C++ engine.
+
+Jobs written for ``backend.modules.mapper.parallel_query_executor`` run unchanged but for the
+import::
+
+    from parmap.mapper.parallel_query_executor import execute_query_parallel
+
+Connections. parmap opens its own connections, one source and one target connection per
+worker thread, in C++; a Python DB-API connection object cannot be handed to those threads. So
+wherever the mapper passes a connection, parmap accepts what lets it open connections itself:
+
+* a URL string: ``"sqlite:///path/to/file.db"``, ``"postgresql://user@host:5432/db?sslmode=require"``
+  (the password from the URL, PGPASSWORD or ~/.pgpass);
+* an object with a ``parmap_url`` or ``url`` attribute that is such a string (or whose
+  ``render_as_string(hide_password=False)`` gives one, as an SQLAlchemy URL does);
+* a callable without arguments that returns one of the above (a connection factory).
+
+Anything else raises TypeError naming what was given and what is accepted.
+
+Params. ``get_parallel_config_from_params`` takes a whole job's params: ``enable_parallel``
+(True/False, 'Y'/'N', 'yes'/'no', 'true'/'false', 1/0), ``max_workers``, ``chunk_size``,
+``min_rows_for_parallel``, ``max_retries``, ``retry_backoff_ms``, ``chunk_timeout_s``,
+``max_batch_bytes`` and ``max_rejects`` (numbers or strings of numbers) are parallelism
+settings; a key that looks like a typo of one ('max_worker') raises ``parmap.Error`` of kind
+'config'; every other key belongs to the job and is listed in the config's ``ignored_params``.
+A value of None counts as not given. Priority: params, then the ``MAPPER_*`` environment, then
+the defaults.
+"""
+
+import contextlib
+import threading
+
+from parmap import _parmap
+
+ParallelConfig = _parmap.ParallelConfig
+ParallelResult = _parmap.ParallelResult
+ProgressEvent = _parmap.ProgressEvent
+ParmapError = _parmap.Error
+
+_ACCEPTED = (
+    "a connection URL string ('sqlite:///path/file.db', 'postgresql://user@host/db'), an object "
+    "with a str 'parmap_url' or 'url' attribute, or a callable returning one of these"
+)
+
+
+def _param_text(value):
+    # The engine reads every param as text, as a YAML scalar or --set would give it.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def _params_to_text(params):
+    if params is None:
+        return {}
+    if not hasattr(params, "items"):
+        raise TypeError(f"params must be a mapping of job params, not {type(params).__name__}")
+    return {str(k): _param_text(v) for k, v in params.items() if v is not None}
+
+
+def _connection_url(conn, role, _depth=0):
+    """The URL parmap opens `role` connections with, from what the job passed."""
+    if isinstance(conn, str):
+        if not conn.strip():
+            raise TypeError(f"{role}: an empty string is no connection URL; give {_ACCEPTED}")
+        return conn
+    for attr in ("parmap_url", "url"):
+        url = getattr(conn, attr, None)
+        if isinstance(url, str):
+            return url
+        if url is not None and hasattr(url, "render_as_string"):
+            return url.render_as_string(hide_password=False)
+    # A DB-API connection may be callable too (sqlite3's is): it has a cursor() and is no factory.
+    if callable(conn) and not hasattr(conn, "cursor") and _depth == 0:
+        return _connection_url(conn(), role, _depth + 1)
+    what = type(conn).__module__ + "." + type(conn).__qualname__
+    raise TypeError(
+        f"{role}: cannot use a {what}: parmap opens one connection per worker thread itself, "
+        f"in C++, so a Python DB-API connection object cannot be shared with it; give {_ACCEPTED}"
+    )
+
+
+def get_parallel_config_from_params(params=None):
+    """The parallelism settings of a job: its params, then MAPPER_* variables, then defaults.
+
+    The job's own keys are allowed and listed in ``ignored_params``; a bad value or a key that
+    looks like a typo of a setting raises ``parmap.Error`` (kind 'config').
+    """
+    return _parmap.get_parallel_config_from_params(_params_to_text(params))
+
+
+def _config_of(config=None, params=None):
+    if isinstance(config, ParallelConfig):
+        return config
+    if config is not None:
+        if not hasattr(config, "items"):
+            raise TypeError(
+                f"config must be a ParallelConfig or a mapping of params, not "
+                f"{type(config).__name__}"
+            )
+        params = {**config, **(params or {})}
+    return get_parallel_config_from_params(params)
+
+
+def should_use_parallel_processing(config=None, estimated_rows=0, *, params=None):
+    """True when parallel is enabled, ``estimated_rows`` reaches ``min_rows_for_parallel`` and
+    more than one worker is allowed. ``config`` is a ParallelConfig or a params mapping (None:
+    the environment's configuration); the two arguments may come in either order."""
+    if isinstance(config, int) and not isinstance(config, bool):
+        config, estimated_rows = estimated_rows, config
+        if config == 0:
+            config = None
+    if not isinstance(estimated_rows, int):
+        raise TypeError(f"estimated_rows must be an int, not {type(estimated_rows).__name__}")
+    return _parmap.should_use_parallel_processing(_config_of(config, params), estimated_rows)
+
+
+def execute_query_parallel(
+    source_conn,
+    source_sql,
+    target_conn,
+    target_schema="",
+    target_table="",
+    *,
+    config=None,
+    params=None,
+    job_id="",
+    partition_column="",
+    mode="append",
+    fresh=False,
+    dry_run=False,
+    reject_file="",
+    progress_callback=None,
+    **settings,
+):
+    """Copies the result of ``source_sql`` on ``source_conn`` into ``target_schema.target_table``
+    on ``target_conn`` in parallel key-range chunks, each committed exactly once.
+
+    ``config`` is a ParallelConfig or params mapping; without it, ``params`` (a job's params)
+    and the MAPPER_* environment decide. Settings may also be given as keywords
+    (``max_workers=4, chunk_size=10000``): they beat ``params``. ``mode`` is 'append', 'truncate' or 'create'.
+    ``progress_callback(event)`` is called after each chunk, with the interpreter's lock held,
+    from the engine's worker threads; an exception it raises cancels the run and is raised here.
+
+    The interpreter's lock is released while the engine runs; Ctrl-C cancels the run (chunks in
+    flight roll back; a rerun resumes) and raises KeyboardInterrupt. Returns a ParallelResult
+    (``total_rows_processed``, ``ok()``, ...); a chunk that failed after retries is reported in
+    it, not raised. Raises ``parmap.Error`` (with ``kind``) for bad input or a failed phase,
+    TypeError for connections parmap cannot use.
+    """
+    source_url = _connection_url(source_conn, "source_conn")
+    target_url = _connection_url(target_conn, "target_conn")
+    if progress_callback is not None and not callable(progress_callback):
+        raise TypeError("progress_callback must be callable")
+    if settings:
+        if isinstance(config, ParallelConfig):
+            raise TypeError("settings as keywords cannot change a ParallelConfig: pass params")
+        params = {**(params or {}), **settings}
+    return _parmap.execute(
+        source_url,
+        source_sql,
+        target_url,
+        target_schema or "",
+        target_table,
+        _config_of(config, params),
+        job_id=job_id,
+        partition_column=partition_column,
+        mode=mode,
+        fresh=fresh,
+        dry_run=dry_run,
+        reject_file=reject_file,
+        progress=progress_callback,
+    )
+
+
+def verify_query_parallel(source_conn, source_sql, target_conn, target_schema="",
+                          target_table="", *, config=None, params=None, job_id="",
+                          partition_column="", mode="append", against_ledger=False):
+    """Compares a job's source and target range by range (row count and content hash), or with
+    ``against_ledger`` the target against the hashes its runs recorded. Returns a VerifyResult
+    (``ok()``, ``differences``); writes nothing. Ctrl-C stops it (KeyboardInterrupt)."""
+    return _parmap.verify(
+        _connection_url(source_conn, "source_conn"), source_sql,
+        _connection_url(target_conn, "target_conn"), target_schema or "", target_table,
+        _config_of(config, params), job_id=job_id, partition_column=partition_column, mode=mode,
+        against_ledger=against_ledger)
+
+
+def job_status(target_conn, job_id=""):
+    """The runs recorded in the target's ledger (every job's, or ``job_id``'s), as RunStatus."""
+    return _parmap.job_status(_connection_url(target_conn, "target_conn"), job_id)
+
+
+class ParallelProcessor:
+    """A runner bound to one configuration; safe to use from several threads."""
+
+    def __init__(self, config=None):
+        self.config = _config_of(config)
+
+    def should_use_parallel_processing(self, estimated_rows):
+        return _parmap.should_use_parallel_processing(self.config, estimated_rows)
+
+    def execute(self, source_conn, source_sql, target_conn, target_schema="", target_table="",
+                **options):
+        """execute_query_parallel with this processor's configuration."""
+        if "config" in options or "params" in options:
+            raise TypeError("a processor's configuration is fixed: create another processor")
+        return execute_query_parallel(source_conn, source_sql, target_conn, target_schema,
+                                      target_table, config=self.config, **options)
+
+    execute_query_parallel = execute
+
+    def __repr__(self):
+        return f"ParallelProcessor({self.config!r})"
+
+
+def create_parallel_processor(params=None, **settings):
+    """A ParallelProcessor configured from a job's params (and settings as keywords, which beat
+    them) and the MAPPER_* environment."""
+    return ParallelProcessor(get_parallel_config_from_params({**(params or {}), **settings}))
+
+
+class ConnectionPoolManager:
+    """Gives each thread its own source and target connection, made by the factories on first
+    use in that thread and kept until ``close_all_connections()`` (or the end of a ``with``).
+
+    The factories are the job's: they may return DB-API connections for the job's own
+    statements, or URLs. ``source_url`` / ``target_url`` give parmap's engine the URL the
+    factories stand for (see the module's notes on connections), so a pool can be passed to
+    execute_query_parallel as ``source_conn=pool.source_url``.
+    """
+
+    def __init__(self, source_factory, target_factory):
+        if not callable(source_factory) or not callable(target_factory):
+            raise TypeError("ConnectionPoolManager needs two connection factories (callables)")
+        self._factories = {"source": source_factory, "target": target_factory}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open = []  # every connection of every thread, to close them all
+
+    def _get(self, role):
+        conn = getattr(self._local, role, None)
+        if conn is None:
+            conn = self._factories[role]()
+            setattr(self._local, role, conn)
+            with self._lock:
+                self._open.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def get_source_connection(self):
+        """The calling thread's source connection (made on first use)."""
+        yield self._get("source")
+
+    @contextlib.contextmanager
+    def get_target_connection(self):
+        """The calling thread's target connection (made on first use)."""
+        yield self._get("target")
+
+    @property
+    def source_url(self):
+        return _connection_url(self._factories["source"], "source_factory")
+
+    @property
+    def target_url(self):
+        return _connection_url(self._factories["target"], "target_factory")
+
+    def close_all_connections(self):
+        """Closes every thread's connections (those with a close() method); the pool makes new
+        ones if used again."""
+        with self._lock:
+            conns, self._open = self._open, []
+            # Every thread's cache goes with it: the pool may be used again afterwards.
+            self._local = threading.local()
+        for conn in conns:
+            close = getattr(conn, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close_all_connections()
+        return False
+
+
+__all__ = [
+    "ConnectionPoolManager",
+    "ParallelConfig",
+    "ParallelProcessor",
+    "ParallelResult",
+    "ParmapError",
+    "ProgressEvent",
+    "create_parallel_processor",
+    "execute_query_parallel",
+    "get_parallel_config_from_params",
+    "job_status",
+    "should_use_parallel_processing",
+    "verify_query_parallel",
+]

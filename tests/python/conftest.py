@@ -1,0 +1,92 @@
+"""Fixtures for the Python package's tests: SQLite files made with the standard library's
+sqlite3, the PostgreSQL test server through psql, and content checksums computed by each
+database itself."""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+
+# Rows of the copy tests: PARMAP_TEST_ROWS (as the C++ suites), capped so that the Python suite
+# stays a few seconds long at the C++ suites' default of 1,000,000.
+ROWS = min(int(os.environ.get("PARMAP_TEST_ROWS", "20000")), 50000)
+
+
+def make_sqlite_source(path, rows=ROWS, table="src"):
+    """`table` with `rows` rows: a sparse integer key, text with NULLs, real amounts."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT, amount REAL, note TEXT)"
+        )
+        db.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?)",
+            (
+                (3 * i, f"name {i} \u00e9", i * 0.25 - 100, None if i % 7 == 0 else f"n{i % 13}")
+                for i in range(1, rows + 1)
+            ),
+        )
+    db.close()
+
+
+def make_sqlite_target(path, table="dst"):
+    with sqlite3.connect(path) as db:
+        db.execute(
+            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT, amount REAL, note TEXT)"
+        )
+    db.close()
+
+
+def sqlite_checksum(path, table):
+    """Row count and the table's whole content rendered by SQLite's quote(), in key order."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT count(*), group_concat(r, ';') FROM (SELECT quote(id) || ',' || quote(name) "
+            f"|| ',' || quote(amount) || ',' || quote(note) AS r FROM {table} ORDER BY id)"
+        ).fetchone()
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def sqlite_pair(tmp_path):
+    """(source URL, target URL, source path, target path) with `src` made and `dst` empty."""
+    src, dst = tmp_path / "src.db", tmp_path / "dst.db"
+    make_sqlite_source(src)
+    make_sqlite_target(dst)
+    return f"sqlite://{src}", f"sqlite://{dst}", src, dst
+
+
+class Postgres:
+    """The PostgreSQL test server, driven with psql."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def sql(self, statement):
+        out = subprocess.run(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url, "-c",
+             statement],
+            check=True, capture_output=True, text=True,
+        )
+        return out.stdout.strip()
+
+    def checksum(self, table):
+        """Row count and an order-independent hash of the rows, computed by PostgreSQL."""
+        return self.sql(
+            f"SELECT count(*) || ' ' || coalesce(sum(hashtext(t::text)::bigint), 0) FROM {table} t"
+        )
+
+
+@pytest.fixture
+def pg():
+    url = os.environ.get("PARMAP_PG_URL", "")
+    if not url:
+        if os.environ.get("PARMAP_REQUIRE_SERVERS") == "1":
+            pytest.fail("PARMAP_PG_URL is not set but PARMAP_REQUIRE_SERVERS=1")
+        pytest.skip("PARMAP_PG_URL is not set")
+    if shutil.which("psql") is None:
+        pytest.fail("psql is missing")
+    return Postgres(url)
