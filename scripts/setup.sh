@@ -4,7 +4,8 @@ set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config libsqlite3-dev sqlite3 libcli11-dev libfmt-dev
           libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev time libpq-dev
-          postgresql postgresql-client openssl)
+          postgresql postgresql-client openssl unixodbc-dev odbc-postgresql odbc-mariadb
+          libsqliteodbc)
 
 missing=()
 for p in "${packages[@]}"; do

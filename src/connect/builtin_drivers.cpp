@@ -1,6 +1,7 @@
 // Registers the drivers compiled into this build, by explicit call (no static initialisers).
 #include <mutex>
 
+#include "connect/odbc/odbc_driver.h"
 #include "connect/postgres/pg_driver.h"
 #include "connect/sqlite/sqlite_driver.h"
 #include "parmap/connection.h"
@@ -12,6 +13,7 @@ void register_builtin_drivers() {
   std::call_once(once, [] {
     sqlite::register_driver(DriverRegistry::instance());
     pg::register_driver(DriverRegistry::instance());
+    odbc::register_driver(DriverRegistry::instance());
   });
 }
 

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <filesystem>
 
@@ -152,6 +154,21 @@ std::string identity_of(const ConnectionUrl& url) {
     std::error_code ec;
     const auto path = std::filesystem::weakly_canonical(url.database, ec);
     return "sqlite://" + (ec ? url.database : path.string());
+  }
+  if (url.scheme == "odbc") {
+    // The data source, or the connection attributes that name a database (driver, server,
+    // port, database); never the user, the password or session options.
+    static constexpr std::array<std::string_view, 9> kIdentityKeys = {
+        "driver", "dsn", "server", "servername", "host", "port", "database", "dbname", "db"};
+    std::string attributes;
+    for (const auto& [key, value] : url.params) {
+      std::string k = key;
+      for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (std::find(kIdentityKeys.begin(), kIdentityKeys.end(), k) == kIdentityKeys.end()) continue;
+      attributes += fmt::format("{}{}={}", attributes.empty() ? "?" : "&", k, value);
+    }
+    return fmt::format("odbc://{}{}/{}{}", url.host,
+                       url.port ? fmt::format(":{}", *url.port) : "", url.database, attributes);
   }
   int port = url.port.value_or(0);
   if (!url.port && url.scheme == "postgresql") port = 5432;

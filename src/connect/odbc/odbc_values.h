@@ -1,0 +1,66 @@
+// Single values through ODBC: a result's column descriptions, reading a cell with SQLGetData,
+// and binding a statement's `?` parameters.
+#pragma once
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connect/odbc/odbc_handles.h"
+#include "parmap/batch.h"
+#include "parmap/connection.h"
+
+namespace parmap::odbc {
+
+/// One column of a result as SQLDescribeCol and SQLColAttribute report it.
+struct ResultColumn {
+  std::string name;
+  SQLSMALLINT sql_type = SQL_UNKNOWN_TYPE;
+  SQLULEN size = 0;  ///< characters or bytes; 0 or a guess for long and unknown types
+  std::string type_name;
+  bool is_unsigned = false;
+  ColumnType type = ColumnType::Text;
+};
+
+/// The columns of the result of a prepared or executed statement; throws the classified Error.
+std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql);
+
+/// The schema of a result (names, column types, the engine's type names).
+TableSchema schema_of(const std::vector<ResultColumn>& columns);
+
+/// Reads the whole value of column `index` (1-based) of the current row with SQLGetData in
+/// pieces, as `c_type` (SQL_C_CHAR or SQL_C_BINARY); nullopt for NULL.
+std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQLSMALLINT c_type,
+                                         std::string_view sql);
+
+/// The value of a cell of the current row as query() returns it: int for integer and bit
+/// types (and PostgreSQL's bool), double for floating types, Blob for binary ones, text for
+/// everything else (dates and numerics as the driver renders them); an unsigned BIGINT past
+/// int64 stays text.
+Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
+                 std::string_view sql);
+
+/// Binds `params` to a statement's `?` markers and owns what they point to: keep it alive
+/// until the statement has executed (and, for drivers that read parameters lazily, until
+/// its rows are read).
+class ParamBinder {
+ public:
+  ParamBinder(Statement& stmt, const std::vector<Value>& params, std::string_view sql);
+
+ private:
+  std::vector<int64_t> ints_;
+  std::vector<double> doubles_;
+  std::vector<std::string> texts_;
+  std::vector<SQLLEN> indicators_;
+};
+
+/// `sql` without trailing semicolons and surrounding white space, for the wrapped forms
+/// ("SELECT ... FROM (<sql>) AS src").
+std::string_view strip_sql(std::string_view sql);
+
+}  // namespace parmap::odbc
