@@ -376,13 +376,44 @@ std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
                 fmt::format("odbc {}: a source needs at least 1 row per batch", display_), {},
                 odbc_context(sql));
   }
-  auto stmt = statement();
   std::string text(strip_sql(sql));
+  std::vector<bool> doubles_as_text;
+  if (dbms_ == Dbms::SQLite) text = exact_doubles_query(text, doubles_as_text);
+  auto stmt = statement();
   auto binder = std::make_unique<ParamBinder>(*stmt, params, text);
   stmt->check(SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
               "open query", text);
   return std::make_unique<OdbcRowSource>(std::move(stmt), std::move(binder), std::move(text),
-                                         batch_rows, max_batch_bytes);
+                                         batch_rows, max_batch_bytes,
+                                         std::move(doubles_as_text));
+}
+
+std::string OdbcConnection::exact_doubles_query(const std::string& sql,
+                                                std::vector<bool>& doubles_as_text) {
+  const TableSchema schema = describe_query(sql);
+  doubles_as_text.assign(schema.columns.size(), false);
+  std::string list;
+  bool any = false;
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    const std::string name = quote_identifier(schema.columns[i].name);
+    if (i > 0) list += ", ";
+    if (schema.columns[i].type != ColumnType::Double) {
+      list += name;
+      continue;
+    }
+    // SQLite's own printf with the '!' flag writes the digits that its driver's conversions
+    // lose; only real values: a REAL column may hold text or NULL.
+    list += fmt::format("CASE WHEN typeof({0}) = 'real' THEN printf('%!.20g', {0}) ELSE {0} END "
+                        "AS {0}",
+                        name);
+    doubles_as_text[i] = true;
+    any = true;
+  }
+  if (!any) {
+    doubles_as_text.clear();
+    return sql;
+  }
+  return fmt::format("SELECT {} FROM ({}) AS src", list, sql);
 }
 
 std::unique_ptr<RowSink> OdbcConnection::open_sink(const TableRef& table,

@@ -77,7 +77,8 @@ class OdbcConnection final : public Connection {
   /// CREATE TABLE with ddl_type for each column, NOT NULL and the primary key kept.
   void create_table(const TableRef& table, const TableSchema& schema) override;
 
-  /// OdbcRowSource: block fetches of `sql` with `params` bound.
+  /// OdbcRowSource: block fetches of `sql` with `params` bound. On SQLite the query is wrapped
+  /// so that REAL columns arrive as exact decimal text (see exact_doubles_query).
   std::unique_ptr<RowSource> open_source(std::string_view sql, const std::vector<Value>& params,
                                          size_t batch_rows, size_t max_batch_bytes) override;
   /// OdbcRowSink: the prepared INSERT with parameter arrays, in the caller's transaction.
@@ -108,6 +109,11 @@ class OdbcConnection final : public Connection {
   std::unique_ptr<Statement> statement() const;
   /// Runs a statement and reads every row.
   std::vector<std::vector<Value>> read_all(Statement& stmt, std::string_view sql);
+  /// SQLite's ODBC driver turns a REAL into a double through 15-digit text or an inexact
+  /// parser (-1.7976931348623157e308 comes back as -inf): `sql` wrapped so that each Double
+  /// column is SQLite's 20-digit text instead, flagged in `doubles_as_text`; `sql` itself
+  /// when the query has no Double column.
+  std::string exact_doubles_query(const std::string& sql, std::vector<bool>& doubles_as_text);
   /// The schema an empty TableRef::schema means, "" when the engine has none to name.
   const std::string& default_schema();
 

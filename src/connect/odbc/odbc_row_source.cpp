@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include "common/temporal.h"
@@ -30,6 +31,13 @@ bool is_pg_bounded_text(const std::string& type_name) {
 
 bool size_is_bounded(SQLULEN size) { return size > 0 && size <= kMaxBoundChars; }
 
+// from_chars rounds correctly; it takes "inf" but not a leading '+'.
+bool parse_double(std::string_view text, double& out) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
 int64_t micros_of(const SQL_TIMESTAMP_STRUCT& ts) {
   const int64_t days = days_from_civil(ts.year, ts.month, ts.day);
   return ((days * 24 + ts.hour) * 60 + ts.minute) * 60 * kMicrosPerSecond +
@@ -40,12 +48,14 @@ int64_t micros_of(const SQL_TIMESTAMP_STRUCT& ts) {
 }  // namespace
 
 OdbcRowSource::OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
-                             std::string sql, size_t batch_rows, size_t max_batch_bytes)
+                             std::string sql, size_t batch_rows, size_t max_batch_bytes,
+                             std::vector<bool> doubles_as_text)
     : stmt_(std::move(stmt)),
       params_(std::move(params)),
       sql_(std::move(sql)),
       batch_rows_(batch_rows),
-      max_batch_bytes_(max_batch_bytes) {
+      max_batch_bytes_(max_batch_bytes),
+      doubles_as_text_(std::move(doubles_as_text)) {
   bind_columns();
 }
 
@@ -65,6 +75,15 @@ void OdbcRowSource::bind_columns() {
     b.column = described[i];
     const ResultColumn& c = b.column;
     b.bound = true;
+    if (i < doubles_as_text_.size() && doubles_as_text_[i]) {
+      b.column.type = ColumnType::Double;
+      b.text_double = true;
+      b.c_type = SQL_C_CHAR;
+      b.bound = false;
+      b.width = 1;
+      all_bound = false;
+      continue;
+    }
     switch (c.type) {
       case ColumnType::Bool:
       case ColumnType::Int64:
@@ -244,7 +263,12 @@ size_t OdbcRowSource::append_cell(Column& column, size_t index, size_t row) {
     }
     case ColumnType::Double: {
       double v = 0;
-      std::memcpy(&v, cell, sizeof v);
+      if (!b.text_double) {
+        std::memcpy(&v, cell, sizeof v);
+      } else if (!parse_double(bytes, v)) {
+        column.append(Value(std::string(bytes)));
+        return kStringValueBytes + bytes.size();
+      }
       column.append_double(v);
       return kFixedValueBytes;
     }

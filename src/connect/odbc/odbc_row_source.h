@@ -28,11 +28,14 @@ inline constexpr size_t kMaxBoundChars = 4000;
 /// dates and timestamps bound as C integers, doubles and ODBC structs, text and bytes as
 /// character and binary buffers. A value longer than its bound buffer (a driver that
 /// under-reported a column's size) is an Error(Internal) naming the column, never a truncated
-/// value. Owns the statement and its parameters. Not thread-safe.
+/// value. Columns flagged in `doubles_as_text` arrive as text holding a double (see
+/// OdbcConnection::open_source) and are parsed into Double columns; text that is no number
+/// stays text (the column becomes Any). Owns the statement and its parameters. Not thread-safe.
 class OdbcRowSource final : public RowSource {
  public:
   OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
-                std::string sql, size_t batch_rows, size_t max_batch_bytes);
+                std::string sql, size_t batch_rows, size_t max_batch_bytes,
+                std::vector<bool> doubles_as_text = {});
   ~OdbcRowSource() override;
 
   bool next(Batch& out) override;
@@ -43,6 +46,7 @@ class OdbcRowSource final : public RowSource {
   struct Bound {
     ResultColumn column;
     bool bound = false;      // false: read with SQLGetData
+    bool text_double = false;  // a double carried as its exact decimal text
     SQLSMALLINT c_type = 0;  // the C type bound or read
     size_t width = 0;        // bytes per row in `data`
     std::vector<char> data;
@@ -59,6 +63,7 @@ class OdbcRowSource final : public RowSource {
   std::string sql_;
   size_t batch_rows_;
   size_t max_batch_bytes_;
+  std::vector<bool> doubles_as_text_;
   std::vector<Bound> columns_;
   size_t rowset_rows_ = 1;
   SQLULEN fetched_ = 0;  // rows in the current rowset
