@@ -49,8 +49,7 @@ std::string text_of(const Value& value) {
 
 // A catalog function's text argument: nullptr (any) for "", else the name.
 SQLCHAR* name_arg(const std::string& name) {
-  return name.empty() ? nullptr
-                      : reinterpret_cast<SQLCHAR*>(const_cast<char*>(name.c_str()));
+  return name.empty() ? nullptr : reinterpret_cast<SQLCHAR*>(const_cast<char*>(name.c_str()));
 }
 
 SQLSMALLINT name_length(const std::string& name) {
@@ -69,8 +68,7 @@ std::unique_ptr<OdbcConnection> OdbcConnection::open(const ConnectionUrl& url) {
   }
   std::shared_ptr<Session> session =
       Session::connect(connection_string(url), url.masked(), url.password);
-  std::mutex* lock =
-      session->dbms() == Dbms::SQLite ? writer_lock_for(identity_of(url)) : nullptr;
+  std::mutex* lock = session->dbms() == Dbms::SQLite ? writer_lock_for(identity_of(url)) : nullptr;
   return std::make_unique<OdbcConnection>(Token{}, std::move(session), lock);
 }
 
@@ -122,8 +120,7 @@ std::unique_ptr<Statement> OdbcConnection::statement() const {
 void OdbcConnection::execute(std::string_view sql) {
   auto stmt = statement();
   std::string text(sql);
-  const SQLRETURN rc =
-      SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS);
+  const SQLRETURN rc = SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS);
   // SQL_NO_DATA: a searched UPDATE or DELETE that touched no row.
   if (rc != SQL_NO_DATA) stmt->check(rc, "execute", sql);
 }
@@ -151,8 +148,7 @@ std::vector<std::vector<Value>> OdbcConnection::query(std::string_view sql,
   auto stmt = statement();
   const ParamBinder binder(*stmt, params, sql);
   std::string text(sql);
-  const SQLRETURN rc =
-      SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS);
+  const SQLRETURN rc = SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS);
   if (rc == SQL_NO_DATA) return {};
   stmt->check(rc, "query", sql);
   return read_all(*stmt, sql);
@@ -240,17 +236,18 @@ std::optional<TableSchema> OdbcConnection::describe_table(const TableRef& table)
                              ? static_cast<int>(row[kColumnsDataType].as_int())
                              : SQL_VARCHAR;
     info.type = column_type_for(sql_type, info.declared_type, false);
-    info.not_null = row[kColumnsNullable].is_int() && row[kColumnsNullable].as_int() == SQL_NO_NULLS;
+    info.not_null =
+        row[kColumnsNullable].is_int() && row[kColumnsNullable].as_int() == SQL_NO_NULLS;
     out->columns.push_back(std::move(info));
   }
   if (!out) return out;
 
   auto keys = statement();
   const std::string key_schema = seen_schema.value_or(schema);
-  keys->check(SQLPrimaryKeys(keys->get(), name_arg(catalog), name_length(catalog),
-                             name_arg(key_schema), name_length(key_schema), name_arg(name),
-                             name_length(name)),
-              what, {}, table.display());
+  keys->check(
+      SQLPrimaryKeys(keys->get(), name_arg(catalog), name_length(catalog), name_arg(key_schema),
+                     name_length(key_schema), name_arg(name), name_length(name)),
+      what, {}, table.display());
   for (const auto& row : read_all(*keys, what)) {
     if (row.size() <= kKeysColumn || text_of(row[kKeysTable]) != table.name) continue;
     if (!key_schema.empty() && text_of(row[kKeysSchema]) != key_schema) continue;
@@ -276,14 +273,14 @@ std::optional<std::string> OdbcConnection::integer_primary_key(const TableRef& t
 int64_t OdbcConnection::estimate_rows(std::string_view sql) {
   const auto rows = query(fmt::format("SELECT COUNT(*) FROM ({}) AS src", strip_sql(sql)));
   if (rows.empty() || rows[0].empty() || !rows[0][0].is_int()) {
-    throw Error(ErrorKind::Internal, fmt::format("odbc {}: count rows: no count came back", display_),
-                {}, odbc_context(sql));
+    throw Error(ErrorKind::Internal,
+                fmt::format("odbc {}: count rows: no count came back", display_), {},
+                odbc_context(sql));
   }
   return rows[0][0].as_int();
 }
 
-KeyStats OdbcConnection::key_stats(std::string_view sql, std::string_view column,
-                                   int max_sample) {
+KeyStats OdbcConnection::key_stats(std::string_view sql, std::string_view column, int max_sample) {
   const std::string_view inner = strip_sql(sql);
   const TableSchema schema = describe_query(inner);
   const int index = schema.find(column);
@@ -304,9 +301,9 @@ KeyStats OdbcConnection::key_stats(std::string_view sql, std::string_view column
   KeyStats stats;
   stats.column = key.name;
   stats.type = key.type;
-  const auto rows = query(fmt::format(
-      "SELECT MIN({0}), MAX({0}), COUNT({0}), COUNT(*) - COUNT({0}) FROM ({1}) AS src", quoted,
-      inner));
+  const auto rows = query(
+      fmt::format("SELECT MIN({0}), MAX({0}), COUNT({0}), COUNT(*) - COUNT({0}) FROM ({1}) AS src",
+                  quoted, inner));
   if (rows.empty() || rows[0].size() < 4) {
     throw Error(ErrorKind::Internal,
                 fmt::format("odbc {}: key statistics: no row came back", display_), {},
@@ -319,8 +316,8 @@ KeyStats OdbcConnection::key_stats(std::string_view sql, std::string_view column
   if (max_sample <= 0 || stats.rows == 0 || stats.rows > kMaxSampledRows) return stats;
 
   const int64_t every = (stats.rows + max_sample - 1) / max_sample;
-  const std::string sample_sql = fmt::format(
-      "SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}", quoted, inner);
+  const std::string sample_sql =
+      fmt::format("SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}", quoted, inner);
   auto stmt = statement();
   std::string text = sample_sql;
   stmt->check(SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
@@ -343,10 +340,10 @@ std::string OdbcConnection::sql_type(LedgerType type, int max_chars) const {
 
 void OdbcConnection::create_table(const TableRef& table, const TableSchema& schema) {
   if (schema.columns.empty()) {
-    throw Error(ErrorKind::Config,
-                fmt::format("odbc {}: cannot create table {} with no columns", display_,
-                            table.display()),
-                {}, odbc_context({}, table.display()));
+    throw Error(
+        ErrorKind::Config,
+        fmt::format("odbc {}: cannot create table {} with no columns", display_, table.display()),
+        {}, odbc_context({}, table.display()));
   }
   std::string sql = fmt::format("CREATE TABLE {} (", quote_table(table));
   std::string primary_key;
@@ -369,8 +366,7 @@ void OdbcConnection::create_table(const TableRef& table, const TableSchema& sche
 
 std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
                                                        const std::vector<Value>& params,
-                                                       size_t batch_rows,
-                                                       size_t max_batch_bytes) {
+                                                       size_t batch_rows, size_t max_batch_bytes) {
   if (batch_rows == 0) {
     throw Error(ErrorKind::Config,
                 fmt::format("odbc {}: a source needs at least 1 row per batch", display_), {},
@@ -384,8 +380,7 @@ std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
   stmt->check(SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
               "open query", text);
   return std::make_unique<OdbcRowSource>(std::move(stmt), std::move(binder), std::move(text),
-                                         batch_rows, max_batch_bytes,
-                                         std::move(doubles_as_text));
+                                         batch_rows, max_batch_bytes, std::move(doubles_as_text));
 }
 
 std::string OdbcConnection::exact_doubles_query(const std::string& sql,
@@ -403,9 +398,10 @@ std::string OdbcConnection::exact_doubles_query(const std::string& sql,
     }
     // SQLite's own printf with the '!' flag writes the digits that its driver's conversions
     // lose; only real values: a REAL column may hold text or NULL.
-    list += fmt::format("CASE WHEN typeof({0}) = 'real' THEN printf('%!.20g', {0}) ELSE {0} END "
-                        "AS {0}",
-                        name);
+    list += fmt::format(
+        "CASE WHEN typeof({0}) = 'real' THEN printf('%!.20g', {0}) ELSE {0} END "
+        "AS {0}",
+        name);
     doubles_as_text[i] = true;
     any = true;
   }

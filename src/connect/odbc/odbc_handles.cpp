@@ -56,8 +56,8 @@ std::string info_string(SQLHDBC dbc, SQLUSMALLINT what) {
 
 }  // namespace
 
-std::shared_ptr<Session> Session::connect(const std::string& connection_string,
-                                          std::string display, std::string password) {
+std::shared_ptr<Session> Session::connect(const std::string& connection_string, std::string display,
+                                          std::string password) {
   std::shared_ptr<Session> session(new Session());
   session->display_ = std::move(display);
   session->password_ = std::move(password);
@@ -80,10 +80,9 @@ std::shared_ptr<Session> Session::connect(const std::string& connection_string,
   SQLSetConnectAttr(session->dbc_, SQL_ATTR_LOGIN_TIMEOUT,
                     reinterpret_cast<SQLPOINTER>(kLoginTimeoutSeconds), 0);
   std::string text = connection_string;
-  const SQLRETURN rc =
-      SQLDriverConnect(session->dbc_, nullptr, reinterpret_cast<SQLCHAR*>(text.data()),
-                       static_cast<SQLSMALLINT>(text.size()), nullptr, 0, nullptr,
-                       SQL_DRIVER_NOPROMPT);
+  const SQLRETURN rc = SQLDriverConnect(
+      session->dbc_, nullptr, reinterpret_cast<SQLCHAR*>(text.data()),
+      static_cast<SQLSMALLINT>(text.size()), nullptr, 0, nullptr, SQL_DRIVER_NOPROMPT);
   // The copy held the password: wipe it before anything can throw.
   std::fill(text.begin(), text.end(), '\0');
   if (!SQL_SUCCEEDED(rc)) {
@@ -124,10 +123,10 @@ void Session::check(SQLRETURN rc, SQLSMALLINT type, SQLHANDLE handle, std::strin
 
 void Session::check_interrupted() const {
   if (!interrupted_) return;
-  throw Error(ErrorKind::Transient,
-              fmt::format("odbc {}: the connection was interrupted and takes no more calls",
-                          display_),
-              "HY008", ErrorContext{"odbc", {}, {}, {}});
+  throw Error(
+      ErrorKind::Transient,
+      fmt::format("odbc {}: the connection was interrupted and takes no more calls", display_),
+      "HY008", ErrorContext{"odbc", {}, {}, {}});
 }
 
 void Session::add_statement(SQLHSTMT stmt) {

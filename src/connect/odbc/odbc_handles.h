@@ -26,8 +26,8 @@ class Session {
   /// Connects with SQLDriverConnect (no prompt). Throws Error(Config) for an unknown data
   /// source, driver or attribute, Error(Connect) otherwise; messages name `display` (the masked
   /// URL) and never `password`.
-  static std::shared_ptr<Session> connect(const std::string& connection_string,
-                                          std::string display, std::string password);
+  static std::shared_ptr<Session> connect(const std::string& connection_string, std::string display,
+                                          std::string password);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

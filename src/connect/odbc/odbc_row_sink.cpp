@@ -175,15 +175,15 @@ void OdbcRowSink::bind_text(const Column& column, SQLUSMALLINT number, size_t fi
   const bool long_value = width > kMaxVarcharBytes;
   const SQLSMALLINT sql_type = binary ? (long_value ? SQL_LONGVARBINARY : SQL_VARBINARY)
                                       : (long_value ? SQL_LONGVARCHAR : SQL_VARCHAR);
-  stmt_->check(SQLBindParameter(stmt_->get(), number, SQL_PARAM_INPUT,
-                                binary ? SQL_C_BINARY : SQL_C_CHAR, sql_type, width, 0,
-                                buffer.data.data(), static_cast<SQLLEN>(width),
-                                buffer.indicators.data()),
-               fmt::format("bind column {}", column.name), sql_, table_);
+  stmt_->check(
+      SQLBindParameter(stmt_->get(), number, SQL_PARAM_INPUT, binary ? SQL_C_BINARY : SQL_C_CHAR,
+                       sql_type, width, 0, buffer.data.data(), static_cast<SQLLEN>(width),
+                       buffer.indicators.data()),
+      fmt::format("bind column {}", column.name), sql_, table_);
 }
 
-void OdbcRowSink::bind_column(const Column& column, SQLUSMALLINT number, size_t first,
-                              size_t rows, Buffer& buffer) {
+void OdbcRowSink::bind_column(const Column& column, SQLUSMALLINT number, size_t first, size_t rows,
+                              Buffer& buffer) {
   const Dbms dbms = stmt_->session().dbms();
   SQLSMALLINT c_type = 0, sql_type = 0;
   SQLULEN size = 0;
@@ -275,10 +275,10 @@ void OdbcRowSink::bind_column(const Column& column, SQLUSMALLINT number, size_t 
         break;
     }
   }
-  stmt_->check(SQLBindParameter(stmt_->get(), number, SQL_PARAM_INPUT, c_type, sql_type, size,
-                                digits, buffer.data.data(), static_cast<SQLLEN>(width),
-                                buffer.indicators.data()),
-               fmt::format("bind column {}", column.name), sql_, table_);
+  stmt_->check(
+      SQLBindParameter(stmt_->get(), number, SQL_PARAM_INPUT, c_type, sql_type, size, digits,
+                       buffer.data.data(), static_cast<SQLLEN>(width), buffer.indicators.data()),
+      fmt::format("bind column {}", column.name), sql_, table_);
 }
 
 }  // namespace parmap::odbc

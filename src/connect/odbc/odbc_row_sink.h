@@ -25,9 +25,9 @@ inline constexpr size_t kMaxParamsetRows = 1000;
 /// timestamptz, whose offset a struct cannot carry); everything else as text, bytes as
 /// binary. A date outside the structs' years 1 to 9999 binds its column as text for that
 /// array. On SQLite a batch with a bytes column goes one row per execution: its driver gives
-/// every row of an array the first row's byte length. Runs inside the caller's transaction: never begins or commits. A row the target
-/// refuses fails the whole write with the driver's classified Error (Data for a constraint).
-/// Owns its statement. Not thread-safe.
+/// every row of an array the first row's byte length. Runs inside the caller's transaction: never
+/// begins or commits. A row the target refuses fails the whole write with the driver's classified
+/// Error (Data for a constraint). Owns its statement. Not thread-safe.
 class OdbcRowSink final : public RowSink {
  public:
   OdbcRowSink(std::unique_ptr<Statement> stmt, std::string sql, std::string table, size_t ncols);

@@ -161,9 +161,9 @@ void OdbcRowSource::bind_columns() {
     stmt_->check(SQLSetStmtAttr(h, SQL_ATTR_ROW_BIND_TYPE,
                                 reinterpret_cast<SQLPOINTER>(SQL_BIND_BY_COLUMN), 0),
                  "set column-wise binding", sql_);
-    stmt_->check(SQLSetStmtAttr(h, SQL_ATTR_ROW_ARRAY_SIZE,
-                                reinterpret_cast<SQLPOINTER>(rowset_rows_), 0),
-                 "set the rowset size", sql_);
+    stmt_->check(
+        SQLSetStmtAttr(h, SQL_ATTR_ROW_ARRAY_SIZE, reinterpret_cast<SQLPOINTER>(rowset_rows_), 0),
+        "set the rowset size", sql_);
   }
   stmt_->check(SQLSetStmtAttr(h, SQL_ATTR_ROW_STATUS_PTR, row_status_.data(), 0),
                "set the row status array", sql_);

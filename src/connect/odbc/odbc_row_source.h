@@ -45,10 +45,10 @@ class OdbcRowSource final : public RowSource {
  private:
   struct Bound {
     ResultColumn column;
-    bool bound = false;      // false: read with SQLGetData
+    bool bound = false;        // false: read with SQLGetData
     bool text_double = false;  // a double carried as its exact decimal text
-    SQLSMALLINT c_type = 0;  // the C type bound or read
-    size_t width = 0;        // bytes per row in `data`
+    SQLSMALLINT c_type = 0;    // the C type bound or read
+    size_t width = 0;          // bytes per row in `data`
     std::vector<char> data;
     std::vector<SQLLEN> indicators;
   };

@@ -74,62 +74,96 @@ std::string ddl_type(ColumnType type, Dbms dbms, bool key) {
   switch (dbms) {
     case Dbms::PostgreSQL:
       switch (type) {
-        case ColumnType::Bool: return "boolean";
-        case ColumnType::Int64: return "bigint";
-        case ColumnType::Double: return "double precision";
-        case ColumnType::Blob: return "bytea";
-        case ColumnType::Date: return "date";
-        case ColumnType::Time: return "time";
-        case ColumnType::Timestamp: return "timestamp";
-        case ColumnType::TimestampTz: return "timestamptz";
-        case ColumnType::Numeric: return "numeric";
-        case ColumnType::Uuid: return "uuid";
-        case ColumnType::Json: return "jsonb";
-        case ColumnType::Interval: return "interval";
+        case ColumnType::Bool:
+          return "boolean";
+        case ColumnType::Int64:
+          return "bigint";
+        case ColumnType::Double:
+          return "double precision";
+        case ColumnType::Blob:
+          return "bytea";
+        case ColumnType::Date:
+          return "date";
+        case ColumnType::Time:
+          return "time";
+        case ColumnType::Timestamp:
+          return "timestamp";
+        case ColumnType::TimestampTz:
+          return "timestamptz";
+        case ColumnType::Numeric:
+          return "numeric";
+        case ColumnType::Uuid:
+          return "uuid";
+        case ColumnType::Json:
+          return "jsonb";
+        case ColumnType::Interval:
+          return "interval";
         case ColumnType::Text:
         case ColumnType::Array:
-        case ColumnType::Any: return "text";
+        case ColumnType::Any:
+          return "text";
       }
       break;
     case Dbms::MySQL:
       switch (type) {
-        case ColumnType::Bool: return "BOOLEAN";
-        case ColumnType::Int64: return "BIGINT";
-        case ColumnType::Double: return "DOUBLE";
-        case ColumnType::Blob: return key ? "VARBINARY(255)" : "LONGBLOB";
-        case ColumnType::Date: return "DATE";
-        case ColumnType::Time: return "TIME(6)";
+        case ColumnType::Bool:
+          return "BOOLEAN";
+        case ColumnType::Int64:
+          return "BIGINT";
+        case ColumnType::Double:
+          return "DOUBLE";
+        case ColumnType::Blob:
+          return key ? "VARBINARY(255)" : "LONGBLOB";
+        case ColumnType::Date:
+          return "DATE";
+        case ColumnType::Time:
+          return "TIME(6)";
         // DATETIME, not TIMESTAMP: MySQL's TIMESTAMP stops in 2038 and follows the time zone.
         case ColumnType::Timestamp:
-        case ColumnType::TimestampTz: return "DATETIME(6)";
-        case ColumnType::Numeric: return "DECIMAL(65,30)";
-        case ColumnType::Uuid: return "CHAR(36)";
-        case ColumnType::Json: return key ? "VARCHAR(255)" : "JSON";
+        case ColumnType::TimestampTz:
+          return "DATETIME(6)";
+        case ColumnType::Numeric:
+          return "DECIMAL(65,30)";
+        case ColumnType::Uuid:
+          return "CHAR(36)";
+        case ColumnType::Json:
+          return key ? "VARCHAR(255)" : "JSON";
         case ColumnType::Text:
         case ColumnType::Interval:
         case ColumnType::Array:
-        case ColumnType::Any: return key ? "VARCHAR(255)" : "LONGTEXT";
+        case ColumnType::Any:
+          return key ? "VARCHAR(255)" : "LONGTEXT";
       }
       break;
     case Dbms::SQLite:
       // The affinities the native SQLite driver gives: dates and times stay ISO text, exact
       // numerics stay text (NUMERIC affinity would turn '12.50' into 12.5).
       switch (type) {
-        case ColumnType::Bool: return "BOOLEAN";
-        case ColumnType::Int64: return "INTEGER";
-        case ColumnType::Double: return "REAL";
-        case ColumnType::Blob: return "BLOB";
-        case ColumnType::Date: return "DATE";
-        case ColumnType::Time: return "TIME";
-        case ColumnType::Timestamp: return "TIMESTAMP";
-        case ColumnType::TimestampTz: return "TIMESTAMPTZ";
-        case ColumnType::Any: return "";
+        case ColumnType::Bool:
+          return "BOOLEAN";
+        case ColumnType::Int64:
+          return "INTEGER";
+        case ColumnType::Double:
+          return "REAL";
+        case ColumnType::Blob:
+          return "BLOB";
+        case ColumnType::Date:
+          return "DATE";
+        case ColumnType::Time:
+          return "TIME";
+        case ColumnType::Timestamp:
+          return "TIMESTAMP";
+        case ColumnType::TimestampTz:
+          return "TIMESTAMPTZ";
+        case ColumnType::Any:
+          return "";
         case ColumnType::Text:
         case ColumnType::Numeric:
         case ColumnType::Uuid:
         case ColumnType::Json:
         case ColumnType::Interval:
-        case ColumnType::Array: return "TEXT";
+        case ColumnType::Array:
+          return "TEXT";
       }
       break;
     case Dbms::Other:
@@ -137,16 +171,25 @@ std::string ddl_type(ColumnType type, Dbms dbms, bool key) {
   }
   // SQL-standard names for an engine parmap does not know.
   switch (type) {
-    case ColumnType::Bool: return "BOOLEAN";
-    case ColumnType::Int64: return "BIGINT";
-    case ColumnType::Double: return "DOUBLE PRECISION";
-    case ColumnType::Blob: return "VARBINARY(8000)";
-    case ColumnType::Date: return "DATE";
-    case ColumnType::Time: return "TIME";
+    case ColumnType::Bool:
+      return "BOOLEAN";
+    case ColumnType::Int64:
+      return "BIGINT";
+    case ColumnType::Double:
+      return "DOUBLE PRECISION";
+    case ColumnType::Blob:
+      return "VARBINARY(8000)";
+    case ColumnType::Date:
+      return "DATE";
+    case ColumnType::Time:
+      return "TIME";
     case ColumnType::Timestamp:
-    case ColumnType::TimestampTz: return "TIMESTAMP";
-    case ColumnType::Numeric: return "DECIMAL(38,10)";
-    default: return "VARCHAR(4000)";
+    case ColumnType::TimestampTz:
+      return "TIMESTAMP";
+    case ColumnType::Numeric:
+      return "DECIMAL(38,10)";
+    default:
+      return "VARCHAR(4000)";
   }
 }
 

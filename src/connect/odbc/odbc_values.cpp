@@ -16,8 +16,8 @@ constexpr size_t kPieceBytes = 64 * 1024;
 constexpr size_t kMaxVarcharBytes = 4000;
 
 bool is_integer_type(SQLSMALLINT type) {
-  return type == SQL_TINYINT || type == SQL_SMALLINT || type == SQL_INTEGER ||
-         type == SQL_BIGINT || type == SQL_BIT;
+  return type == SQL_TINYINT || type == SQL_SMALLINT || type == SQL_INTEGER || type == SQL_BIGINT ||
+         type == SQL_BIT;
 }
 
 bool is_float_type(SQLSMALLINT type) {
@@ -57,9 +57,8 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
     SQLCHAR type_name[256] = {};
     SQLSMALLINT type_length = 0;
     SQLLEN numeric = 0;
-    if (SQL_SUCCEEDED(SQLColAttribute(stmt.get(), static_cast<SQLUSMALLINT>(i),
-                                      SQL_DESC_TYPE_NAME, type_name, sizeof type_name,
-                                      &type_length, nullptr))) {
+    if (SQL_SUCCEEDED(SQLColAttribute(stmt.get(), static_cast<SQLUSMALLINT>(i), SQL_DESC_TYPE_NAME,
+                                      type_name, sizeof type_name, &type_length, nullptr))) {
       column.type_name = reinterpret_cast<const char*>(type_name);
     }
     if (SQL_SUCCEEDED(SQLColAttribute(stmt.get(), static_cast<SQLUSMALLINT>(i), SQL_DESC_UNSIGNED,

@@ -78,8 +78,8 @@ TEST(OdbcSqliteTest, EdgeValuesCopyExactlyBetweenSqliteFiles) {
   make_edge_table(src, 3000);
   test::sqlite_exec(dst, kEdgeDdl);
   const int64_t rows = sqlite_count(src, "edge");
-  const auto r = run_job(odbc_sqlite_url(src), kEdgeQuery, odbc_sqlite_url(dst), "edge",
-                         odbc_options(2, 400));
+  const auto r =
+      run_job(odbc_sqlite_url(src), kEdgeQuery, odbc_sqlite_url(dst), "edge", odbc_options(2, 400));
   ASSERT_TRUE(r);
   test::expect_complete(*r, rows);
   EXPECT_EQ(test::sqlite_checksum(dst, kEdgeColumns), test::sqlite_checksum(src, kEdgeColumns));
@@ -116,10 +116,10 @@ TEST(OdbcSqliteTest, DataSourceNameFromAnOdbcIni) {
   make_edge_table(src, 500);
   test::sqlite_exec(dst, kEdgeDdl);
   test::write_file(ini, "[parmap_lite_src]\nDriver=SQLite3\nDatabase=" + src + "\n");
-  const auto r = test::run_parmap(
-      {"run", "--source", "odbc://parmap_lite_src", "--target", odbc_sqlite_url(dst), "--query",
-       kEdgeQuery, "--target-table", "edge"},
-      {"ODBCINI=" + ini});
+  const auto r =
+      test::run_parmap({"run", "--source", "odbc://parmap_lite_src", "--target",
+                        odbc_sqlite_url(dst), "--query", kEdgeQuery, "--target-table", "edge"},
+                       {"ODBCINI=" + ini});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_same_rows(test::sqlite_rows(src, kEdgeColumns), test::sqlite_rows(dst, kEdgeColumns));
 }
@@ -139,8 +139,8 @@ TEST(OdbcSqliteTest, UnknownDataSourceIsNamedWithoutThePassword) {
     EXPECT_EQ(what.find(secret), std::string::npos) << what;
   }
   TempDir dir;
-  const auto r = test::run_parmap({"run", "--source", url, "--target", dir.url("dst.db"),
-                                   "--query", "SELECT 1 AS x", "--target-table", "t"});
+  const auto r = test::run_parmap({"run", "--source", url, "--target", dir.url("dst.db"), "--query",
+                                   "SELECT 1 AS x", "--target-table", "t"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("no_such_dsn_parmap"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
@@ -184,7 +184,8 @@ constexpr const char* kBigDdl =
 
 TEST_F(OdbcPostgresTest, PsqlodbcBothWaysWithTwoWorkersResumesExactly) {
   const int64_t n = std::clamp<int64_t>(test::test_rows() / 20, 2000, 50000);
-  src_->exec(std::string(kBigDdl) + "; INSERT INTO big SELECT g * 2,"
+  src_->exec(std::string(kBigDdl) +
+             "; INSERT INTO big SELECT g * 2,"
              " CASE WHEN g % 7 = 0 THEN NULL ELSE g % 1000 - 500 END,"
              " CASE WHEN g % 11 = 0 THEN NULL ELSE (g * 7919 % 1000003) / 100.0 - 5000 END,"
              " CASE WHEN g % 5 = 0 THEN NULL ELSE (g - 1500)::float8 / 7 END,"
@@ -198,7 +199,8 @@ TEST_F(OdbcPostgresTest, PsqlodbcBothWaysWithTwoWorkersResumesExactly) {
              " CASE WHEN g % 9 = 0 THEN NULL ELSE decode(md5(g::text), 'hex') END,"
              " CASE WHEN g % 8 = 0 THEN NULL ELSE jsonb_build_object('g', g, 's', 'ü' || g) END,"
              " CASE WHEN g % 10 = 0 THEN NULL ELSE md5(g::text)::uuid END"
-             " FROM generate_series(1, " + std::to_string(n) + ") g; ANALYZE big");
+             " FROM generate_series(1, " +
+             std::to_string(n) + ") g; ANALYZE big");
   dst_->exec(kBigDdl);
   const std::string source = odbc_pg_url(base_, src_db_), target = odbc_pg_url(base_, dst_db_);
   const std::string want = test::pg_checksum(*src_, "big");
@@ -244,10 +246,9 @@ TEST_F(OdbcPostgresTest, PsqlodbcBothWaysWithTwoWorkersResumesExactly) {
 TEST_F(OdbcPostgresTest, WrongPasswordThroughPsqlodbcIsNotPrinted) {
   const std::string wrong = "Wr0ng-Secret-7781";
   const ConnectionUrl base = parse_url(base_);
-  const std::string url = "odbc://parmap_pw:" + wrong +
-                          "@/?driver=PostgreSQL%20Unicode&server=" + base.host +
-                          "&port=" + std::to_string(base.port.value_or(5432)) +
-                          "&database=" + src_db_;
+  const std::string url =
+      "odbc://parmap_pw:" + wrong + "@/?driver=PostgreSQL%20Unicode&server=" + base.host +
+      "&port=" + std::to_string(base.port.value_or(5432)) + "&database=" + src_db_;
   try {
     connection_factory(url)();
     FAIL() << "logged in with a wrong password";
