@@ -1,9 +1,13 @@
 // A session with one ODBC data source (unixODBC): the Connection of the ODBC driver.
 #include "connect/odbc/odbc_connection.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 
 #include "connect/odbc/odbc_row_sink.h"
@@ -432,6 +436,49 @@ std::unique_ptr<RowSink> OdbcConnection::open_sink(const TableRef& table,
   return std::make_unique<OdbcRowSink>(std::move(stmt), sql, table.display(), columns.size());
 }
 
+bool OdbcConnection::try_lock_job(std::string_view key) {
+  const std::vector<Value> parts{std::string(key)};
+  const uint64_t hash = hash_row(parts);
+  if (dbms_ == Dbms::PostgreSQL) {
+    // The native PostgreSQL driver's lock: the same id for the same key.
+    const auto rows =
+        query("SELECT pg_try_advisory_lock(?::bigint)::int", {Value(static_cast<int64_t>(hash))});
+    return !rows.empty() && rows[0][0] == Value(1);
+  }
+  if (dbms_ == Dbms::MySQL) {
+    const auto rows = query("SELECT GET_LOCK(?, 0)", {Value(fmt::format("parmap-{:016x}", hash))});
+    return !rows.empty() && rows[0][0] == Value(1);
+  }
+  if (dbms_ != Dbms::SQLite) return true;
+  std::string file;
+  for (const auto& row : query("PRAGMA database_list")) {
+    if (row.size() >= 3 && row[1] == Value("main")) file = text_of(row[2]);
+  }
+  if (file.empty()) return true;  // in memory: no other process can see it
+  const std::string lock_path = file + "-parmap.lock";
+  if (job_lock_fd_ < 0) {
+    job_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (job_lock_fd_ < 0) {
+      throw Error(ErrorKind::Connect,
+                  fmt::format("odbc {}: cannot open the job lock file '{}': {}", display_,
+                              lock_path, std::strerror(errno)),
+                  {}, odbc_context());
+    }
+  }
+  // One byte per job, at the offset the native SQLite driver uses for the same key.
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = static_cast<off_t>(hash & 0x3fffffff);
+  lock.l_len = 1;
+  if (::fcntl(job_lock_fd_, F_OFD_SETLK, &lock) == 0) return true;
+  if (errno == EAGAIN || errno == EACCES) return false;
+  throw Error(ErrorKind::Connect,
+              fmt::format("odbc {}: cannot lock the job lock file '{}': {}", display_, lock_path,
+                          std::strerror(errno)),
+              {}, odbc_context());
+}
+
 void OdbcConnection::interrupt() noexcept {
   std::lock_guard lock(session_mu_);
   if (session_) session_->interrupt();
@@ -449,6 +496,8 @@ void OdbcConnection::close() noexcept {
     in_transaction_ = false;
     SQLEndTran(SQL_HANDLE_DBC, dropped->dbc(), SQL_ROLLBACK);
   }
+  if (job_lock_fd_ >= 0) ::close(job_lock_fd_);
+  job_lock_fd_ = -1;
 }
 
 }  // namespace parmap::odbc

@@ -85,6 +85,12 @@ class OdbcConnection final : public Connection {
   std::unique_ptr<RowSink> open_sink(const TableRef& table,
                                      const std::vector<std::string>& columns) override;
 
+  /// The engine's own lock, the one its native driver takes, so that runs through either
+  /// driver exclude each other: PostgreSQL's pg_try_advisory_lock on the key's hash; MySQL's
+  /// GET_LOCK (named by the hash); on SQLite an OFD lock on one byte of
+  /// "<database>-parmap.lock" beside the main database file (PRAGMA database_list). Other
+  /// engines, and in-memory SQLite databases: true.
+  bool try_lock_job(std::string_view key) override;
   /// SQLite's process-wide writer lock of this database; nullptr for other engines.
   std::mutex* writer_lock() override { return writer_lock_; }
   /// SQLCancel of every statement of the session, from any thread: the running call fails
@@ -126,6 +132,7 @@ class OdbcConnection final : public Connection {
   std::mutex* writer_lock_;  // process-wide, never freed; nullptr unless SQLite
   bool in_transaction_ = false;
   std::optional<std::string> default_schema_;
+  int job_lock_fd_ = -1;  // SQLite: the job lock file, open while the lock is held
 };
 
 }  // namespace parmap::odbc

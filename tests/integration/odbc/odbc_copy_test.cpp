@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "parmap/parmap.h"
@@ -147,6 +149,21 @@ TEST(OdbcSqliteTest, UnknownDataSourceIsNamedWithoutThePassword) {
   EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
 }
 
+TEST(OdbcSqliteTest, JobLockExcludesOdbcAndNativeSessions) {
+  TempDir dir;
+  const std::string db = dir.file("lock.db");
+  test::sqlite_exec(db, "CREATE TABLE t (x INTEGER)");
+  auto first = connection_factory(odbc_sqlite_url(db))();
+  auto second = connection_factory(odbc_sqlite_url(db))();
+  auto native = connection_factory("sqlite://" + db)();
+  EXPECT_TRUE(first->try_lock_job("job a into t"));
+  EXPECT_FALSE(second->try_lock_job("job a into t"));
+  EXPECT_FALSE(native->try_lock_job("job a into t"));
+  EXPECT_TRUE(second->try_lock_job("job b into t"));
+  first->close();
+  EXPECT_TRUE(native->try_lock_job("job a into t"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL through psqlODBC, and against the native drivers.
 
@@ -264,6 +281,38 @@ TEST_F(OdbcPostgresTest, WrongPasswordThroughPsqlodbcIsNotPrinted) {
   right.replace(right.find(wrong), wrong.size(), "secret-pw");
   auto conn = connection_factory(right)();
   EXPECT_EQ(conn->query("SELECT 1")[0][0], Value(int64_t{1}));
+}
+
+TEST_F(OdbcPostgresTest, InterruptCancelsARunningStatement) {
+  auto conn = connection_factory(odbc_pg_url(base_, src_db_))();
+  const auto start = std::chrono::steady_clock::now();
+  std::thread watchdog([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    conn->interrupt();
+  });
+  try {
+    conn->query("SELECT pg_sleep(30)");
+    ADD_FAILURE() << "the statement ran to its end";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Transient) << e.what();
+  }
+  watchdog.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  try {
+    conn->query("SELECT 1");
+    ADD_FAILURE() << "an interrupted connection took another call";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Transient) << e.what();
+  }
+}
+
+TEST_F(OdbcPostgresTest, JobLockIsTheNativeDriversLock) {
+  auto odbc = connection_factory(odbc_pg_url(base_, dst_db_))();
+  auto native = connection_factory(dst_url())();
+  EXPECT_TRUE(odbc->try_lock_job("job a into t"));
+  EXPECT_FALSE(native->try_lock_job("job a into t"));
+  EXPECT_TRUE(native->try_lock_job("job b into t"));
+  EXPECT_FALSE(connection_factory(odbc_pg_url(base_, dst_db_))()->try_lock_job("job b into t"));
 }
 
 // ---------------------------------------------------------------------------------------------
