@@ -133,6 +133,7 @@ std::vector<std::vector<Value>> OdbcConnection::read_all(Statement& stmt, std::s
   const std::vector<ResultColumn> columns = describe_result(stmt, sql);
   std::vector<std::vector<Value>> rows;
   if (columns.empty()) return rows;
+  std::string scratch;
   for (;;) {
     const SQLRETURN rc = SQLFetch(stmt.get());
     if (rc == SQL_NO_DATA) break;
@@ -140,7 +141,7 @@ std::vector<std::vector<Value>> OdbcConnection::read_all(Statement& stmt, std::s
     std::vector<Value>& row = rows.emplace_back();
     row.reserve(columns.size());
     for (size_t i = 0; i < columns.size(); ++i) {
-      row.push_back(read_value(stmt, static_cast<SQLUSMALLINT>(i + 1), columns[i], sql));
+      row.push_back(read_value(stmt, static_cast<SQLUSMALLINT>(i + 1), columns[i], sql, scratch));
     }
   }
   SQLFreeStmt(stmt.get(), SQL_CLOSE);
@@ -327,11 +328,13 @@ KeyStats OdbcConnection::key_stats(std::string_view sql, std::string_view column
   stmt->check(SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
               "key sample", sample_sql);
   const std::vector<ResultColumn> columns = describe_result(*stmt, sample_sql);
+  std::string scratch;
   for (int64_t i = 0; static_cast<int64_t>(stats.sample.size()) < max_sample; ++i) {
     const SQLRETURN rc = SQLFetch(stmt->get());
     if (rc == SQL_NO_DATA) break;
     stmt->check(rc, "key sample", sample_sql);
-    if (i % every == 0) stats.sample.push_back(read_value(*stmt, 1, columns[0], sample_sql));
+    if (i % every == 0)
+      stats.sample.push_back(read_value(*stmt, 1, columns[0], sample_sql, scratch));
   }
   SQLFreeStmt(stmt->get(), SQL_CLOSE);
   return stats;

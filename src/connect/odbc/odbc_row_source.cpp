@@ -148,8 +148,11 @@ void OdbcRowSource::bind_columns() {
   SQLHSTMT h = stmt_->get();
   for (size_t i = 0; i < columns_.size(); ++i) {
     Bound& b = columns_[i];
+    // An unbound text or byte column is read into scratch_: its width (a LONGTEXT's 4 GiB)
+    // is not allocated.
+    const bool variable = b.c_type == SQL_C_CHAR || b.c_type == SQL_C_BINARY;
     const size_t rows = b.bound ? rowset_rows_ : 1;
-    b.data.assign(b.width * rows, '\0');
+    b.data.assign(b.bound || !variable ? b.width * rows : 0, '\0');
     b.indicators.assign(rows, 0);
     if (!b.bound) continue;
     stmt_->check(SQLBindCol(h, static_cast<SQLUSMALLINT>(i + 1), b.c_type, b.data.data(),
@@ -221,7 +224,7 @@ size_t OdbcRowSource::append_cell(Column& column, size_t index, size_t row) {
   if (b.bound) {
     indicator = b.indicators[row];
   } else if (variable) {
-    long_value = get_long_data(*stmt_, number, b.c_type, sql_);
+    long_value = get_long_data(*stmt_, number, b.c_type, sql_, scratch_);
     indicator = long_value ? static_cast<SQLLEN>(long_value->size()) : SQL_NULL_DATA;
   } else {
     stmt_->check(SQLGetData(stmt_->get(), number, b.c_type, b.data.data(),

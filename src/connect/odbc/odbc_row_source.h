@@ -65,6 +65,7 @@ class OdbcRowSource final : public RowSource {
   size_t max_batch_bytes_;
   std::vector<bool> doubles_as_text_;
   std::vector<Bound> columns_;
+  std::string scratch_;  // pieces of values read with SQLGetData
   size_t rowset_rows_ = 1;
   SQLULEN fetched_ = 0;  // rows in the current rowset
   std::vector<SQLUSMALLINT> row_status_;

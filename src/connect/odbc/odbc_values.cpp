@@ -84,27 +84,27 @@ TableSchema schema_of(const std::vector<ResultColumn>& columns) {
 }
 
 std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQLSMALLINT c_type,
-                                         std::string_view sql) {
+                                         std::string_view sql, std::string& scratch) {
   std::string out;
-  std::string piece(kPieceBytes, '\0');
+  if (scratch.size() < kPieceBytes) scratch.resize(kPieceBytes);
   // SQL_C_CHAR ends every piece with a terminator that is not data.
   const size_t usable = c_type == SQL_C_CHAR ? kPieceBytes - 1 : kPieceBytes;
   for (;;) {
     SQLLEN indicator = 0;
-    const SQLRETURN rc = SQLGetData(stmt.get(), index, c_type, piece.data(),
-                                    static_cast<SQLLEN>(piece.size()), &indicator);
+    const SQLRETURN rc = SQLGetData(stmt.get(), index, c_type, scratch.data(),
+                                    static_cast<SQLLEN>(kPieceBytes), &indicator);
     if (rc == SQL_NO_DATA) break;
     stmt.check(rc, "read a value", sql);
     if (indicator == SQL_NULL_DATA) return std::nullopt;
     const bool whole = indicator != SQL_NO_TOTAL && static_cast<size_t>(indicator) <= usable;
-    out.append(piece.data(), whole ? static_cast<size_t>(indicator) : usable);
+    out.append(scratch.data(), whole ? static_cast<size_t>(indicator) : usable);
     if (rc == SQL_SUCCESS || whole) break;
   }
   return out;
 }
 
 Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
-                 std::string_view sql) {
+                 std::string_view sql, std::string& scratch) {
   if ((is_integer_type(column.sql_type) || column.type == ColumnType::Bool) &&
       !column.is_unsigned) {
     SQLBIGINT v = 0;
@@ -123,11 +123,11 @@ Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column
     return Value(v);
   }
   if (is_binary_type(column.sql_type)) {
-    std::optional<std::string> bytes = get_long_data(stmt, index, SQL_C_BINARY, sql);
+    std::optional<std::string> bytes = get_long_data(stmt, index, SQL_C_BINARY, sql, scratch);
     if (!bytes) return {};
     return Value(Blob{std::move(*bytes)});
   }
-  std::optional<std::string> text = get_long_data(stmt, index, SQL_C_CHAR, sql);
+  std::optional<std::string> text = get_long_data(stmt, index, SQL_C_CHAR, sql, scratch);
   if (!text) return {};
   if (column.is_unsigned) {
     int64_t v = 0;

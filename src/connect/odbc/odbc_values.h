@@ -34,16 +34,17 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
 TableSchema schema_of(const std::vector<ResultColumn>& columns);
 
 /// Reads the whole value of column `index` (1-based) of the current row with SQLGetData in
-/// pieces, as `c_type` (SQL_C_CHAR or SQL_C_BINARY); nullopt for NULL.
+/// pieces, as `c_type` (SQL_C_CHAR or SQL_C_BINARY); nullopt for NULL. `scratch` is the
+/// caller's buffer for the pieces, kept from call to call so that a row costs no allocation.
 std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQLSMALLINT c_type,
-                                         std::string_view sql);
+                                         std::string_view sql, std::string& scratch);
 
 /// The value of a cell of the current row as query() returns it: int for integer and bit
 /// types (and PostgreSQL's bool), double for floating types, Blob for binary ones, text for
 /// everything else (dates and numerics as the driver renders them); an unsigned BIGINT past
 /// int64 stays text.
 Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
-                 std::string_view sql);
+                 std::string_view sql, std::string& scratch);
 
 /// Binds `params` to a statement's `?` markers and owns what they point to: keep it alive
 /// until the statement has executed (and, for drivers that read parameters lazily, until
