@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 
+#include "connect/odbc/odbc_params.h"
 #include "connect/odbc/odbc_row_sink.h"
 #include "connect/odbc/odbc_row_source.h"
 #include "connect/odbc/odbc_url.h"

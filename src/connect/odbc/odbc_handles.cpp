@@ -58,7 +58,7 @@ std::string info_string(SQLHDBC dbc, SQLUSMALLINT what) {
 
 std::shared_ptr<Session> Session::connect(const std::string& connection_string, std::string display,
                                           std::string password) {
-  std::shared_ptr<Session> session(new Session());
+  auto session = std::make_shared<Session>(Token{});
   session->display_ = std::move(display);
   session->password_ = std::move(password);
   auto fail_setup = [&](const char* what) {

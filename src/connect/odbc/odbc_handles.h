@@ -28,6 +28,14 @@ class Session {
   /// URL) and never `password`.
   static std::shared_ptr<Session> connect(const std::string& connection_string, std::string display,
                                           std::string password);
+
+  /// Only connect() can make the Token; the constructor is public for std::make_shared.
+  class Token {
+   private:
+    Token() = default;
+    friend class Session;
+  };
+  explicit Session(Token /*only connect() constructs*/) {}
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -57,8 +65,6 @@ class Session {
   void interrupt() noexcept;
 
  private:
-  Session() = default;
-
   SQLHENV env_ = SQL_NULL_HENV;
   SQLHDBC dbc_ = SQL_NULL_HDBC;
   bool connected_ = false;

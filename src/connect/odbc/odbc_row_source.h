@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "connect/odbc/odbc_handles.h"
+#include "connect/odbc/odbc_params.h"
 #include "connect/odbc/odbc_values.h"
 #include "parmap/connection.h"
 

@@ -1,11 +1,10 @@
-// Single values through ODBC: a result's column descriptions, reading a cell with SQLGetData,
-// and binding a statement's `?` parameters.
+// Single values through ODBC: a result's column descriptions and reading a cell with
+// SQLGetData.
 #pragma once
 
 #include <sql.h>
 #include <sqlext.h>
 
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,20 +44,6 @@ std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQ
 /// int64 stays text.
 Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
                  std::string_view sql, std::string& scratch);
-
-/// Binds `params` to a statement's `?` markers and owns what they point to: keep it alive
-/// until the statement has executed (and, for drivers that read parameters lazily, until
-/// its rows are read).
-class ParamBinder {
- public:
-  ParamBinder(Statement& stmt, const std::vector<Value>& params, std::string_view sql);
-
- private:
-  std::vector<int64_t> ints_;
-  std::vector<double> doubles_;
-  std::vector<std::string> texts_;
-  std::vector<SQLLEN> indicators_;
-};
 
 /// `sql` without trailing semicolons and surrounding white space, for the wrapped forms
 /// ("SELECT ... FROM (<sql>) AS src").
