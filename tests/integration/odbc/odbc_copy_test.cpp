@@ -284,6 +284,25 @@ TEST_F(OdbcPostgresTest, WrongPasswordThroughPsqlodbcIsNotPrinted) {
   EXPECT_EQ(conn->query("SELECT 1")[0][0], Value(int64_t{1}));
 }
 
+TEST_F(OdbcPostgresTest, RefusedRowsAreIsolatedUnderSavepointsThroughPsqlodbc) {
+  src_->exec(
+      "CREATE TABLE rej (id int8 PRIMARY KEY, a int4, s text);"
+      "INSERT INTO rej SELECT g, g % 500, 'row ' || g FROM generate_series(1, 10000) g");
+  dst_->exec("CREATE TABLE rej (id int8 PRIMARY KEY, a int4 CHECK (a <> 7), s text)");
+  TempDir dir;
+  ParallelOptions opts = odbc_options(2, 1500);
+  opts.config.max_rejects = 100;
+  opts.reject_file = dir.file("rejects.jsonl");
+  const auto r = run_job(odbc_pg_url(base_, src_db_), "SELECT * FROM rej ORDER BY id",
+                         odbc_pg_url(base_, dst_db_), "rej", opts);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok()) << (r->errors.empty() ? "" : r->errors.front());
+  EXPECT_EQ(r->rows_rejected, 20);
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM rej"), "9980");
+  EXPECT_EQ(test::pg_checksum(*dst_, "rej"),
+            test::pg_checksum(*src_, "(SELECT * FROM rej WHERE a <> 7)"));
+}
+
 TEST_F(OdbcPostgresTest, InterruptCancelsARunningStatement) {
   auto conn = connection_factory(odbc_pg_url(base_, src_db_))();
   const auto start = std::chrono::steady_clock::now();
