@@ -24,9 +24,11 @@ bool is_varchar_type(SQLSMALLINT type) {
   return type == SQL_CHAR || type == SQL_VARCHAR || type == SQL_WCHAR || type == SQL_WVARCHAR;
 }
 
+// psqlODBC describes an unconstrained varchar as 255 characters and an unconstrained numeric
+// as 28 digits, exactly as it does varchar(255) and numeric(28,6): only char(n) has a size that
+// holds every value.
 bool is_pg_bounded_text(const std::string& type_name) {
-  return type_name == "varchar" || type_name == "bpchar" || type_name == "char" ||
-         type_name == "character varying" || type_name == "character";
+  return type_name == "bpchar" || type_name == "char" || type_name == "character";
 }
 
 bool size_is_bounded(SQLULEN size) { return size > 0 && size <= kMaxBoundChars; }
@@ -122,7 +124,7 @@ void OdbcRowSource::bind_columns() {
       case ColumnType::Numeric:
         // Digits, a sign, a point and the terminator.
         b.c_type = SQL_C_CHAR;
-        b.bound = dbms != Dbms::SQLite && size_is_bounded(c.size);
+        b.bound = dbms != Dbms::SQLite && dbms != Dbms::PostgreSQL && size_is_bounded(c.size);
         b.width = c.size + 3;
         break;
       default:

@@ -20,8 +20,9 @@ namespace parmap::odbc {
 inline constexpr size_t kMaxRowsetRows = 1024;
 inline constexpr size_t kRowsetBytes = 8 * 1024 * 1024;
 /// Text and byte columns described as at most this long are bound into the rowset; longer or
-/// unbounded ones (PostgreSQL text, MySQL TEXT, every SQLite text: SQLite does not enforce a
-/// length) are read with SQLGetData, which every driver supports only one row at a time.
+/// unbounded ones, and those whose described size a value may exceed (PostgreSQL's text, varchar
+/// and numeric, MySQL's TEXT, every SQLite text: SQLite does not enforce a length) are read with
+/// SQLGetData, which every driver supports only one row at a time.
 inline constexpr size_t kMaxBoundChars = 4000;
 
 /// Reads an executed statement's rows: every column bound column-wise into arrays of

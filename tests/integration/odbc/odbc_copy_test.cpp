@@ -261,6 +261,35 @@ TEST_F(OdbcPostgresTest, PsqlodbcBothWaysWithTwoWorkersResumesExactly) {
   EXPECT_EQ(dst_->scalar("SELECT count(*) FROM big"), std::to_string(n));
 }
 
+TEST_F(OdbcPostgresTest, ValuesPastTheSizesPsqlodbcDescribes) {
+  // psqlODBC describes unconstrained varchar and numeric as 255 characters and 28 digits.
+  const char* ddl =
+      "CREATE TABLE wide (id int8 PRIMARY KEY, n numeric, v varchar, c char(3), t time, "
+      "arr int4[])";
+  src_->exec(std::string(ddl) +
+             "; INSERT INTO wide VALUES (1, "
+             "'-123456789012345678901234567890.123456789012345678901234567890', "
+             "repeat('ü', 9000), 'ab', '13:45:00.25', '{1,2,NULL}'), "
+             "(2, 'NaN', NULL, NULL, NULL, NULL); INSERT INTO wide SELECT g, g / 3.0, "
+             "repeat('v', g % 400), 'x', time '00:00' + g * interval '1 second', ARRAY[g] "
+             "FROM generate_series(3, 3000) g");
+  dst_->exec(ddl);
+  // The same columns without the array, which alone would make every column read row by row.
+  dst_->exec("CREATE TABLE narrow AS SELECT id, n, v, c, t FROM wide WHERE false");
+  const std::string source = odbc_pg_url(base_, src_db_);
+  auto r =
+      run_job(source, "SELECT * FROM wide ORDER BY id", dst_url(), "wide", odbc_options(2, 500));
+  ASSERT_TRUE(r);
+  test::expect_complete(*r, 3000);
+  EXPECT_EQ(test::pg_checksum(*dst_, "wide"), test::pg_checksum(*src_, "wide"));
+  r = run_job(source, "SELECT id, n, v, c, t FROM wide ORDER BY id", dst_url(), "narrow",
+              odbc_options(2, 500));
+  ASSERT_TRUE(r);
+  test::expect_complete(*r, 3000);
+  EXPECT_EQ(test::pg_checksum(*dst_, "narrow"),
+            test::pg_checksum(*src_, "(SELECT id, n, v, c, t FROM wide)"));
+}
+
 TEST_F(OdbcPostgresTest, WrongPasswordThroughPsqlodbcIsNotPrinted) {
   const std::string wrong = "Wr0ng-Secret-7781";
   const ConnectionUrl base = parse_url(base_);
