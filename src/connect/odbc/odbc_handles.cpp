@@ -159,6 +159,9 @@ Statement::Statement(std::shared_ptr<Session> session) : session_(std::move(sess
 Statement::~Statement() {
   // Unregistered first, so that interrupt() never cancels a freed handle.
   session_->remove_statement(stmt_);
+  // Closed first: psqlODBC keeps the result it described for a prepared statement until the
+  // cursor is closed, and freeing the handle alone leaks it.
+  SQLFreeStmt(stmt_, SQL_CLOSE);
   SQLFreeHandle(SQL_HANDLE_STMT, stmt_);
 }
 

@@ -48,6 +48,10 @@ bool date_fits(int64_t days) {
   return year >= 1 && year <= 9999;
 }
 
+// SQLite stores dates and times as text anyway; MariaDB's driver leaks the MYSQL_TIME it makes
+// of each struct in a parameter array (40 bytes a value), and reads the text as well.
+bool structs_for_temporals(Dbms dbms) { return dbms != Dbms::SQLite && dbms != Dbms::MySQL; }
+
 SQL_TIMESTAMP_STRUCT timestamp_of(int64_t micros) {
   int64_t seconds = micros / kMicrosPerSecond;
   int64_t fraction = micros % kMicrosPerSecond;
@@ -207,7 +211,7 @@ void OdbcRowSink::bind_column(const Column& column, SQLUSMALLINT number, size_t 
       width = sizeof(double);
       break;
     case ColumnType::Date: {
-      bool fits = dbms != Dbms::SQLite;
+      bool fits = structs_for_temporals(dbms);
       for (size_t r = 0; fits && r < rows; ++r) {
         fits = column.is_null(first + r) || date_fits(column.ints[first + r]);
       }
@@ -220,7 +224,7 @@ void OdbcRowSink::bind_column(const Column& column, SQLUSMALLINT number, size_t 
     }
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz: {
-      bool fits = dbms != Dbms::SQLite &&
+      bool fits = structs_for_temporals(dbms) &&
                   !(column.type == ColumnType::TimestampTz && dbms == Dbms::PostgreSQL);
       for (size_t r = 0; fits && r < rows; ++r) {
         if (column.is_null(first + r)) continue;

@@ -21,8 +21,9 @@ inline constexpr size_t kMaxParamsetRows = 1000;
 /// Inserts batches with one prepared INSERT ... VALUES (?, ...) executed once per parameter
 /// array of up to kMaxParamsetRows rows, bound column-wise from the batch's typed columns:
 /// integers, doubles and bools as C integers, doubles and bits; dates and timestamps as
-/// ODBC structs (as text for SQLite, which stores them as text, and for PostgreSQL's
-/// timestamptz, whose offset a struct cannot carry); everything else as text, bytes as
+/// ODBC structs (as text for SQLite, which stores them as text, for MySQL, whose driver leaks
+/// structs in arrays, and for PostgreSQL's timestamptz, whose offset a struct cannot carry);
+/// everything else as text, bytes as
 /// binary. A date outside the structs' years 1 to 9999 binds its column as text for that
 /// array. On SQLite a batch with a bytes column goes one row per execution: its driver gives
 /// every row of an array the first row's byte length. Runs inside the caller's transaction: never
