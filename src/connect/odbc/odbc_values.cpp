@@ -3,10 +3,8 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstring>
 
 namespace parmap::odbc {
 namespace {
