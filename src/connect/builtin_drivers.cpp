@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "connect/mariadb/mariadb_driver.h"
+#include "connect/odbc/odbc_driver.h"
 #include "connect/postgres/pg_driver.h"
 #include "connect/sqlite/sqlite_driver.h"
 #include "parmap/connection.h"
@@ -14,6 +15,7 @@ void register_builtin_drivers() {
     sqlite::register_driver(DriverRegistry::instance());
     pg::register_driver(DriverRegistry::instance());
     mariadb::register_driver(DriverRegistry::instance());
+    odbc::register_driver(DriverRegistry::instance());
   });
 }
 

@@ -3,8 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <filesystem>
+#include <map>
 
 #include "parmap/error.h"
 #include "plan/plan.h"
@@ -171,6 +174,26 @@ std::string identity_of(const ConnectionUrl& url) {
     const auto path = std::filesystem::weakly_canonical(url.database, ec);
     return "sqlite://" + (ec ? url.database : path.string());
   }
+  if (url.scheme == "odbc") {
+    // The data source, or the connection attributes that name a database (driver, server,
+    // port, database); never the user, the password or session options.
+    static constexpr std::array<std::string_view, 9> kIdentityKeys = {
+        "driver", "dsn", "server", "servername", "host", "port", "database", "dbname", "db"};
+    // By lower-case key, so that "Server" and "server" name the same database.
+    std::map<std::string, std::string> kept;
+    for (const auto& [key, value] : url.params) {
+      std::string k = key;
+      for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (std::find(kIdentityKeys.begin(), kIdentityKeys.end(), k) == kIdentityKeys.end()) continue;
+      kept[k] = value;
+    }
+    std::string attributes;
+    for (const auto& [key, value] : kept) {
+      attributes += fmt::format("{}{}={}", attributes.empty() ? "?" : "&", key, value);
+    }
+    return fmt::format("odbc://{}{}/{}{}", url.host, url.port ? fmt::format(":{}", *url.port) : "",
+                       url.database, attributes);
+  }
   int port = url.port.value_or(0);
   if (!url.port && url.scheme == "postgresql") port = 5432;
   if (!url.port && url.scheme == "mysql") port = 3306;
@@ -207,9 +230,7 @@ std::string Connection::sql_type(LedgerType type, int max_chars) const {
   return "TEXT";
 }
 
-void Connection::savepoint(std::string_view name) {
-  execute(fmt::format("SAVEPOINT {}", name));
-}
+void Connection::savepoint(std::string_view name) { execute(fmt::format("SAVEPOINT {}", name)); }
 
 void Connection::release_savepoint(std::string_view name) {
   execute(fmt::format("RELEASE SAVEPOINT {}", name));

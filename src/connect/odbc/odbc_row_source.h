@@ -1,0 +1,78 @@
+// The ODBC RowSource: block (array) fetches of an executed statement into typed batches.
+#pragma once
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "connect/odbc/odbc_handles.h"
+#include "connect/odbc/odbc_params.h"
+#include "connect/odbc/odbc_values.h"
+#include "parmap/connection.h"
+
+namespace parmap::odbc {
+
+/// Rows a block fetch asks for at most, and the bytes its bound buffers may take.
+inline constexpr size_t kMaxRowsetRows = 1024;
+inline constexpr size_t kRowsetBytes = 8 * 1024 * 1024;
+/// Text and byte columns described as at most this long are bound into the rowset; longer or
+/// unbounded ones, and those whose described size a value may exceed (PostgreSQL's text, varchar
+/// and numeric, MySQL's TEXT, every SQLite text: SQLite does not enforce a length) are read with
+/// SQLGetData, which every driver supports only one row at a time.
+inline constexpr size_t kMaxBoundChars = 4000;
+
+/// Reads an executed statement's rows: every column bound column-wise into arrays of
+/// rowset_rows() rows (SQL_ATTR_ROW_ARRAY_SIZE), one SQLFetch per rowset; integers, doubles,
+/// dates and timestamps bound as C integers, doubles and ODBC structs, text and bytes as
+/// character and binary buffers. A value longer than its bound buffer (a driver that
+/// under-reported a column's size) is an Error(Internal) naming the column, never a truncated
+/// value. Columns flagged in `doubles_as_text` arrive as text holding a double (see
+/// OdbcConnection::open_source) and are parsed into Double columns; text that is no number
+/// stays text (the column becomes Any). Owns the statement and its parameters. Not thread-safe.
+class OdbcRowSource final : public RowSource {
+ public:
+  OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
+                std::string sql, size_t batch_rows, size_t max_batch_bytes,
+                std::vector<bool> doubles_as_text = {});
+  ~OdbcRowSource() override;
+
+  bool next(Batch& out) override;
+  /// Rows per fetch: 1 when a column is read with SQLGetData.
+  size_t rowset_rows() const { return rowset_rows_; }
+
+ private:
+  struct Bound {
+    ResultColumn column;
+    bool bound = false;        // false: read with SQLGetData
+    bool text_double = false;  // a double carried as its exact decimal text
+    SQLSMALLINT c_type = 0;    // the C type bound or read
+    size_t width = 0;          // bytes per row in `data`
+    std::vector<char> data;
+    std::vector<SQLLEN> indicators;
+  };
+
+  void bind_columns();
+  bool fetch_rowset();
+  // Appends row `row` of the rowset's column `index` to `column`; returns the bytes it holds.
+  size_t append_cell(Column& column, size_t index, size_t row);
+
+  std::unique_ptr<Statement> stmt_;
+  std::unique_ptr<ParamBinder> params_;
+  std::string sql_;
+  size_t batch_rows_;
+  size_t max_batch_bytes_;
+  std::vector<bool> doubles_as_text_;
+  std::vector<Bound> columns_;
+  std::string scratch_;  // pieces of values read with SQLGetData
+  size_t rowset_rows_ = 1;
+  SQLULEN fetched_ = 0;  // rows in the current rowset
+  std::vector<SQLUSMALLINT> row_status_;
+  size_t position_ = 0;  // next row of the rowset to hand out
+  bool done_ = false;
+};
+
+}  // namespace parmap::odbc

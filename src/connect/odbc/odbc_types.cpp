@@ -1,0 +1,218 @@
+// The engines behind an ODBC driver, ODBC SQL types to column types and DDL, calendar maths.
+#include "connect/odbc/odbc_types.h"
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include <cctype>
+
+namespace parmap::odbc {
+namespace {
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Dbms dbms_from_name(std::string_view dbms_name) {
+  if (starts_with_nocase(dbms_name, "postgres")) return Dbms::PostgreSQL;
+  if (starts_with_nocase(dbms_name, "mariadb") || starts_with_nocase(dbms_name, "mysql")) {
+    return Dbms::MySQL;
+  }
+  if (starts_with_nocase(dbms_name, "sqlite")) return Dbms::SQLite;
+  return Dbms::Other;
+}
+
+ColumnType column_type_for(int sql_type, std::string_view type_name, bool is_unsigned) {
+  // psqlODBC reports bool as a one-character string (its BoolsAsChar default).
+  if (starts_with_nocase(type_name, "bool") && type_name.size() <= 7) return ColumnType::Bool;
+  switch (sql_type) {
+    case SQL_BIT:
+      return ColumnType::Bool;
+    case SQL_TINYINT:
+    case SQL_SMALLINT:
+    case SQL_INTEGER:
+      return ColumnType::Int64;
+    case SQL_BIGINT:
+      return is_unsigned ? ColumnType::Numeric : ColumnType::Int64;
+    case SQL_REAL:
+    case SQL_FLOAT:
+    case SQL_DOUBLE:
+      return ColumnType::Double;
+    case SQL_NUMERIC:
+    case SQL_DECIMAL:
+      return ColumnType::Numeric;
+    case SQL_BINARY:
+    case SQL_VARBINARY:
+    case SQL_LONGVARBINARY:
+      return ColumnType::Blob;
+    case SQL_TYPE_DATE:
+    case SQL_DATE:
+      return ColumnType::Date;
+    case SQL_TYPE_TIME:
+    case SQL_TIME:
+      return ColumnType::Time;
+    case SQL_TYPE_TIMESTAMP:
+    case SQL_TIMESTAMP:
+      return ColumnType::Timestamp;
+    case SQL_GUID:
+      return ColumnType::Uuid;
+    default:
+      return ColumnType::Text;
+  }
+}
+
+std::string ddl_type(ColumnType type, Dbms dbms, bool key) {
+  switch (dbms) {
+    case Dbms::PostgreSQL:
+      switch (type) {
+        case ColumnType::Bool:
+          return "boolean";
+        case ColumnType::Int64:
+          return "bigint";
+        case ColumnType::Double:
+          return "double precision";
+        case ColumnType::Blob:
+          return "bytea";
+        case ColumnType::Date:
+          return "date";
+        case ColumnType::Time:
+          return "time";
+        case ColumnType::Timestamp:
+          return "timestamp";
+        case ColumnType::TimestampTz:
+          return "timestamptz";
+        case ColumnType::Numeric:
+          return "numeric";
+        case ColumnType::Uuid:
+          return "uuid";
+        case ColumnType::Json:
+          return "jsonb";
+        case ColumnType::Interval:
+          return "interval";
+        case ColumnType::Text:
+        case ColumnType::Array:
+        case ColumnType::Any:
+          return "text";
+      }
+      break;
+    case Dbms::MySQL:
+      switch (type) {
+        case ColumnType::Bool:
+          return "BOOLEAN";
+        case ColumnType::Int64:
+          return "BIGINT";
+        case ColumnType::Double:
+          return "DOUBLE";
+        case ColumnType::Blob:
+          return key ? "VARBINARY(255)" : "LONGBLOB";
+        case ColumnType::Date:
+          return "DATE";
+        case ColumnType::Time:
+          return "TIME(6)";
+        // DATETIME, not TIMESTAMP: MySQL's TIMESTAMP stops in 2038 and follows the time zone.
+        case ColumnType::Timestamp:
+        case ColumnType::TimestampTz:
+          return "DATETIME(6)";
+        case ColumnType::Numeric:
+          return "DECIMAL(65,30)";
+        case ColumnType::Uuid:
+          return "CHAR(36)";
+        case ColumnType::Json:
+          return key ? "VARCHAR(255)" : "JSON";
+        case ColumnType::Text:
+        case ColumnType::Interval:
+        case ColumnType::Array:
+        case ColumnType::Any:
+          return key ? "VARCHAR(255)" : "LONGTEXT";
+      }
+      break;
+    case Dbms::SQLite:
+      // The affinities the native SQLite driver gives: dates and times stay ISO text, exact
+      // numerics stay text (NUMERIC affinity would turn '12.50' into 12.5).
+      switch (type) {
+        case ColumnType::Bool:
+          return "BOOLEAN";
+        case ColumnType::Int64:
+          return "INTEGER";
+        case ColumnType::Double:
+          return "REAL";
+        case ColumnType::Blob:
+          return "BLOB";
+        case ColumnType::Date:
+          return "DATE";
+        case ColumnType::Time:
+          return "TIME";
+        case ColumnType::Timestamp:
+          return "TIMESTAMP";
+        case ColumnType::TimestampTz:
+          return "TIMESTAMPTZ";
+        case ColumnType::Any:
+          return "";
+        case ColumnType::Text:
+        case ColumnType::Numeric:
+        case ColumnType::Uuid:
+        case ColumnType::Json:
+        case ColumnType::Interval:
+        case ColumnType::Array:
+          return "TEXT";
+      }
+      break;
+    case Dbms::Other:
+      break;
+  }
+  // SQL-standard names for an engine parmap does not know.
+  switch (type) {
+    case ColumnType::Bool:
+      return "BOOLEAN";
+    case ColumnType::Int64:
+      return "BIGINT";
+    case ColumnType::Double:
+      return "DOUBLE PRECISION";
+    case ColumnType::Blob:
+      return "VARBINARY(8000)";
+    case ColumnType::Date:
+      return "DATE";
+    case ColumnType::Time:
+      return "TIME";
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+      return "TIMESTAMP";
+    case ColumnType::Numeric:
+      return "DECIMAL(38,10)";
+    default:
+      return "VARCHAR(4000)";
+  }
+}
+
+// Howard Hinnant's days_from_civil / civil_from_days, over 400-year eras.
+int64_t days_from_civil(int64_t year, unsigned month, unsigned day) {
+  year -= month <= 2 ? 1 : 0;
+  const int64_t era = (year >= 0 ? year : year - 399) / 400;
+  const auto yoe = static_cast<unsigned>(year - era * 400);
+  const unsigned doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void civil_from_days(int64_t days, int64_t& year, unsigned& month, unsigned& day) {
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(days - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  day = doy - (153 * mp + 2) / 5 + 1;
+  month = mp < 10 ? mp + 3 : mp - 9;
+  year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0);
+}
+
+}  // namespace parmap::odbc

@@ -1,0 +1,52 @@
+// Single values through ODBC: a result's column descriptions and reading a cell with
+// SQLGetData.
+#pragma once
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connect/odbc/odbc_handles.h"
+#include "parmap/batch.h"
+#include "parmap/connection.h"
+
+namespace parmap::odbc {
+
+/// One column of a result as SQLDescribeCol and SQLColAttribute report it.
+struct ResultColumn {
+  std::string name;
+  SQLSMALLINT sql_type = SQL_UNKNOWN_TYPE;
+  SQLULEN size = 0;  ///< characters or bytes; 0 or a guess for long and unknown types
+  std::string type_name;
+  bool is_unsigned = false;
+  ColumnType type = ColumnType::Text;
+};
+
+/// The columns of the result of a prepared or executed statement; throws the classified Error.
+std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql);
+
+/// The schema of a result (names, column types, the engine's type names).
+TableSchema schema_of(const std::vector<ResultColumn>& columns);
+
+/// Reads the whole value of column `index` (1-based) of the current row with SQLGetData in
+/// pieces, as `c_type` (SQL_C_CHAR or SQL_C_BINARY); nullopt for NULL. `scratch` is the
+/// caller's buffer for the pieces, kept from call to call so that a row costs no allocation.
+std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQLSMALLINT c_type,
+                                         std::string_view sql, std::string& scratch);
+
+/// The value of a cell of the current row as query() returns it: int for integer and bit
+/// types (and PostgreSQL's bool), double for floating types, Blob for binary ones, text for
+/// everything else (dates and numerics as the driver renders them); an unsigned BIGINT past
+/// int64 stays text.
+Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
+                 std::string_view sql, std::string& scratch);
+
+/// `sql` without trailing semicolons and surrounding white space, for the wrapped forms
+/// ("SELECT ... FROM (<sql>) AS src").
+std::string_view strip_sql(std::string_view sql);
+
+}  // namespace parmap::odbc

@@ -1,0 +1,44 @@
+// ODBC test helpers: URLs of the installed ODBC drivers for the test databases, and rows of
+// SQLite and PostgreSQL queries in one canonical text form for value-by-value comparison.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parmap/parmap.h"
+#include "support/pg_support.h"
+
+namespace parmap::test {
+
+/// "odbc:///?driver=SQLite3&database=<path>": the SQLite ODBC driver on a file.
+std::string odbc_sqlite_url(const std::string& path);
+
+/// The psqlODBC ("PostgreSQL Unicode") URL of `database` on the server of `pg_url` (a
+/// postgresql:// URL: its host, port, user and password are carried over).
+std::string odbc_pg_url(const std::string& pg_url, const std::string& database);
+
+/// Rows of a SQLite query, each cell tagged by storage class (i:, r:, t:, b:<hex>, NULL) and
+/// joined with " | ", sorted. Read with the sqlite3 API, not through parmap.
+std::vector<std::string> sqlite_rows(const std::string& path, const std::string& sql);
+
+/// Rows of a PostgreSQL query in the same form; `kinds` has a letter per column: i integer,
+/// r double (compared by value), t text, b bytes rendered as hex by the query.
+std::vector<std::string> pg_rows(Pg& db, const std::string& sql, const std::string& kinds);
+
+/// Equal row lists, reporting the first difference rather than two long vectors.
+void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got);
+
+/// Options for a parallel run of `workers` workers and chunks of `chunk_size` rows, parallel
+/// from 10 rows on.
+ParallelOptions odbc_options(int workers, int64_t chunk_size);
+
+/// Runs a job; an exception becomes a test failure with its message, and nullopt.
+std::optional<ParallelResult> run_job(const std::string& source, const std::string& sql,
+                                      const std::string& target, const std::string& table,
+                                      const ParallelOptions& opts);
+
+/// Checks that a run committed every planned chunk and `rows` rows in parallel.
+void expect_complete(const ParallelResult& r, int64_t rows);
+
+}  // namespace parmap::test
