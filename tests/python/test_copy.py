@@ -232,16 +232,39 @@ def test_connection_forms(sqlite_pair):
     assert sqlite_checksum(dst, "dst") == sqlite_checksum(src, "src")
 
 
-def test_a_dbapi_connection_is_a_type_error(sqlite_pair):
-    src_url, dst_url, src, _ = sqlite_pair
+def test_a_live_sqlite3_connection_is_followed_to_its_file(sqlite_pair):
+    src_url, dst_url, src, dst = sqlite_pair
     conn = sqlite3.connect(src)
     try:
-        with pytest.raises(TypeError, match="DB-API connection"):
-            execute_query_parallel(conn, QUERY, dst_url, "", "dst")
-        with pytest.raises(TypeError, match="target_conn"):
-            execute_query_parallel(src_url, QUERY, 42, "", "dst")
+        result = execute_query_parallel(conn, QUERY, dst_url, "", "dst", params=PARALLEL)
+        assert result.ok() and result.total_rows_processed == ROWS
+        assert sqlite_checksum(dst, "dst") == sqlite_checksum(src, "src")
+        assert conn.execute("SELECT count(*) FROM src").fetchone()[0] == ROWS  # still usable
     finally:
         conn.close()
+    memory = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(TypeError, match="in-memory"):
+            execute_query_parallel(memory, QUERY, dst_url, "", "dst")
+    finally:
+        memory.close()
+    with pytest.raises(TypeError, match="target_conn"):
+        execute_query_parallel(src_url, QUERY, 42, "", "dst")
+
+
+def test_the_mapper_modules_are_there_by_their_names():
+    from parmap.parallel_connection_pool import ConnectionPoolManager as Pool
+    from parmap.parallel_integration_helper import (
+        create_parallel_processor as create,
+        get_parallel_config_from_params as config_of,
+        should_use_parallel_processing as should,
+    )
+    from parmap.parallel_query_executor import execute_query_parallel as run
+
+    assert run is execute_query_parallel and Pool is ConnectionPoolManager
+    assert create is create_parallel_processor
+    assert config_of({"max_workers": "3"}).max_workers == 3
+    assert should(config_of({"min_rows_for_parallel": "10", "max_workers": "2"}), 100)
 
 
 def test_connection_pool_manager_gives_each_thread_its_own(sqlite_pair):

@@ -3,6 +3,8 @@ the PostgreSQL test server (PARMAP_PG_URL)."""
 
 import textwrap
 
+import pytest
+
 from conftest import ROWS, make_sqlite_source, sqlite_checksum
 
 # The generated job code of the mapper, verbatim but for the import line.
@@ -64,3 +66,21 @@ def test_sqlite_to_postgres_and_back(pg, tmp_path):
                                     f"sqlite://{back}", "", "src", params=params, mode="create")
     assert result.ok() and result.total_rows_processed == ROWS
     assert sqlite_checksum(back, "src") == sqlite_checksum(src, "src")
+
+
+def test_psycopg2_connections_as_the_mapper_passes_them(pg):
+    psycopg2 = pytest.importorskip("psycopg2")
+    make_pg_tables(pg, ROWS)
+    execute_job = load_job()
+    source = psycopg2.connect(pg.url)
+    target = psycopg2.connect(pg.url)
+    try:
+        out = execute_job(None, source, target, {"max_workers": 2})
+        assert out == {"status": "SUCCESS", "rows_processed": ROWS}
+        assert pg.checksum("target_schema.target_table") == pg.checksum("large_source_table")
+        with source.cursor() as cur:  # the job's own connections are left as they were
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        source.close()
+        target.close()

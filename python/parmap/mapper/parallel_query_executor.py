@@ -7,15 +7,21 @@ import::
 
 Connections. parmap opens its own connections, one source and one target connection per
 worker thread, in C++; a Python DB-API connection object cannot be handed to those threads. So
-wherever the mapper passes a connection, parmap accepts what lets it open connections itself:
+wherever the mapper passes a connection, parmap takes from it what lets it open connections
+itself:
 
-* a URL string: ``"sqlite:///path/to/file.db"``, ``"postgresql://user@host:5432/db?sslmode=require"``
-  (the password from the URL, PGPASSWORD or ~/.pgpass);
+* a URL string: ``"sqlite:///path/to/file.db"``, ``"postgresql://user@host:5432/db?sslmode=require"``,
+  ``"mysql://user@host:3306/db"`` (passwords from the URL, PGPASSWORD, ~/.pgpass or MYSQL_PWD);
+* a live DB-API connection of the standard library's sqlite3 (its main database file; not an
+  in-memory database, which no other connection can see), psycopg2 or psycopg 3 (host, port,
+  database, user, password and TLS settings from ``conn.info``) or PyMySQL (host, port,
+  database, user, password); the connection itself is left alone;
 * an object with a ``parmap_url`` or ``url`` attribute that is such a string (or whose
   ``render_as_string(hide_password=False)`` gives one, as an SQLAlchemy URL does);
 * a callable without arguments that returns one of the above (a connection factory).
 
-Anything else raises TypeError naming what was given and what is accepted.
+Anything else (mysqlclient, which does not expose its password, for one) raises TypeError
+naming what was given and what is accepted. Passwords are never printed.
 
 Params. ``get_parallel_config_from_params`` takes a whole job's params: ``enable_parallel``
 (True/False, 'Y'/'N', 'yes'/'no', 'true'/'false', 1/0), ``max_workers``, ``chunk_size``,
@@ -28,7 +34,10 @@ the defaults.
 """
 
 import contextlib
+import os
+import sqlite3
 import threading
+from urllib.parse import quote, urlencode
 
 from parmap import _parmap
 
@@ -38,8 +47,9 @@ ProgressEvent = _parmap.ProgressEvent
 ParmapError = _parmap.Error
 
 _ACCEPTED = (
-    "a connection URL string ('sqlite:///path/file.db', 'postgresql://user@host/db'), an object "
-    "with a str 'parmap_url' or 'url' attribute, or a callable returning one of these"
+    "a connection URL string ('sqlite:///path/file.db', 'postgresql://user@host/db'), a live "
+    "sqlite3, psycopg2, psycopg 3 or PyMySQL connection, an object with a str 'parmap_url' or "
+    "'url' attribute, or a callable returning one of these"
 )
 
 
@@ -60,12 +70,62 @@ def _params_to_text(params):
     return {str(k): _param_text(v) for k, v in params.items() if v is not None}
 
 
+# libpq settings a psycopg connection carries that parmap's PostgreSQL URLs pass on.
+_PG_SETTINGS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "options")
+
+
+def _pg_url(info, params):
+    """A postgresql:// URL from a psycopg connection's info and its connection parameters."""
+    user = quote(info.user or "", safe="")
+    password = info.password or ""
+    auth = user + (":" + quote(password, safe="") if password else "")
+    query = {k: params[k] for k in _PG_SETTINGS if params.get(k)}
+    host = info.host or ""
+    if host.startswith("/"):  # a Unix socket folder: libpq takes it as the host setting
+        query["host"] = host
+        host = "localhost"
+    port = f":{info.port}" if info.port else ""
+    tail = ("?" + urlencode(query)) if query else ""
+    return f"postgresql://{auth}@{host}{port}/{quote(info.dbname or '', safe='')}{tail}"
+
+
+def _dbapi_url(conn, role):
+    """The URL of the database a live DB-API connection is on; None for no known driver."""
+    module = type(conn).__module__
+    if isinstance(conn, sqlite3.Connection):
+        for _, name, path in conn.execute("PRAGMA database_list").fetchall():
+            if name == "main":
+                if not path:
+                    raise TypeError(
+                        f"{role}: a sqlite3 connection to an in-memory or temporary database "
+                        "cannot be opened again by parmap's workers; use a database file"
+                    )
+                return "sqlite://" + os.path.abspath(path)
+    if module.startswith("psycopg2"):
+        return _pg_url(conn.info, conn.info.dsn_parameters)
+    if module.startswith("psycopg."):
+        return _pg_url(conn.info, conn.info.get_parameters())
+    if module.startswith("pymysql"):
+
+        def text(value):
+            return value.decode() if isinstance(value, bytes) else (value or "")
+
+        user = quote(text(conn.user), safe="")
+        password = text(conn.password)
+        auth = user + (":" + quote(password, safe="") if password else "")
+        return f"mysql://{auth}@{conn.host}:{conn.port}/{quote(text(conn.db), safe='')}"
+    return None
+
+
 def _connection_url(conn, role, _depth=0):
     """The URL parmap opens `role` connections with, from what the job passed."""
     if isinstance(conn, str):
         if not conn.strip():
             raise TypeError(f"{role}: an empty string is no connection URL; give {_ACCEPTED}")
         return conn
+    url = _dbapi_url(conn, role)
+    if url is not None:
+        return url
     for attr in ("parmap_url", "url"):
         url = getattr(conn, attr, None)
         if isinstance(url, str):
@@ -78,7 +138,7 @@ def _connection_url(conn, role, _depth=0):
     what = type(conn).__module__ + "." + type(conn).__qualname__
     raise TypeError(
         f"{role}: cannot use a {what}: parmap opens one connection per worker thread itself, "
-        f"in C++, so a Python DB-API connection object cannot be shared with it; give {_ACCEPTED}"
+        f"in C++, from what this object tells of its database; give {_ACCEPTED}"
     )
 
 
