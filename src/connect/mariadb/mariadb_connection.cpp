@@ -372,17 +372,7 @@ TableSchema MariadbConnection::describe_query(std::string_view sql) {
   if (mysql_real_query(m, text.data(), text.size()) != 0) throw last_error("describe query", text);
   ResultPtr result(mysql_store_result(m));
   if (!result) throw last_error("describe query", text);
-  TableSchema schema;
-  const unsigned int n = mysql_num_fields(result.get());
-  const MYSQL_FIELD* fields = mysql_fetch_fields(result.get());
-  for (unsigned int i = 0; i < n; ++i) {
-    ColumnInfo info;
-    info.name = fields[i].name;
-    info.type = type_of_field(fields[i], info.declared_type);
-    info.not_null = (fields[i].flags & NOT_NULL_FLAG) != 0;
-    schema.columns.push_back(std::move(info));
-  }
-  return schema;
+  return schema_of_result(result.get());
 }
 
 std::optional<TableSchema> MariadbConnection::describe_table(const TableRef& table) {

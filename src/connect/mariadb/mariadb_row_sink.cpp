@@ -137,57 +137,42 @@ std::string MariadbRowSink::temporal_text(const Column& column, size_t row) cons
   return text;
 }
 
-void MariadbRowSink::append_literal(std::string& sql, const Column& column, size_t row) const {
-  if (column.is_null(row)) {
-    sql += "NULL";
-    return;
+std::string MariadbRowSink::double_text(const Column& column, double v) const {
+  if (!std::isfinite(v)) {
+    refuse(column, fmt::format("{}", v), "cannot be stored: MariaDB has no NaN or infinity");
   }
-  auto quoted = [&](std::string_view text) {
-    sql += '\'';
-    conn_.append_escaped(sql, text);
-    sql += '\'';
-  };
-  switch (column.type) {
-    case ColumnType::Bool:
-    case ColumnType::Int64:
-      sql += std::to_string(column.ints[row]);
-      return;
-    case ColumnType::Double: {
-      const double v = column.doubles[row];
-      if (!std::isfinite(v)) {
-        refuse(column, fmt::format("{}", v), "cannot be stored: MariaDB has no NaN or infinity");
-      }
-      sql += fmt::format("{}", v);
-      return;
-    }
-    case ColumnType::Date:
-    case ColumnType::Timestamp:
-    case ColumnType::TimestampTz:
-    case ColumnType::Time:
-      quoted(temporal_text(column, row));
-      return;
-    case ColumnType::Blob:
-      sql += "_binary'";
-      conn_.append_escaped(sql, column.strings[row]);
-      sql += '\'';
-      return;
-    case ColumnType::Any:
-      conn_.append_literal(sql, column.values[row]);
-      return;
-    case ColumnType::Text:
-    case ColumnType::Numeric:
-    case ColumnType::Uuid:
-    case ColumnType::Json:
-    case ColumnType::Interval:
-    case ColumnType::Array:
-      quoted(column.strings[row]);
-      return;
-  }
+  return fmt::format("{}", v);  // the shortest text that reads back as the same double
 }
 
-void MariadbRowSink::append_field(std::string& out, const Column& column, size_t row) const {
+void MariadbRowSink::append_value(std::string& out, const Column& column, size_t row,
+                                  Form form) const {
+  const bool sql = form == Form::Sql;
+  const char* null = sql ? "NULL" : "\\N";
+  auto text = [&](std::string_view t) {
+    if (sql) {
+      out += '\'';
+      conn_.append_escaped(out, t);
+      out += '\'';
+    } else {
+      append_escaped_field(out, t);
+    }
+  };
+  auto bytes = [&](std::string_view b) {
+    if (sql) {
+      out += "_binary'";
+      conn_.append_escaped(out, b);
+      out += '\'';
+    } else {
+      // Unhexed by the statement (load_statement), so that no byte is taken for a character.
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      for (const unsigned char c : b) {
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+  };
   if (column.is_null(row)) {
-    out += "\\N";
+    out += null;
     return;
   }
   switch (column.type) {
@@ -195,41 +180,31 @@ void MariadbRowSink::append_field(std::string& out, const Column& column, size_t
     case ColumnType::Int64:
       out += std::to_string(column.ints[row]);
       return;
-    case ColumnType::Double: {
-      const double v = column.doubles[row];
-      if (!std::isfinite(v)) {
-        refuse(column, fmt::format("{}", v), "cannot be stored: MariaDB has no NaN or infinity");
-      }
-      out += fmt::format("{}", v);
+    case ColumnType::Double:
+      out += double_text(column, column.doubles[row]);
       return;
-    }
     case ColumnType::Date:
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz:
     case ColumnType::Time:
-      out += temporal_text(column, row);
+      text(temporal_text(column, row));
+      return;
+    case ColumnType::Blob:
+      bytes(column.strings[row]);
       return;
     case ColumnType::Any: {
+      // write() never loads a batch whose mixed-type column holds bytes: those go as SQL.
       const Value& v = column.values[row];
       if (v.is_null()) {
-        out += "\\N";
+        out += null;
       } else if (v.is_int()) {
         out += std::to_string(v.as_int());
       } else if (v.is_double()) {
-        if (!std::isfinite(v.as_double())) {
-          refuse(column, v.to_display(), "cannot be stored: MariaDB has no NaN or infinity");
-        }
-        out += fmt::format("{}", v.as_double());
+        out += double_text(column, v.as_double());
+      } else if (v.is_text()) {
+        text(v.as_text());
       } else {
-        append_escaped_field(out, v.as_text());  // write() sends blobs in Any by INSERT
-      }
-      return;
-    }
-    case ColumnType::Blob: {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      for (const unsigned char b : column.strings[row]) {
-        out += kHex[b >> 4];
-        out += kHex[b & 15];
+        bytes(v.as_blob().bytes);
       }
       return;
     }
@@ -239,7 +214,7 @@ void MariadbRowSink::append_field(std::string& out, const Column& column, size_t
     case ColumnType::Json:
     case ColumnType::Interval:
     case ColumnType::Array:
-      append_escaped_field(out, column.strings[row]);
+      text(column.strings[row]);
       return;
   }
 }
@@ -271,7 +246,7 @@ void MariadbRowSink::load(const Batch& batch) {
   for (size_t r = 0; r < rows; ++r) {
     for (size_t c = 0; c < ncols_; ++c) {
       if (c > 0) buffer_ += '\t';
-      append_field(buffer_, batch.columns[c], r);
+      append_value(buffer_, batch.columns[c], r, Form::Field);
     }
     buffer_ += '\n';
   }
@@ -316,7 +291,7 @@ void MariadbRowSink::insert(const Batch& batch) {
     buffer_ += '(';
     for (size_t c = 0; c < ncols_; ++c) {
       if (c > 0) buffer_ += ',';
-      append_literal(buffer_, batch.columns[c], r);
+      append_value(buffer_, batch.columns[c], r, Form::Sql);
     }
     buffer_ += ')';
     if (buffer_.size() >= kStatementBytes) {

@@ -39,8 +39,11 @@ class MariadbRowSink final : public RowSink {
  private:
   void insert(const Batch& batch);
   void load(const Batch& batch);
-  void append_literal(std::string& sql, const Column& column, size_t row) const;
-  void append_field(std::string& out, const Column& column, size_t row) const;
+  /// How a value is written: a SQL literal of an INSERT, or a field of LOAD DATA's text.
+  enum class Form { Sql, Field };
+  void append_value(std::string& out, const Column& column, size_t row, Form form) const;
+  /// A finite double's text; refuses NaN and infinities.
+  std::string double_text(const Column& column, double v) const;
   /// A date, time or timestamp's text; refuses what MariaDB's calendar does not hold.
   std::string temporal_text(const Column& column, size_t row) const;
   [[noreturn]] void refuse(const Column& column, const std::string& value, const char* why) const;

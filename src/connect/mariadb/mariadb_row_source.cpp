@@ -20,14 +20,7 @@ MariadbRowSource::MariadbRowSource(MariadbConnection& conn, ResultPtr result, st
       sql_(std::move(sql)),
       batch_rows_(batch_rows),
       max_batch_bytes_(max_batch_bytes) {
-  const unsigned int n = mysql_num_fields(result_.get());
-  const MYSQL_FIELD* fields = mysql_fetch_fields(result_.get());
-  for (unsigned int i = 0; i < n; ++i) {
-    ColumnInfo info;
-    info.name = fields[i].name;
-    info.type = type_of_field(fields[i], info.declared_type);
-    schema_.columns.push_back(std::move(info));
-  }
+  schema_ = schema_of_result(result_.get());
 }
 
 MariadbRowSource::~MariadbRowSource() {

@@ -166,6 +166,20 @@ ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared) {
   }
 }
 
+TableSchema schema_of_result(MYSQL_RES* result) {
+  TableSchema schema;
+  const unsigned int n = mysql_num_fields(result);
+  const MYSQL_FIELD* fields = mysql_fetch_fields(result);
+  for (unsigned int i = 0; i < n; ++i) {
+    ColumnInfo info;
+    info.name = fields[i].name;
+    info.type = type_of_field(fields[i], info.declared_type);
+    info.not_null = (fields[i].flags & NOT_NULL_FLAG) != 0;
+    schema.columns.push_back(std::move(info));
+  }
+  return schema;
+}
+
 ColumnType type_from_declared(std::string_view declared) {
   const std::string name = base_name(declared);
   const std::string full = lower(declared);

@@ -9,6 +9,7 @@
 #include "parmap/connection.h"
 
 struct st_mysql_field;
+struct st_mysql_res;
 
 namespace parmap::mariadb {
 
@@ -22,6 +23,9 @@ enum class ZeroDates { Refuse, Null };
 /// as MariaDB spells it ("decimal(12,2)", "bigint unsigned", "datetime(6)"; "" when the
 /// base name says all). See docs in README "MariaDB and MySQL types".
 ColumnType type_of_field(const st_mysql_field& field, std::string& declared);
+
+/// The columns of a result set, typed by type_of_field.
+TableSchema schema_of_result(st_mysql_res* result);
 
 /// A column type as information_schema.COLUMNS.COLUMN_TYPE or a CREATE TABLE spells it
 /// ("int(11)", "bigint(20) unsigned", "decimal(10,2)", "varchar(40)", "longblob"), and as the
