@@ -68,7 +68,8 @@ if [ "$sanitizers" = 1 ]; then
   (export PARMAP_TEST_ROWS=200000 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
    run_suite build-asan -E "$sanitizer_skip")
   scripts/build.sh build-tsan -DPARMAP_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  (export PARMAP_TEST_ROWS=100000 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+  (export PARMAP_TEST_ROWS=100000
+   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
    run_suite build-tsan -E "$sanitizer_skip")
 fi
 # In CI, a short fuzz run of the parsers (saved regression inputs first, then 20 s a target),

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 
 #include "connect/odbc/odbc_params.h"
 #include "connect/odbc/odbc_row_sink.h"
@@ -71,8 +72,14 @@ std::unique_ptr<OdbcConnection> OdbcConnection::open(const ConnectionUrl& url) {
                             url.masked()),
                 {}, odbc_context());
   }
-  std::shared_ptr<Session> session =
-      Session::connect(connection_string(url), url.masked(), url.password);
+  // One connect at a time in the process: psqlODBC calls setlocale() while it connects, which
+  // is process-wide state, and two workers connecting at once raced on it.
+  static std::mutex connect_mu;
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(connect_mu);
+    session = Session::connect(connection_string(url), url.masked(), url.password);
+  }
   std::mutex* lock = session->dbms() == Dbms::SQLite ? writer_lock_for(identity_of(url)) : nullptr;
   return std::make_unique<OdbcConnection>(Token{}, std::move(session), lock);
 }
