@@ -83,16 +83,22 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     }
     // A filter the engine cannot push into the scan would make every chunk run the whole
     // query: one stream is cheaper.
+    // So would a key no index can answer: every chunk would read the whole table. A table
+    // is then split by block ranges where the engine has them, else read as one stream.
+    bool refused = false;
     if (!key.empty()) {
       if (auto problem = src.range_filter_problem(sql_, key)) {
-        why.push_back(*problem + "; streamed as one chunk");
+        why.push_back(*problem);
         key.clear();
+        refused = true;
       }
     }
     if (key.empty() && blocks && splits_by_blocks_of(src, sql_)) {
       key = "ctid";
-      why.push_back(
-          fmt::format("no usable key column: {} split by block ranges (ctid)", table->display()));
+      why.push_back(fmt::format("{}{} split by block ranges (ctid)",
+                                refused ? "" : "no usable key column: ", table->display()));
+    } else if (refused) {
+      why.push_back("streamed as one chunk");
     } else if (key.empty() && why.empty()) {
       why.push_back(
           "no partition key (no ORDER BY column, no integer primary key, no "

@@ -742,6 +742,37 @@ int64_t SqliteConnection::estimate_rows(std::string_view sql) {
   return sqlite3_column_int64(stmt.get(), 0);
 }
 
+std::optional<std::string> SqliteConnection::range_filter_problem(std::string_view sql,
+                                                                  std::string_view column) {
+  // The query a chunk runs, with both bounds (their values do not change the plan).
+  Chunk probe;
+  probe.key = std::string(column);
+  probe.range.lo = Value(int64_t{0});
+  probe.range.hi = Value(int64_t{1});
+  std::vector<Value> params;
+  const std::string chunk_sql = chunk_query(strip_sql(sql), probe, params);
+  std::vector<std::vector<Value>> steps;
+  try {
+    steps = query("EXPLAIN QUERY PLAN " + chunk_sql, params);
+  } catch (const Error&) {
+    return std::nullopt;  // the planner reports the query's own problem where it matters
+  }
+  // Each step's detail: "SEARCH t USING INDEX i (k>? AND k<?)", "SCAN t", "SCAN src", ...
+  bool searches = false;
+  std::string scanned;
+  for (const auto& step : steps) {
+    if (step.size() < 4 || !step[3].is_text()) continue;
+    const std::string_view detail = step[3].as_text();
+    if (detail.rfind("SEARCH ", 0) == 0) searches = true;
+    if (scanned.empty() && detail.rfind("SCAN ", 0) == 0) scanned = detail.substr(5);
+  }
+  if (searches || scanned.empty()) return std::nullopt;
+  return fmt::format(
+      "no index on {} answers a key range (SQLite plans SCAN {}), so every chunk would read "
+      "the whole query",
+      column, scanned);
+}
+
 KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view column,
                                      int max_sample) {
   const std::string_view inner = strip_sql(sql);

@@ -99,6 +99,10 @@ class SqliteConnection final : public Connection {
   /// column, and [min, max + 1) of it; nullopt for anything else (a view, a join, a WITHOUT
   /// ROWID table, an empty table).
   std::optional<PhysicalExtent> physical_extent(std::string_view sql) override;
+  /// From EXPLAIN QUERY PLAN of a chunk's query: a plan that searches no index (only SCAN
+  /// steps) would read the whole query for every chunk.
+  std::optional<std::string> range_filter_problem(std::string_view sql,
+                                                  std::string_view column) override;
   /// Int64 INTEGER, Double REAL, Text TEXT, Blob BLOB, Bool BOOLEAN, and no declared type
   /// for Any, so that values keep exactly the type they arrive with.
   void create_table(const TableRef& table, const TableSchema& schema) override;

@@ -99,7 +99,7 @@ TEST_F(PgChunkTest, UnderEstimatedJoinOnATextKeyIsCutAtRealRows) {
   src_->exec(
       "INSERT INTO a SELECT i, i * 7, 'Key ' || (i % 5000) || ' ' || left(md5(i::text), 2) "
       "FROM generate_series(1, " +
-      std::to_string(n) + ") i; ANALYZE a; ANALYZE b;");
+      std::to_string(n) + ") i; CREATE INDEX a_pad ON a (pad); ANALYZE a; ANALYZE b;");
   const std::string sql =
       "SELECT a.id, a.g, b.name, a.pad FROM a JOIN b ON b.g = a.g % 55 ORDER BY a.pad";
   const int64_t before = test::largest_estimated_chunk(src_url(), sql, "pad", chunk);
@@ -196,7 +196,8 @@ TEST_F(PgChunkTest, HeavyValueOfAViewStaysOneChunkAndSaysWhy) {
   src_->exec(
       "CREATE TABLE h (id bigint PRIMARY KEY, grp bigint);"
       "INSERT INTO h SELECT i, CASE WHEN i % 2 = 0 THEN 0 ELSE i END "
-      "FROM generate_series(1, 30000) i; ANALYZE h; CREATE VIEW hv AS SELECT * FROM h;");
+      "FROM generate_series(1, 30000) i; CREATE INDEX h_grp ON h (grp); ANALYZE h;"
+      "CREATE VIEW hv AS SELECT * FROM h;");
   const std::string sql = "SELECT * FROM hv ORDER BY grp";
   const auto r = run(sql, "hv2", chunk);
   ASSERT_TRUE(r);
@@ -205,6 +206,34 @@ TEST_F(PgChunkTest, HeavyValueOfAViewStaysOneChunkAndSaysWhy) {
   EXPECT_EQ(r->total_rows_processed, n);
   EXPECT_EQ(pg_checksum(*dst_, "hv2"), pg_checksum(*src_, "(" + sql + ")"));
   EXPECT_EQ(largest_chunk(), n / 2);
+}
+
+TEST_F(PgChunkTest, KeyWithoutAnIndexIsNotReadOncePerChunk) {
+  // ORDER BY a column no index answers: range chunks would each read the whole table (the
+  // cost of OFFSET paging). The table is split by block ranges instead, and the same rows
+  // through a view (no blocks) are read as one stream.
+  const int64_t n = std::clamp<int64_t>(test::test_rows(), 20000, 100000);
+  const int64_t chunk = n / 20;
+  src_->exec("CREATE TABLE nx (id bigint, v text); INSERT INTO nx SELECT i, md5(i::text) "
+             "FROM generate_series(1, " + std::to_string(n) + ") i; ANALYZE nx;"
+             "CREATE VIEW nxv AS SELECT * FROM nx;");
+  const std::string sql = "SELECT * FROM nx ORDER BY v";
+  const auto r = run(sql, "nx", chunk);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->partition_column, "ctid") << r->reason;
+  EXPECT_NE(r->reason.find("no index on v answers a key range"), std::string::npos) << r->reason;
+  EXPECT_GE(r->chunks_planned, 4) << r->reason;
+  expect_exact(*r, sql, "nx", n, chunk);
+
+  dst_->exec("DROP TABLE parmap_ledger");
+  const std::string view_sql = "SELECT * FROM nxv ORDER BY v";
+  const auto v = run(view_sql, "nxv", chunk);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->chunks_planned, 1) << v->reason;
+  EXPECT_NE(v->reason.find("streamed as one chunk"), std::string::npos) << v->reason;
+  EXPECT_TRUE(v->ok());
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM nxv"), std::to_string(n));
+  EXPECT_EQ(pg_checksum(*dst_, "nxv"), pg_checksum(*src_, "(" + view_sql + ")"));
 }
 
 }  // namespace

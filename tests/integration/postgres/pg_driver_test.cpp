@@ -446,7 +446,8 @@ TEST_F(PgDriverTest, CtidChunksCoverTheTableExactlyOnce) {
 TEST_F(PgDriverTest, RangeFilterProblemOnlyWhenTheFilterCannotReachTheScan) {
   admin_->execute(
       "CREATE TABLE rf (id int PRIMARY KEY, g int, v int);"
-      "INSERT INTO rf SELECT i, i % 10, i FROM generate_series(1, 5000) AS i; ANALYZE rf;"
+      "INSERT INTO rf SELECT i, i % 10, i FROM generate_series(1, 5000) AS i;"
+      "CREATE INDEX rf_g ON rf (g); ANALYZE rf;"
       "CREATE VIEW rf_agg AS SELECT g, sum(v) AS total, max(id) AS id FROM rf GROUP BY g;"
       "CREATE VIEW rf_win AS SELECT id, sum(v) OVER (ORDER BY id) AS running FROM rf");
   EXPECT_EQ(admin_->range_filter_problem("SELECT * FROM rf", "id"), std::nullopt);
@@ -460,11 +461,17 @@ TEST_F(PgDriverTest, RangeFilterProblemOnlyWhenTheFilterCannotReachTheScan) {
   const auto win = admin_->range_filter_problem("SELECT * FROM rf_win", "id");
   ASSERT_TRUE(win.has_value());
   EXPECT_TRUE(contains(*win, "Subquery Scan")) << *win;
+  // A key no index answers: every chunk would read the whole table.
+  const auto unindexed = admin_->range_filter_problem("SELECT * FROM rf", "v");
+  ASSERT_TRUE(unindexed.has_value());
+  EXPECT_TRUE(contains(*unindexed, "no index on v answers a key range")) << *unindexed;
+  EXPECT_TRUE(contains(*unindexed, "rf is read by a sequential scan")) << *unindexed;
   // An unknown column: the engine cannot tell.
   EXPECT_EQ(admin_->range_filter_problem("SELECT * FROM rf", "nope"), std::nullopt);
   // The session is left clean: no prepared probe, default plan cache mode.
   EXPECT_EQ(scalar(*admin_, "SELECT count(*)::text FROM pg_prepared_statements"), "0");
   EXPECT_EQ(scalar(*admin_, "SELECT current_setting('plan_cache_mode')"), "auto");
+  EXPECT_EQ(scalar(*admin_, "SELECT current_setting('enable_seqscan')"), "on");
 }
 
 TEST_F(PgDriverTest, ImportedSnapshotDoesNotSeeLaterRows) {

@@ -366,7 +366,8 @@ TEST_F(ExecutorTest, NullAndTextKeysAreNotLost) {
                     "CREATE TABLE k (name TEXT, v INTEGER);"
                     "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq "
                     "WHERE i < 20000) INSERT INTO k SELECT CASE WHEN i % 13 = 0 THEN NULL "
-                    "WHEN i % 5 = 0 THEN 'hot' ELSE printf('%x', i * 7) END, i FROM seq;");
+                    "WHEN i % 5 = 0 THEN 'hot' ELSE printf('%x', i * 7) END, i FROM seq;"
+                    "CREATE INDEX k_name ON k (name);");
   auto opts =
       options({{"chunk_size", "1000"}, {"max_workers", "4"}, {"min_rows_for_parallel", "1"}});
   opts.mode = TargetMode::Create;

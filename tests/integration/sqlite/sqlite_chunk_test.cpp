@@ -124,7 +124,8 @@ TEST_F(SqliteChunkTest, NullKeysHoldingHalfTheTableAreSplitByRowid) {
   sqlite_exec(dir_.file("src.db"),
               "CREATE TABLE h (id INTEGER PRIMARY KEY, grp INTEGER, pad TEXT);"
               "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000) "
-              "INSERT INTO h SELECT i, CASE WHEN i % 2 = 0 THEN NULL ELSE i END, 'p' || i FROM s;");
+              "INSERT INTO h SELECT i, CASE WHEN i % 2 = 0 THEN NULL ELSE i END, 'p' || i FROM s;"
+              "CREATE INDEX h_grp ON h (grp);");
   const std::string sql = "SELECT * FROM h ORDER BY grp";
   const auto r =
       execute_query_parallel(dir_.url("src.db"), sql, dir_.url("dst.db"), "", "t", options(chunk));
@@ -149,6 +150,26 @@ TEST_F(SqliteChunkTest, HeavyValueOfAViewStaysOneChunkAndSaysWhy) {
   EXPECT_EQ(largest_chunk(), n / 2);
   EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT id, grp, pad FROM t"),
             sqlite_checksum(dir_.file("src.db"), "SELECT id, grp, pad FROM h"));
+}
+
+TEST_F(SqliteChunkTest, KeyWithoutAnIndexIsReadOnceNotPerChunk) {
+  // ORDER BY a column no index answers: SQLite would scan the whole table for every range
+  // chunk (the cost of OFFSET paging), so the query is read as one stream.
+  const int64_t n = 20000;
+  sqlite_exec(dir_.file("src.db"),
+              "CREATE TABLE nx (id INTEGER PRIMARY KEY, v TEXT);"
+              "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000) "
+              "INSERT INTO nx SELECT i, hex(randomblob(8)) FROM s;");
+  const auto r = execute_query_parallel(dir_.url("src.db"), "SELECT * FROM nx ORDER BY v",
+                                        dir_.url("dst.db"), "", "t", options(1000));
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.chunks_planned, 1) << r.reason;
+  EXPECT_NE(r.reason.find("no index on v answers a key range (SQLite plans SCAN nx)"),
+            std::string::npos)
+      << r.reason;
+  EXPECT_EQ(r.total_rows_processed, n);
+  EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT id, v FROM t"),
+            sqlite_checksum(dir_.file("src.db"), "SELECT id, v FROM nx"));
 }
 
 }  // namespace

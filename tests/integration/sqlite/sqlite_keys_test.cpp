@@ -39,7 +39,10 @@ class SqliteKeysTest : public ::testing::Test {
             "  CASE WHEN i % 5 = 0 THEN upper(hex(randomblob(1))) ELSE '' END END, "
             "substr('aAbBcC', 1 + i % 6, 1) || (i % 5000), "
             "CASE WHEN i % 89 = 0 THEN NULL ELSE ((i * 7919) % 100003 - 50000) / 7.0 END, "
-            "hex(randomblob(8)) FROM n");
+            "hex(randomblob(8)) FROM n;"
+            // Chunks are key ranges only where an index answers them.
+            "CREATE INDEX src_name ON src (name); CREATE INDEX src_nocase ON src (nocase_name);"
+            "CREATE INDEX src_score ON src (score);");
   }
   static void TearDownTestSuite() { dir_.reset(); }
 
