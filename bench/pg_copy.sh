@@ -5,6 +5,11 @@
 # lists every column unchanged). Prints a markdown table: seconds, rows/s, ratio to the
 # reference, peak RSS of the client side, and whether the target's count and md5 content
 # checksum equal the source's. Server memory and CPU are not in the RSS column.
+#
+# By default the case users have: a durable server (PostgreSQL's own fsync, synchronous
+# commit and full page writes) and a target table with its primary key. BENCH_DURABLE=0 turns
+# durability off, BENCH_TARGET_KEY=0 loads into a table with no key (the old bulk-load case).
+# After the main table: a 200-column table (100,000 rows) and a key no index answers.
 # Usage: bench/pg_copy.sh [ROWS]   (default 1000000; the lead's large run uses 4000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +26,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-url=$(scripts/pg_test_server.sh start "$pg_dir")
+durable=${BENCH_DURABLE:-1}
+target_key=${BENCH_TARGET_KEY:-1}
+url=$(PARMAP_PG_DURABLE=$durable scripts/pg_test_server.sh start "$pg_dir")
 admin=$url
 src=${url%/*}/bench_src
 dst=${url%/*}/bench_dst
@@ -49,8 +56,12 @@ INSERT INTO t SELECT g * 3 + g % 3, (g::bigint * 7919) % 100000 - 50000, sin(g) 
 FROM generate_series(1, $rows) g;
 VACUUM ANALYZE t;
 EOF
-# The target has no key: a bulk-load table, the same for every run.
-sql "$dst" -c "CREATE TABLE t ($columns)"
+# The target: with its primary key, as real targets have one (BENCH_TARGET_KEY=0: none).
+if [ "$target_key" = 1 ]; then
+  sql "$dst" -c "CREATE TABLE t ($columns, PRIMARY KEY (id))"
+else
+  sql "$dst" -c "CREATE TABLE t ($columns)"
+fi
 
 checksum() {  # URL -> "count:md5 of the sorted per-row md5s", computed by PostgreSQL
   sql "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), ''
@@ -70,7 +81,7 @@ measure() {  # NAME FAST(true/false/-) PARALLEL(true/false/-) COMMAND...
   local name=$1 want_fast=$2 want_parallel=$3
   shift 3
   # An empty target, no ledger, and the source's pages flushed, for every run alike.
-  sql "$dst" -c "TRUNCATE t" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs"
+  sql "$dst" -c "TRUNCATE t" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs, parmap_runs"
   sql "$admin" -c "CHECKPOINT"
   /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || {
     echo "$name failed:" >&2
@@ -169,9 +180,68 @@ checks+=("$(timed "md5 checksum query on source and target (reference)" bash -c 
 checks+=("$(timed "parmap verify, 2 workers" "$bin" verify "${verify_args[@]}")")
 checks+=("$(timed "parmap verify --ledger, 2 workers" "$bin" verify --ledger "${verify_args[@]}")")
 
+# A wide table: 200 columns (int, text, numeric, float8 in turn), 100,000 rows, with its
+# primary key in the target; the reference is its own pipe.
+wide_cols="id bigint PRIMARY KEY"
+wide_vals="g"
+for i in $(seq 1 199); do
+  case $((i % 4)) in
+    0) wide_cols+=", c$i int"; wide_vals+=", g + $i" ;;
+    1) wide_cols+=", c$i text"; wide_vals+=", 'v' || (g * $i)" ;;
+    2) wide_cols+=", c$i numeric"; wide_vals+=", (g * $i)::numeric / 100" ;;
+    3) wide_cols+=", c$i float8"; wide_vals+=", g / $i.0" ;;
+  esac
+done
+sql "$src" -c "CREATE TABLE wide ($wide_cols)" \
+  -c "INSERT INTO wide SELECT $wide_vals FROM generate_series(1, 100000) g" -c "VACUUM ANALYZE wide"
+sql "$dst" -c "CREATE TABLE wide ($wide_cols)"
+wide_check() {  # URL -> count:md5 of the wide table
+  sql "$1" -c "SELECT count(*) || ':' || md5(string_agg(md5(wide::text), '' ORDER BY id)) FROM wide"
+}
+wide_expected=$(wide_check "$src")
+wide_measure() {  # NAME COMMAND...
+  local name=$1
+  shift
+  sql "$dst" -c "TRUNCATE wide" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs, parmap_runs"
+  sql "$admin" -c "CHECKPOINT"
+  /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || {
+    echo "$name failed:" >&2
+    cat "$dir/err.txt" >&2
+    exit 1
+  }
+  local secs rss check=equal
+  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+    n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' \
+    "$dir/time.txt")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  [ "$(wide_check "$dst")" = "$wide_expected" ] || check=DIFFERENT
+  echo "$name|$secs|$rss|$check"
+}
+wide=()
+wide+=("$(wide_measure "wide: psql COPY TO binary piped to COPY FROM (reference)" bash -c "
+  psql -X -q -v ON_ERROR_STOP=1 '$src' -c 'COPY wide TO STDOUT (FORMAT binary)' |
+  psql -X -q -v ON_ERROR_STOP=1 '$dst' -c 'COPY wide FROM STDIN (FORMAT binary)'")")
+wide_args=(run --source "$src" --target "$dst" --table wide --target-table wide --workers 2
+  --min-rows-for-parallel 1000 -q)
+wide+=("$(wide_measure "wide: parmap fast path, 2 workers" "$bin" "${wide_args[@]}")")
+wide+=("$(wide_measure "wide: parmap fast path, 2 workers, chunks of 10,000" "$bin" \
+  "${wide_args[@]}" --chunk-size 10000)")
+
+# A key no index answers (ORDER BY label, a text column): chunks of 1,000 against 50,000.
+unindexed=()
+for size in 50000 1000; do
+  unindexed+=("$(measure "ORDER BY label (no index), chunks of $size, 2 workers" - - "$bin" run \
+    --source "$src" --target "$dst" --query "SELECT * FROM t ORDER BY label" --target-table t \
+    --workers 2 --chunk-size "$size" --min-rows-for-parallel 1000 -q)")
+done
+
 ref_secs=$(echo "${results[0]}" | cut -d'|' -f2)
-echo "PostgreSQL 15 to PostgreSQL 15 (one local server, fsync off), $rows rows of 12 mixed" \
-  "columns, chunks of $chunk rows, $(nproc) cores, $(date -u +%Y-%m-%d)"
+durability="durable: fsync, synchronous commit and full page writes on"
+[ "$durable" = 1 ] || durability="fsync off"
+key_text="with its primary key"
+[ "$target_key" = 1 ] || key_text="with no key"
+echo "PostgreSQL 15 to PostgreSQL 15 (one local server, $durability; target $key_text)," \
+  "$rows rows of 12 mixed columns, chunks of $chunk rows, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo
 echo "| run | seconds | rows/s | ratio to reference | peak RSS MB | check |"
 echo "| --- | ---: | ---: | ---: | ---: | --- |"
@@ -180,6 +250,23 @@ for r in "${results[@]}"; do
   awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v rows="$rows" -v ref="$ref_secs" \
     'BEGIN { if (s <= 0) s = 0.01
              printf "| %s | %.2f | %.0f | %.2f | %s | %s |\n", n, s, rows / s, s / ref, m, c }'
+done
+
+for r in "${unindexed[@]}"; do
+  IFS='|' read -r name secs rss check <<<"$r"
+  awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v rows="$rows" -v ref="$ref_secs" \
+    'BEGIN { if (s <= 0) s = 0.01
+             printf "| %s | %.2f | %.0f | %.2f | %s | %s |\n", n, s, rows / s, s / ref, m, c }'
+done
+
+wide_ref=$(echo "${wide[0]}" | cut -d'|' -f2)
+echo
+echo "| wide table (200 columns, 100,000 rows) | seconds | ratio to its pipe | peak RSS MB | check |"
+echo "| --- | ---: | ---: | ---: | --- |"
+for r in "${wide[@]}"; do
+  IFS='|' read -r name secs rss check <<<"$r"
+  awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v ref="$wide_ref" \
+    'BEGIN { if (s <= 0) s = 0.01; printf "| %s | %.2f | %.2f | %s | %s |\n", n, s, s / ref, m, c }'
 done
 
 check_ref=$(echo "${checks[0]}" | cut -d'|' -f2)
