@@ -2,6 +2,7 @@
 // target transaction (typed batches, or native bytes on the fast path).
 #include <deque>
 
+#include "exec/batch_pipe.h"
 #include "exec/executor.h"
 
 namespace parmap {
@@ -41,7 +42,13 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
   const std::string sql = src.chunk_query(sql_, chunk, params);
   const size_t batch_rows =
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
-  auto source = src.open_source(sql, params, batch_rows, config_.max_batch_bytes);
+  // Where writers may overlap, a reader thread keeps one batch ahead of the writer (three
+  // batches in memory: the one read, the one waiting, the one written), each a third of the
+  // byte bound; an engine with one writer at a time reads ahead under its own rules below.
+  const bool overlap = tgt.writer_lock() == nullptr;
+  const size_t batch_bytes = static_cast<size_t>(
+      overlap ? std::max<int64_t>(1, config_.max_batch_bytes / 3) : config_.max_batch_bytes);
+  auto source = src.open_source(sql, params, batch_rows, batch_bytes);
 
   uint64_t hash = 0;
   int64_t rows_read = 0;
@@ -75,6 +82,26 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
   }
 
   int64_t written = 0;
+  if (overlap) {
+    in_write_transaction(tgt, [&] {
+      auto sink = tgt.open_sink(table_, out_columns_);
+      {
+        BatchPipe pipe([&](Batch& out) {
+          const bool got = next();
+          if (got) out = std::move(batch);
+          return got;
+        });
+        // A failed write leaves the reader nothing to do: its connection is discarded with
+        // the attempt, so a read blocked on the server is cut short.
+        pipe.on_abandon = [&src] { src.interrupt(); };
+        Batch piece;
+        while (pipe.next(piece)) sink->write(piece);
+      }
+      written = sink->finish();
+      Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
+    });
+    return written;
+  }
   in_write_transaction(tgt, [&] {
     auto sink = tgt.open_sink(table_, out_columns_);
     while (!ahead.empty()) {
