@@ -103,7 +103,9 @@ def _dbapi_url(conn, role):
                 return "sqlite://" + os.path.abspath(path)
     if module.startswith("psycopg2"):
         return _pg_url(conn.info, conn.info.dsn_parameters)
-    if module.startswith("psycopg."):
+    # psycopg 3 names its classes' module "psycopg" (psycopg.Connection), subclasses may be
+    # in psycopg.connection and the like.
+    if module == "psycopg" or module.startswith("psycopg."):
         return _pg_url(conn.info, conn.info.get_parameters())
     if module.startswith("pymysql"):
 
