@@ -13,31 +13,14 @@
 # Usage: bench/pg_copy.sh [ROWS]   (default 1000000; the lead's large run uses 4000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 rows=${1:-1000000}
 [[ "$rows" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/pg_copy.sh [ROWS]" >&2; exit 2; }
 scripts/build.sh build >/dev/null  # runs scripts/setup.sh: PostgreSQL, psql and time included
 bin=$PWD/build/parmap
-dir=$(mktemp -d /tmp/parmap-pgbench-XXXXXX)
-pg_dir=$(mktemp -d /tmp/parmap-pgbench-server-XXXXXX)
-cleanup() {
-  scripts/pg_test_server.sh stop "$pg_dir" >/dev/null 2>&1 || true
-  rm -rf "$dir" "$pg_dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 durable=${BENCH_DURABLE:-1}
 target_key=${BENCH_TARGET_KEY:-1}
-url=$(PARMAP_PG_DURABLE=$durable scripts/pg_test_server.sh start "$pg_dir")
-admin=$url
-src=${url%/*}/bench_src
-dst=${url%/*}/bench_dst
-sql() {  # URL SQL...: runs statements, stops at the first error, prints tuples only
-  local target=$1
-  shift
-  PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 "$target" "$@"
-}
-sql "$admin" -c "CREATE DATABASE bench_src" -c "CREATE DATABASE bench_dst"
+PARMAP_PG_DURABLE=$durable bench_pg_start pgbench
 
 columns="id bigint, qty int, price double precision, amount numeric(12,2), label text, flag bool,
   created timestamptz, day date, uid uuid, attrs jsonb, maybe text, bin bytea"
@@ -89,10 +72,8 @@ measure() {  # NAME FAST(true/false/-) PARALLEL(true/false/-) COMMAND...
     exit 1
   }
   local secs rss got check
-  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-    n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' \
-    "$dir/time.txt")
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  secs=$(elapsed_seconds "$dir/time.txt")
+  rss=$(peak_rss_mb "$dir/time.txt")
   got=$(checksum "$dst")
   if [ "$got" = "$expected" ]; then check=equal; else check="DIFFERENT ($got)"; fi
   # parmap says what it did (--output json): a typed run on the fast path, or a serial run
@@ -161,10 +142,8 @@ timed() {  # NAME COMMAND... -> "NAME|seconds|rss MB|exit code"
   shift
   /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || code=$?
   local secs rss
-  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-    n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' \
-    "$dir/time.txt")
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  secs=$(elapsed_seconds "$dir/time.txt")
+  rss=$(peak_rss_mb "$dir/time.txt")
   echo "$name|$secs|$rss|exit $code"
 }
 verify_args=(--source "$src" --target "$dst" --table t --target-table t --workers 2
@@ -210,10 +189,8 @@ wide_measure() {  # NAME COMMAND...
     exit 1
   }
   local secs rss check=equal
-  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-    n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s }' \
-    "$dir/time.txt")
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$dir/time.txt")
+  secs=$(elapsed_seconds "$dir/time.txt")
+  rss=$(peak_rss_mb "$dir/time.txt")
   [ "$(wide_check "$dst")" = "$wide_expected" ] || check=DIFFERENT
   echo "$name|$secs|$rss|$check"
 }

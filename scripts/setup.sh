@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libsqlite3-dev sqlite3 libcli11-dev libfmt-dev
           libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev time libpq-dev
           postgresql postgresql-client openssl libmariadb-dev mariadb-server mariadb-client
-          pybind11-dev python3-dev python3-pybind11 python3-pytest python3-psycopg2 unixodbc-dev
+          pybind11-dev python3-dev python3-pybind11 python3-pytest python3-psycopg2 python3-psycopg
+          python3-pymysql python3-numpy unixodbc-dev
           odbc-postgresql odbc-mariadb libsqliteodbc)
 
 missing=()

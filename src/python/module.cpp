@@ -12,29 +12,89 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "parmap/parmap.h"
+#include "python/transform.h"
 
 namespace py = pybind11;
 
 namespace parmap {
 namespace {
 
-/// parmap.Error, created at import; the translator below raises it with the error's details
-/// as attributes. Owned by the module for the interpreter's life: never freed, as the
-/// interpreter may outlive a static's destructor.
+/// parmap.Error and its subclass for each ErrorKind, created at import; the translator below
+/// raises the kind's class with the error's details as attributes. Owned by the module for the
+/// interpreter's life: never freed, as the interpreter may outlive a static's destructor.
 PyObject* g_error_type = nullptr;
+PyObject* g_kind_types[static_cast<size_t>(ErrorKind::Internal) + 1] = {};
+
+/// One Python class per kind: its name, the builtin it also derives from (so that code
+/// catching the builtin, ValueError or ConnectionError say, catches it too), and its doc.
+struct KindClass {
+  ErrorKind kind;
+  const char* name;
+  PyObject* builtin;
+  const char* doc;
+};
+
+std::vector<KindClass> kind_classes() {
+  return {
+      {ErrorKind::Config, "ConfigError", PyExc_ValueError,
+       "A bad setting, parameter or usage, found before any work starts; the message names it."},
+      {ErrorKind::Connect, "ConnectError", PyExc_ConnectionError,
+       "A database could not be reached or refused the login (also a ConnectionError)."},
+      {ErrorKind::Transient, "TransientError", nullptr,
+       "Connection lost, deadlock, serialization failure: still failing after the retries."},
+      {ErrorKind::InDoubt, "InDoubtError", nullptr,
+       "A commit whose outcome is unknown and that the ledger could not resolve."},
+      {ErrorKind::Data, "DataError", nullptr,
+       "A row the target refuses, or a transform that raised (the traceback is in the message)."},
+      {ErrorKind::Schema, "SchemaError", nullptr,
+       "A missing table or column, or columns that do not match."},
+      {ErrorKind::Timeout, "ServerTimeoutError", PyExc_TimeoutError,
+       "The server cancelled a statement or ended a session (statement_timeout and the like)."},
+      {ErrorKind::Cancelled, "Cancelled", nullptr,
+       "The run was cancelled (Ctrl-C itself raises KeyboardInterrupt)."},
+      {ErrorKind::Internal, "InternalError", nullptr, "A bug in parmap."},
+  };
+}
 
 void raise_error(const Error& e) {
-  py::object type = py::reinterpret_borrow<py::object>(g_error_type);
-  py::object exc = type(e.what());
+  PyObject* type = g_kind_types[static_cast<size_t>(e.kind())];
+  if (type == nullptr) type = g_error_type;
+  py::object exc = py::reinterpret_borrow<py::object>(type)(e.what());
   exc.attr("kind") = to_string(e.kind());
   exc.attr("native_code") = e.native_code();
   exc.attr("engine") = e.context().engine;
   exc.attr("table") = e.context().table;
   exc.attr("chunk") = e.context().chunk;
   exc.attr("statement") = e.context().statement;
-  PyErr_SetObject(g_error_type, exc.ptr());
+  PyErr_SetObject(type, exc.ptr());
+}
+
+/// Creates parmap.Error and the classes of kind_classes() as attributes of `m`.
+void add_error_types(py::module_& m) {
+  // RuntimeError as the base: the engine's failures are not the caller's wrong types or values
+  // alone, and code catching RuntimeError around a job keeps working.
+  g_error_type = PyErr_NewExceptionWithDoc(
+      "parmap.Error",
+      "A parmap failure; each kind has its subclass (ConfigError, ConnectError, DataError, ...). "
+      "Attributes: kind ('config', 'connect', 'transient', 'in_doubt', 'data', 'schema', "
+      "'timeout', 'cancelled', 'internal'), native_code (SQLSTATE or the engine's code), "
+      "engine, table, chunk, statement. Messages and attributes never hold a password.",
+      PyExc_RuntimeError, nullptr);
+  if (g_error_type == nullptr) throw py::error_already_set();
+  m.attr("Error") = py::reinterpret_borrow<py::object>(g_error_type);
+  for (const KindClass& k : kind_classes()) {
+    py::tuple bases = k.builtin != nullptr
+                          ? py::make_tuple(py::handle(g_error_type), py::handle(k.builtin))
+                          : py::make_tuple(py::handle(g_error_type));
+    const std::string qualified = std::string("parmap.") + k.name;
+    PyObject* type = PyErr_NewExceptionWithDoc(qualified.c_str(), k.doc, bases.ptr(), nullptr);
+    if (type == nullptr) throw py::error_already_set();
+    g_kind_types[static_cast<size_t>(k.kind)] = type;
+    m.attr(k.name) = py::reinterpret_borrow<py::object>(type);
+  }
 }
 
 /// Calls the user's progress callback from a worker thread with the interpreter's lock held.
@@ -113,12 +173,26 @@ auto run_interruptible(Job job, std::atomic<bool>& cancel, ProgressRelay* relay)
   return done.get();
 }
 
+/// Sets `options.transform` to call the Python callable `transform` (None: no transform) through
+/// `relay`, which the caller keeps until the run is over. The options hold a pointer, not the
+/// callable: copying a Python object would need the interpreter's lock wherever they are copied.
+void set_transform(ParallelOptions& options, py::object transform,
+                   std::optional<python::TransformRelay>& relay) {
+  if (transform.is_none()) return;
+  if (!PyCallable_Check(transform.ptr())) {
+    throw Error(ErrorKind::Config,
+                "transform must be callable (a function of the batch's columns)");
+  }
+  relay.emplace(std::move(transform));
+  options.transform = [r = &*relay](Batch& batch) { (*r)(batch); };
+}
+
 ParallelResult execute(const std::string& source_url, const std::string& source_sql,
                        const std::string& target_url, const std::string& target_schema,
                        const std::string& target_table, const ParallelConfig& config,
                        const std::string& job_id, const std::string& partition_column,
                        const std::string& mode, bool fresh, bool dry_run,
-                       const std::string& reject_file, py::object progress) {
+                       const std::string& reject_file, py::object progress, py::object transform) {
   std::atomic<bool> cancel{false};
   ParallelOptions options;
   options.config = config;
@@ -129,6 +203,8 @@ ParallelResult execute(const std::string& source_url, const std::string& source_
   options.dry_run = dry_run;
   options.reject_file = reject_file;
   options.cancel = &cancel;
+  std::optional<python::TransformRelay> transform_relay;
+  set_transform(options, std::move(transform), transform_relay);
   std::optional<ProgressRelay> relay;
   if (!progress.is_none()) {
     relay.emplace(std::move(progress), cancel);
@@ -148,7 +224,7 @@ VerifyResult verify(const std::string& source_url, const std::string& source_sql
                     const std::string& target_url, const std::string& target_schema,
                     const std::string& target_table, const ParallelConfig& config,
                     const std::string& job_id, const std::string& partition_column,
-                    const std::string& mode, bool against_ledger) {
+                    const std::string& mode, bool against_ledger, py::object transform) {
   std::atomic<bool> cancel{false};
   ParallelOptions options;
   options.config = config;
@@ -156,6 +232,8 @@ VerifyResult verify(const std::string& source_url, const std::string& source_sql
   options.partition_column = partition_column;
   options.mode = target_mode_from_string(mode);
   options.cancel = &cancel;
+  std::optional<python::TransformRelay> transform_relay;
+  set_transform(options, std::move(transform), transform_relay);
   return run_interruptible(
       [&]() {
         return verify_query_parallel(source_url, source_sql, target_url, target_schema,
@@ -311,7 +389,7 @@ void bind_verify(py::module_& m) {
   m.def("verify", &verify, py::arg("source_url"), py::arg("source_sql"), py::arg("target_url"),
         py::arg("target_schema"), py::arg("target_table"), py::arg("config"),
         py::arg("job_id") = "", py::arg("partition_column") = "", py::arg("mode") = "append",
-        py::arg("against_ledger") = false);
+        py::arg("against_ledger") = false, py::arg("transform") = py::none());
   m.def("job_status", &job_status, py::arg("target_url"), py::arg("job_id") = "",
         py::call_guard<py::gil_scoped_release>());
 }
@@ -323,16 +401,7 @@ PYBIND11_MODULE(_parmap, m) {
   using namespace parmap;
   m.doc() = "parmap's engine: parallel, exactly-once copies of a query's result into a table.";
 
-  // RuntimeError as the base: the engine's failures are not the caller's wrong types or values
-  // alone, and code catching RuntimeError around a job keeps working.
-  g_error_type = PyErr_NewExceptionWithDoc(
-      "parmap.Error",
-      "A parmap failure. Attributes: kind ('config', 'connect', 'transient', 'in_doubt', "
-      "'data', 'schema', 'timeout', 'cancelled', 'internal'), native_code (SQLSTATE or the "
-      "engine's code), engine, table, chunk, statement.",
-      PyExc_RuntimeError, nullptr);
-  if (g_error_type == nullptr) throw py::error_already_set();
-  m.attr("Error") = py::reinterpret_borrow<py::object>(g_error_type);
+  add_error_types(m);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -349,7 +418,7 @@ PYBIND11_MODULE(_parmap, m) {
         py::arg("target_schema"), py::arg("target_table"), py::arg("config"),
         py::arg("job_id") = "", py::arg("partition_column") = "", py::arg("mode") = "append",
         py::arg("fresh") = false, py::arg("dry_run") = false, py::arg("reject_file") = "",
-        py::arg("progress") = py::none(),
+        py::arg("progress") = py::none(), py::arg("transform") = py::none(),
         "Runs a job between two connection URLs with the interpreter's lock released; Ctrl-C "
         "cancels it (chunks in flight roll back) and raises KeyboardInterrupt.");
 }

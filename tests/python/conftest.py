@@ -1,6 +1,6 @@
 """Fixtures for the Python package's tests: SQLite files made with the standard library's
-sqlite3, the PostgreSQL test server through psql, and content checksums computed by each
-database itself."""
+sqlite3, the PostgreSQL test server through psql, the MariaDB test server through PyMySQL, and
+content checksums computed by each database itself."""
 
 import os
 import shutil
@@ -82,11 +82,56 @@ class Postgres:
 
 @pytest.fixture
 def pg():
-    url = os.environ.get("PARMAP_PG_URL", "")
-    if not url:
-        if os.environ.get("PARMAP_REQUIRE_SERVERS") == "1":
-            pytest.fail("PARMAP_PG_URL is not set but PARMAP_REQUIRE_SERVERS=1")
-        pytest.skip("PARMAP_PG_URL is not set")
+    url = server_url("PARMAP_PG_URL")
     if shutil.which("psql") is None:
         pytest.fail("psql is missing")
     return Postgres(url)
+
+
+def server_url(variable):
+    """The URL in `variable`, or a skip (a failure under PARMAP_REQUIRE_SERVERS=1)."""
+    url = os.environ.get(variable, "")
+    if not url:
+        if os.environ.get("PARMAP_REQUIRE_SERVERS") == "1":
+            pytest.fail(f"{variable} is not set but PARMAP_REQUIRE_SERVERS=1")
+        pytest.skip(f"{variable} is not set")
+    return url
+
+
+class MariaDB:
+    """The MariaDB test server, driven with PyMySQL (python3-pymysql)."""
+
+    def __init__(self, url):
+        from urllib.parse import unquote, urlsplit
+
+        import pymysql
+
+        self.url = url
+        parts = urlsplit(url)
+        self.params = {"host": parts.hostname, "port": parts.port or 3306,
+                       "user": unquote(parts.username or ""),
+                       "password": unquote(parts.password or ""),
+                       "database": parts.path.lstrip("/"), "autocommit": True}
+        self.connect = lambda: pymysql.connect(**self.params)
+
+    def sql(self, statement, *args):
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, args or None)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def checksum(self, table, columns):
+        """Row count and an order-independent sum of the rows' CRC32, computed by MariaDB."""
+        row = ", ".join(f"IFNULL(CAST({c} AS CHAR), '<null>')" for c in columns)
+        return self.sql(f"SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', {row}))), 0) "
+                        f"FROM {table}")[0]
+
+
+@pytest.fixture
+def mariadb():
+    url = server_url("PARMAP_MARIADB_URL")
+    pytest.importorskip("pymysql")
+    return MariaDB(url)

@@ -116,3 +116,51 @@ def test_create_parallel_processor():
 def test_settings_as_keywords():
     processor = create_parallel_processor({"max_workers": "3"}, max_workers=5, chunk_size="10")
     assert (processor.config.max_workers, processor.config.chunk_size) == (5, 10)
+
+
+# The priority matrix: for each setting, every combination of a job param and a MAPPER_*
+# variable, in the value forms jobs use. Each row: param, variable, default, a value for the
+# variable, a value for the param (as the job gives it) and what each resolves to.
+MATRIX_SETTINGS = [
+    ("enable_parallel", "MAPPER_PARALLEL_ENABLED", True, ("N", False), ("Y", True)),
+    ("enable_parallel", "MAPPER_PARALLEL_ENABLED", True, ("N", False), (True, True)),
+    ("enable_parallel", "MAPPER_PARALLEL_ENABLED", True, ("Y", True), ("N", False)),
+    ("enable_parallel", "MAPPER_PARALLEL_ENABLED", True, ("true", True), (False, False)),
+    ("enable_parallel", "MAPPER_PARALLEL_ENABLED", True, ("n", False), ("y", True)),
+    ("max_workers", "MAPPER_MAX_WORKERS", None, ("5", 5), (2, 2)),
+    ("max_workers", "MAPPER_MAX_WORKERS", None, ("7", 7), ("3", 3)),
+    ("chunk_size", "MAPPER_CHUNK_SIZE", 50000, ("123", 123), (4567, 4567)),
+    ("chunk_size", "MAPPER_CHUNK_SIZE", 50000, ("9", 9), ("10", 10)),
+    ("min_rows_for_parallel", "MAPPER_MIN_ROWS_FOR_PARALLEL", 100000, ("77", 77), (0, 0)),
+    ("min_rows_for_parallel", "MAPPER_MIN_ROWS_FOR_PARALLEL", 100000, ("1", 1), ("250", 250)),
+]
+
+
+@pytest.mark.parametrize("with_env", [False, True], ids=["no-env", "env"])
+@pytest.mark.parametrize("with_param", [False, True], ids=["no-param", "param"])
+@pytest.mark.parametrize("setting", MATRIX_SETTINGS,
+                         ids=[f"{s[0]}-{s[3][0]}-{s[4][0]!r}" for s in MATRIX_SETTINGS])
+def test_priority_matrix(monkeypatch, setting, with_param, with_env):
+    name, variable, default, (env_value, env_means), (param_value, param_means) = setting
+    if default is None:
+        default = parmap.default_max_workers()
+    if with_env:
+        monkeypatch.setenv(variable, env_value)
+    params = {name: param_value} if with_param else {}
+    # Another setting given both ways, and a job key, must not change this one's resolution.
+    other = "chunk_size" if name != "chunk_size" else "max_workers"
+    params[other] = "6"
+    params["run_date"] = "2026-12-01"
+    config = get_parallel_config_from_params(params)
+    if with_param:
+        want, origin = param_means, "param"
+    elif with_env:
+        want, origin = env_means, "environment"
+    else:
+        want, origin = default, "default"
+    assert getattr(config, name) == want
+    assert type(getattr(config, name)) is type(want)
+    assert config.origin[name] == origin
+    assert getattr(config, other) == 6 and config.origin[other] == "param"
+    # The processor and the copy call resolve the same way.
+    assert getattr(create_parallel_processor(params).config, name) == want

@@ -31,6 +31,11 @@ settings; a key that looks like a typo of one ('max_worker') raises ``parmap.Err
 'config'; every other key belongs to the job and is listed in the config's ``ignored_params``.
 A value of None counts as not given. Priority: params, then the ``MAPPER_*`` environment, then
 the defaults.
+
+Errors. The engine's failures raise a subclass of ``parmap.Error`` (a RuntimeError) by kind:
+ConfigError (also a ValueError), ConnectError (also the builtin ConnectionError),
+TransientError, InDoubtError, DataError, SchemaError, ServerTimeoutError (also a TimeoutError),
+Cancelled and InternalError; ``.kind`` names the kind. No message or attribute holds a password.
 """
 
 import contextlib
@@ -45,12 +50,70 @@ ParallelConfig = _parmap.ParallelConfig
 ParallelResult = _parmap.ParallelResult
 ProgressEvent = _parmap.ProgressEvent
 ParmapError = _parmap.Error
+Error = _parmap.Error
+ConfigError = _parmap.ConfigError
+ConnectError = _parmap.ConnectError
+TransientError = _parmap.TransientError
+InDoubtError = _parmap.InDoubtError
+DataError = _parmap.DataError
+SchemaError = _parmap.SchemaError
+ServerTimeoutError = _parmap.ServerTimeoutError
+Cancelled = _parmap.Cancelled
+InternalError = _parmap.InternalError
+
+_BATCH_FORMATS = ("lists", "numpy")
 
 _ACCEPTED = (
     "a connection URL string ('sqlite:///path/file.db', 'postgresql://user@host/db'), a live "
     "sqlite3, psycopg2, psycopg 3 or PyMySQL connection, an object with a str 'parmap_url' or "
     "'url' attribute, or a callable returning one of these"
 )
+
+
+def _config_error(message):
+    error = ConfigError(message)
+    error.kind = "config"
+    error.native_code = error.engine = error.table = error.chunk = error.statement = ""
+    return error
+
+
+def _numpy_column(numpy, values):
+    """Integers, reals or booleans without NULLs as a numeric array; anything else (text, a
+    column with NULLs, integers past 64 bits) as an object array, whose values stay Python's."""
+    array = numpy.asarray(values)
+    if array.dtype.kind in "biuf":
+        return array
+    array = numpy.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _batch_transform(transform, batch_format):
+    """The callable the engine calls: `transform` itself, or for batch_format 'numpy' one that
+    gives it numpy arrays (the engine takes arrays back through their tolist())."""
+    if transform is None:
+        return None
+    if not callable(transform):
+        raise _config_error(
+            f"transform must be callable (a function of the batch's columns), not "
+            f"{type(transform).__name__}")
+    if batch_format not in _BATCH_FORMATS:
+        raise _config_error(
+            f"invalid value {batch_format!r} for batch_format (accepted: 'lists', 'numpy')")
+    if batch_format == "lists":
+        return transform
+    try:
+        import numpy
+    except ImportError:
+        raise _config_error(
+            "batch_format='numpy' needs numpy (Debian: apt-get install python3-numpy)") from None
+
+    def with_arrays(columns):
+        arrays = {name: _numpy_column(numpy, values) for name, values in columns.items()}
+        returned = transform(arrays)
+        return arrays if returned is None else returned
+
+    return with_arrays
 
 
 def _param_text(value):
@@ -103,7 +166,9 @@ def _dbapi_url(conn, role):
                 return "sqlite://" + os.path.abspath(path)
     if module.startswith("psycopg2"):
         return _pg_url(conn.info, conn.info.dsn_parameters)
-    if module.startswith("psycopg."):
+    # psycopg 3 names its classes' module "psycopg" (psycopg.Connection), subclasses may be
+    # in psycopg.connection and the like.
+    if module == "psycopg" or module.startswith("psycopg."):
         return _pg_url(conn.info, conn.info.get_parameters())
     if module.startswith("pymysql"):
 
@@ -193,6 +258,9 @@ def execute_query_parallel(
     dry_run=False,
     reject_file="",
     progress_callback=None,
+    progress=None,
+    transform=None,
+    batch_format="lists",
     **settings,
 ):
     """Copies the result of ``source_sql`` on ``source_conn`` into ``target_schema.target_table``
@@ -201,8 +269,21 @@ def execute_query_parallel(
     ``config`` is a ParallelConfig or params mapping; without it, ``params`` (a job's params)
     and the MAPPER_* environment decide. Settings may also be given as keywords
     (``max_workers=4, chunk_size=10000``): they beat ``params``. ``mode`` is 'append', 'truncate' or 'create'.
-    ``progress_callback(event)`` is called after each chunk, with the interpreter's lock held,
-    from the engine's worker threads; an exception it raises cancels the run and is raised here.
+    ``progress_callback(event)`` (or ``progress``) is called after each chunk, with the
+    interpreter's lock held, from the engine's worker threads; an exception it raises cancels the
+    run and is raised here.
+
+    ``transform(columns)`` is called for each batch read (a few thousand rows), from the worker
+    threads with the interpreter's lock held for the call only: ``columns`` is a dict of column
+    name to list of values (None for NULL; int, float, bool, str, bytes; dates, times,
+    timestamps, numerics, uuids, JSON and intervals as their canonical text), or to numpy arrays
+    with ``batch_format='numpy'``. It returns a dict of the columns to write (or None after
+    changing the dict in place): values may be changed, rows dropped (every column the same
+    length), columns dropped or added (the target must have them; an added column's type is its
+    values' own). The first call gets an empty batch when the job is planned; the columns it
+    returns are the ones every batch must return. An exception in it fails that chunk, with the
+    Python traceback in ``result.errors`` (a DataError: with ``max_rejects`` the rows it raises
+    on go to the reject file instead); the run then hands out no more chunks.
 
     The interpreter's lock is released while the engine runs; Ctrl-C cancels the run (chunks in
     flight roll back; a rerun resumes) and raises KeyboardInterrupt. Returns a ParallelResult
@@ -212,8 +293,13 @@ def execute_query_parallel(
     """
     source_url = _connection_url(source_conn, "source_conn")
     target_url = _connection_url(target_conn, "target_conn")
+    if progress is not None:
+        if progress_callback is not None:
+            raise TypeError("give progress or progress_callback, not both")
+        progress_callback = progress
     if progress_callback is not None and not callable(progress_callback):
         raise TypeError("progress_callback must be callable")
+    batch_transform = _batch_transform(transform, batch_format)
     if settings:
         if isinstance(config, ParallelConfig):
             raise TypeError("settings as keywords cannot change a ParallelConfig: pass params")
@@ -232,20 +318,23 @@ def execute_query_parallel(
         dry_run=dry_run,
         reject_file=reject_file,
         progress=progress_callback,
+        transform=batch_transform,
     )
 
 
 def verify_query_parallel(source_conn, source_sql, target_conn, target_schema="",
                           target_table="", *, config=None, params=None, job_id="",
-                          partition_column="", mode="append", against_ledger=False):
+                          partition_column="", mode="append", against_ledger=False,
+                          transform=None, batch_format="lists"):
     """Compares a job's source and target range by range (row count and content hash), or with
-    ``against_ledger`` the target against the hashes its runs recorded. Returns a VerifyResult
-    (``ok()``, ``differences``); writes nothing. Ctrl-C stops it (KeyboardInterrupt)."""
+    ``against_ledger`` the target against the hashes its runs recorded. A job run with a
+    transform is verified with the same transform. Returns a VerifyResult (``ok()``,
+    ``differences``); writes nothing. Ctrl-C stops it (KeyboardInterrupt)."""
     return _parmap.verify(
         _connection_url(source_conn, "source_conn"), source_sql,
         _connection_url(target_conn, "target_conn"), target_schema or "", target_table,
         _config_of(config, params), job_id=job_id, partition_column=partition_column, mode=mode,
-        against_ledger=against_ledger)
+        against_ledger=against_ledger, transform=_batch_transform(transform, batch_format))
 
 
 def job_status(target_conn, job_id=""):
@@ -348,12 +437,22 @@ class ConnectionPoolManager:
 
 
 __all__ = [
+    "Cancelled",
+    "ConfigError",
+    "ConnectError",
     "ConnectionPoolManager",
+    "DataError",
+    "Error",
+    "InDoubtError",
+    "InternalError",
     "ParallelConfig",
     "ParallelProcessor",
     "ParallelResult",
     "ParmapError",
     "ProgressEvent",
+    "SchemaError",
+    "ServerTimeoutError",
+    "TransientError",
     "create_parallel_processor",
     "execute_query_parallel",
     "get_parallel_config_from_params",
