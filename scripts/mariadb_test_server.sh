@@ -137,6 +137,12 @@ do_start() {
     sleep 0.1
   done
   [ "$ok" = 1 ] || die "mariadbd did not start: $(tail -n 20 "$dir/mariadb.log" 2>/dev/null)"
+  # $! is the shell that runs as_owner (and, as root, runuser): stop must signal the server
+  # itself, whose own pid file is written by now.
+  local server_pid
+  server_pid=$(head -n1 "$dir/data/mariadbd.pid" 2>/dev/null || true)
+  [[ "$server_pid" =~ ^[0-9]+$ ]] || die "mariadbd wrote no pid file in $dir/data"
+  echo "$server_pid" >"$dir/pid"
   # mariadb-install-db made the data folder's owner an account of the server, logged in by
   # unix socket authentication.
   local owner
