@@ -85,6 +85,10 @@ class MariadbConnection final : public Connection {
   /// COUNT(*) of the query: exact (InnoDB's table statistics are often far off).
   int64_t estimate_rows(std::string_view sql) override;
   KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;
+  /// From EXPLAIN of a chunk's query: a plan that reads every table by a full scan (type
+  /// ALL or index) and none by a key lookup would read the whole query for every chunk.
+  std::optional<std::string> range_filter_problem(std::string_view sql,
+                                                  std::string_view column) override;
   /// Column types from ddl_type(): the declared type when MariaDB knows it, else the closest
   /// exact type (see mariadb_types.h); InnoDB, utf8mb4.
   void create_table(const TableRef& table, const TableSchema& schema) override;

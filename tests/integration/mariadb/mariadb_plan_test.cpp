@@ -1,0 +1,46 @@
+// Planning on a MariaDB source: a key no index answers is read once, not once per chunk.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "parmap/parmap.h"
+#include "support/mariadb_support.h"
+#include "support/test_support.h"
+
+namespace parmap {
+namespace {
+
+class MariadbPlanTest : public test::MariadbTest {};
+
+TEST_F(MariadbPlanTest, KeyWithoutAnIndexIsReadOnceNotPerChunk) {
+  my_->exec(
+      "CREATE TABLE nx (id BIGINT PRIMARY KEY, v VARCHAR(40), w INT, KEY (w));"
+      "INSERT INTO nx SELECT seq, MD5(seq), seq % 1000 FROM seq_1_to_20000");
+  test::TempDir dir;
+  ParallelOptions opts;
+  opts.config = resolve_config(
+      {{"max_workers", "2"}, {"chunk_size", "1000"}, {"min_rows_for_parallel", "10"}}, {}, 4);
+  opts.mode = TargetMode::Create;
+
+  // v has no index: each range chunk would read the whole table.
+  const auto r =
+      execute_query_parallel(my_url(), "SELECT * FROM nx ORDER BY v", dir.url("t.db"), "", "v", opts);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.chunks_planned, 1) << r.reason;
+  EXPECT_NE(r.reason.find("no index on v answers a key range (MariaDB reads nx by a full scan)"),
+            std::string::npos)
+      << r.reason;
+  EXPECT_EQ(r.total_rows_processed, 20000);
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT id) FROM v"), "20000");
+
+  // w has one: ranges as planned.
+  const auto w =
+      execute_query_parallel(my_url(), "SELECT * FROM nx ORDER BY w", dir.url("t.db"), "", "w", opts);
+  EXPECT_TRUE(w.ok()) << (w.errors.empty() ? "" : w.errors.front());
+  EXPECT_EQ(w.partition_column, "w") << w.reason;
+  EXPECT_GE(w.chunks_planned, 10) << w.reason;
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT id) FROM w"), "20000");
+}
+
+}  // namespace
+}  // namespace parmap
