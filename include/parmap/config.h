@@ -32,7 +32,7 @@ struct ParallelConfig {
   int retry_backoff_ms = 200;          ///< first backoff; doubles, capped, with jitter
   int chunk_timeout_s = 3600;          ///< an attempt at a chunk running longer is interrupted
                                        ///< and retried on new connections; 0: no limit
-  int64_t max_batch_bytes = 64 << 20;  ///< bytes one worker may buffer for a chunk
+  int64_t max_batch_bytes = 32 << 20;  ///< bytes one worker may buffer for a chunk
   int64_t max_rejects = 0;             ///< refused rows accepted (sent to the reject file)
 
   /// Origin of each setting by its job-param name.
