@@ -78,16 +78,6 @@ StmtPtr prepare_statement(sqlite3* db, std::string_view sql, std::string_view pa
   return stmt;
 }
 
-bool contains_upper(std::string_view upper_text, std::string_view fragment) {
-  return upper_text.find(fragment) != std::string_view::npos;
-}
-
-std::string to_upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string to_lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -723,7 +713,7 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
 
 std::optional<std::string> SqliteConnection::integer_primary_key(const TableRef& table) {
   return single_integer_key(describe_table(table), [](const ColumnInfo& column) {
-    return contains_upper(to_upper(column.declared_type), "INT");
+    return type_from_declared(column.declared_type) == ColumnType::Int64;
   });
 }
 

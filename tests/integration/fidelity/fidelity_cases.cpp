@@ -202,15 +202,6 @@ std::string long_text() { return std::string(100000, 'x'); }
 std::string special_text() { return "a\tb\nc\"d'e\\f\\N\r,|;"; }
 std::string unicode_text() { return "héllo wörld ✓ 😀 日本語"; }
 
-Case expected(const Case& c, Engine /*source*/, Engine /*target*/, Via via) {
-  if (via == Via::Native) return c;
-  return c;
-}
-
-std::string row4_refusal(const SourceTable& table, Engine target, Via /*via*/) {
-  return table.row4_refusal[static_cast<int>(target)];
-}
-
 const SourceTable& source_table(Engine engine) {
   static const std::array<SourceTable, 3> tables = {sqlite_table(), pg_table(), mariadb_table()};
   return tables[static_cast<int>(engine)];

@@ -51,15 +51,8 @@ const SourceTable& source_table(Engine engine);
 /// ODBC driver (psqlODBC, MariaDB Connector/ODBC, the SQLite ODBC driver).
 enum class Via { Native, OdbcSource, OdbcTarget };
 
-/// Case `c` with the target's expectations of a copy into `target` made `via`: the native
-/// ones, changed where a path through ODBC gives another (documented) type or form.
-Case expected(const Case& c, Engine source, Engine target, Via via);
-
-/// The words the reject record of row 4 must hold for a copy into `target` made `via`; ""
-/// when row 4 is copied.
-std::string row4_refusal(const SourceTable& table, Engine target, Via via);
-
-/// Text of `n` x's and a text with the characters that bulk formats escape.
+/// 100,000 x's; the characters bulk formats escape (tab, newline, quotes, backslash, "\N");
+/// text in several scripts and an emoji.
 std::string long_text();
 std::string special_text();
 std::string unicode_text();

@@ -187,7 +187,6 @@ std::string shown(Engine engine, const std::string& column) {
 void check_column(Database& target, const Case& c, bool row4) {
   const Engine engine = target.engine();
   const Expect& expect = c.target[static_cast<int>(engine)];
-  if (expect.type.empty()) return;  // not created (see expected())
   const Kind kind = expect.kind != 0 ? expect.kind : c.kind;
   const auto& values = expect.values.empty() ? c.want : expect.values;
   EXPECT_EQ(target.scalar(column_type_query(engine, kTargetTable, c.name)), expect.type)
@@ -260,7 +259,8 @@ TEST_P(FidelityMatrixTest, CreateCopiesEveryTypeExactlyOrRefusesIt) {
   ASSERT_TRUE(result);
   ASSERT_TRUE(result->ok()) << (result->errors.empty() ? result->reason : result->errors.front());
 
-  const std::string refusal = row4_refusal(table, GetParam().target, via);
+  // The same through an ODBC driver: row 4's values are refused by the target's engine.
+  const std::string& refusal = table.row4_refusal[static_cast<int>(GetParam().target)];
   const bool row4 = refusal.empty();
   EXPECT_EQ(result->total_rows_processed, row4 ? 4 : 3);
   EXPECT_EQ(result->rows_rejected, row4 ? 0 : 1);
@@ -270,7 +270,7 @@ TEST_P(FidelityMatrixTest, CreateCopiesEveryTypeExactlyOrRefusesIt) {
     EXPECT_NE(rejects.find("\"id\":4"), std::string::npos) << rejects;
     EXPECT_NE(rejects.find(refusal), std::string::npos) << "want '" << refusal << "' in " << rejects;
   }
-  for (const Case& c : table.cases) check_column(*target, expected(c, GetParam().source, GetParam().target, via), row4);
+  for (const Case& c : table.cases) check_column(*target, c, row4);
 }
 
 // Every ordered pair of engines, the same engine twice included.

@@ -6,8 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -312,13 +310,11 @@ TEST_F(MariadbPgTest, ZeroDatesAreRefusedNamingTheValueOrBecomeNullWhenAsked) {
                                                         pg_url(), "", "z", opts);
   EXPECT_EQ(refused.rows_rejected, 2);
   EXPECT_EQ(pg_->scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM z"), "1");
-  std::ifstream in(opts.reject_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_NE(text.str().find("0000-00-00"), std::string::npos) << text.str();
-  EXPECT_NE(text.str().find("2024-00-10"), std::string::npos) << text.str();
+  const std::string text = test::read_file(opts.reject_file);
+  EXPECT_NE(text.find("0000-00-00"), std::string::npos) << text;
+  EXPECT_NE(text.find("2024-00-10"), std::string::npos) << text;
   // The record says how to read them instead.
-  EXPECT_NE(text.str().find("zero_dates=null"), std::string::npos) << text.str();
+  EXPECT_NE(text.find("zero_dates=null"), std::string::npos) << text;
 
   pg_->exec("TRUNCATE z");
   ParallelOptions as_null = options(1, 1000, TargetMode::Append);
@@ -346,12 +342,10 @@ TEST_F(MariadbPgTest, ValuesMariadbCannotHoldAreRefusedNamingColumnAndValue) {
       execute_query_parallel(pg_url(), "SELECT * FROM v ORDER BY id", my_url(), "", "v", opts);
   EXPECT_EQ(r.rows_rejected, 5);
   EXPECT_EQ(my_->scalar("SELECT GROUP_CONCAT(id ORDER BY id) FROM v"), "1");
-  std::ifstream in(opts.reject_file);
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::string text = test::read_file(opts.reject_file);
   for (const char* needle : {"10000-01-01", "0044-03-15 BC", "column 'short'",
                              "Out of range value for column 'small'", "column f: value nan"}) {
-    EXPECT_NE(text.str().find(needle), std::string::npos) << needle << " in " << text.str();
+    EXPECT_NE(text.find(needle), std::string::npos) << needle << " in " << text;
   }
 }
 
