@@ -815,7 +815,7 @@ std::optional<PhysicalExtent> SqliteConnection::physical_extent(std::string_view
 
 void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {
   const std::string sql = create_table_sql(*this, "sqlite " + path_, table, schema,
-                                           [](const ColumnInfo& c) { return declared_type_for(c.type); });
+                                           [](const ColumnInfo& c) { return sqlite_type_name(c.type); });
   const int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK)
     fail(rc, fmt::format("create table {}", table.display()), sql, table.display());

@@ -182,43 +182,6 @@ ColumnType type_from_declared(std::string_view declared, std::string* normalized
   return ColumnType::Any;
 }
 
-const char* declared_type_for(ColumnType type) {
-  switch (type) {
-    case ColumnType::Bool:
-      return "BOOLEAN";
-    case ColumnType::Int64:
-      return "INTEGER";
-    case ColumnType::Double:
-      return "REAL";
-    case ColumnType::Text:
-      return "TEXT";
-    case ColumnType::Blob:
-      return "BLOB";
-    // No declared type means BLOB affinity: values are stored exactly as given. "ANY"
-    // would mean NUMERIC affinity and turn the text '007' into the integer 7.
-    case ColumnType::Any:
-      return "";
-    // ISO text such as '2024-02-29' or '13:45:00' does not look like a number, so the
-    // NUMERIC affinity these names get leaves it as text.
-    case ColumnType::Date:
-      return "DATE";
-    case ColumnType::Time:
-      return "TIME";
-    case ColumnType::Timestamp:
-      return "TIMESTAMP";
-    case ColumnType::TimestampTz:
-      return "TIMESTAMPTZ";
-    // TEXT, not NUMERIC: NUMERIC affinity would store '12.50' as the real 12.5.
-    case ColumnType::Numeric:
-    case ColumnType::Uuid:
-    case ColumnType::Json:
-    case ColumnType::Interval:
-    case ColumnType::Array:
-      return "TEXT";
-  }
-  return "";
-}
-
 bool append_declared(Column& column, ColumnType type, const Value& stored) {
   if (stored.is_null()) {
     column.append_null();

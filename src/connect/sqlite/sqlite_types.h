@@ -19,10 +19,6 @@ namespace parmap::sqlite {
 /// else (no declared type, NUMERIC without a precision). See README "SQLite declared types".
 ColumnType type_from_declared(std::string_view declared, std::string* normalized = nullptr);
 
-/// The declared type create_table gives a column of `type` ("" for Any: BLOB affinity, which
-/// stores every value as it was given).
-const char* declared_type_for(ColumnType type);
-
 /// Appends `stored`, a value as SQLite stored it, to `column` of declared type `type` (the
 /// column's own type, or Any once a value of this batch made it so): dates, times
 /// and timestamps typed when in their canonical text, as the text they are when another
