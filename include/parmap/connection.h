@@ -287,6 +287,11 @@ class Connection {
   virtual std::optional<std::string> export_snapshot() { return std::nullopt; }
   virtual void import_snapshot(const std::string& /*id*/) {}
 
+  /// As a source: why a value this connection read may be one other engines refuse, and how
+  /// to read it otherwise (MariaDB's zero dates and its zero_dates=null parameter); "" when
+  /// there is nothing to say. Added to the message of a refused row.
+  virtual std::string refused_value_hint(const Value& /*value*/) const { return {}; }
+
   /// The engine's bulk byte format name ("postgresql-binary-copy"), or "" when it has no
   /// native stream. Two connections with the same non-empty format can use the fast path.
   virtual std::string native_format() const { return {}; }

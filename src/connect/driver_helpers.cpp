@@ -60,4 +60,76 @@ Error missing_key_column(std::string_view where, std::string_view column,
                {}, std::move(context));
 }
 
+const char* postgres_type_name(ColumnType type) {
+  switch (type) {
+    case ColumnType::Int64:
+      return "bigint";
+    case ColumnType::Double:
+      return "double precision";
+    case ColumnType::Blob:
+      return "bytea";
+    case ColumnType::Bool:
+      return "boolean";
+    case ColumnType::Date:
+      return "date";
+    case ColumnType::Time:
+      return "time";
+    case ColumnType::Timestamp:
+      return "timestamp";
+    case ColumnType::TimestampTz:
+      return "timestamptz";
+    case ColumnType::Numeric:
+      return "numeric";
+    case ColumnType::Uuid:
+      return "uuid";
+    case ColumnType::Json:
+      return "jsonb";
+    case ColumnType::Interval:
+      return "interval";
+    case ColumnType::Array:
+      return "text[]";
+    case ColumnType::Text:
+    case ColumnType::Any:
+      return "text";
+  }
+  return "text";
+}
+
+const char* sqlite_type_name(ColumnType type) {
+  switch (type) {
+    case ColumnType::Bool:
+      return "BOOLEAN";
+    case ColumnType::Int64:
+      return "INTEGER";
+    case ColumnType::Double:
+      return "REAL";
+    case ColumnType::Text:
+      return "TEXT";
+    case ColumnType::Blob:
+      return "BLOB";
+    // No declared type means BLOB affinity: values are stored exactly as given. "ANY"
+    // would mean NUMERIC affinity and turn the text '007' into the integer 7.
+    case ColumnType::Any:
+      return "";
+    // ISO text such as '2024-02-29' or '13:45:00' does not look like a number, so the
+    // NUMERIC affinity these names get leaves it as text.
+    case ColumnType::Date:
+      return "DATE";
+    case ColumnType::Time:
+      return "TIME";
+    case ColumnType::Timestamp:
+      return "TIMESTAMP";
+    case ColumnType::TimestampTz:
+      return "TIMESTAMPTZ";
+    // TEXT, not NUMERIC: NUMERIC affinity would store '12.50' as the real 12.5.
+    case ColumnType::Numeric:
+    case ColumnType::Uuid:
+    case ColumnType::Json:
+    case ColumnType::Interval:
+    case ColumnType::Array:
+      return "TEXT";
+  }
+  return "";
+}
+
 }  // namespace parmap

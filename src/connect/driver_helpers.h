@@ -13,6 +13,14 @@
 
 namespace parmap {
 
+/// The PostgreSQL type a created column of `type` gets, for the native driver and for
+/// PostgreSQL reached through ODBC ("bigint", "numeric", "jsonb", "text[]" for Array).
+const char* postgres_type_name(ColumnType type);
+
+/// The declared type a created SQLite column of `type` gets ("" for Any: BLOB affinity, which
+/// stores every value as it was given), for the native driver and through ODBC.
+const char* sqlite_type_name(ColumnType type);
+
 /// CREATE TABLE <table> (<column> <type_of(column)> [NOT NULL], ..., PRIMARY KEY (...))
 /// followed by `suffix`, with names quoted by `conn`. Throws Error(Config) naming the table
 /// when there are no columns; `where` starts that message ("sqlite /tmp/a.db").

@@ -125,8 +125,8 @@ class Executor {
   /// under a savepoint, until the refused rows are isolated; they go to the reject file
   /// (within max_rejects) and the others commit. Returns rows written.
   int64_t copy_chunk_isolating(const Chunk& chunk);
-  void write_isolating(Connection& tgt, const Chunk& chunk, const Batch& rows, size_t begin,
-                       size_t end, int64_t& written, uint64_t& hash,
+  void write_isolating(const Connection& src, Connection& tgt, const Chunk& chunk,
+                       const Batch& rows, size_t begin, size_t end, int64_t& written, uint64_t& hash,
                        std::vector<std::string>& rejects);
   void save_rejects(const std::vector<std::string>& rejects);
   bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }

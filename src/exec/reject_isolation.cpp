@@ -25,8 +25,9 @@ nlohmann::json value_json(const Value& v) {
 
 }  // namespace
 
-void Executor::write_isolating(Connection& tgt, const Chunk& chunk, const Batch& rows, size_t begin,
-                               size_t end, int64_t& written, uint64_t& hash,
+void Executor::write_isolating(const Connection& src, Connection& tgt, const Chunk& chunk,
+                               const Batch& rows, size_t begin, size_t end, int64_t& written,
+                               uint64_t& hash,
                                std::vector<std::string>& rejects) {
   if (begin >= end) return;
   tgt.savepoint(kRowsSavepoint);
@@ -45,24 +46,31 @@ void Executor::write_isolating(Connection& tgt, const Chunk& chunk, const Batch&
     tgt.release_savepoint(kRowsSavepoint);
     if (end - begin > 1) {
       const size_t mid = begin + (end - begin) / 2;
-      write_isolating(tgt, chunk, rows, begin, mid, written, hash, rejects);
-      write_isolating(tgt, chunk, rows, mid, end, written, hash, rejects);
+      write_isolating(src, tgt, chunk, rows, begin, mid, written, hash, rejects);
+      write_isolating(src, tgt, chunk, rows, mid, end, written, hash, rejects);
       return;
     }
     nlohmann::json row = nlohmann::json::object();
-    for (const auto& c : rows.columns) row[c.name] = value_json(c.get(begin));
+    std::string error = mask_password(e.what());
+    for (const auto& c : rows.columns) {
+      const Value v = c.get(begin);
+      row[c.name] = value_json(v);
+      if (const std::string hint = src.refused_value_hint(v); !hint.empty()) {
+        error += fmt::format(" (column {}: {})", c.name, hint);
+      }
+    }
     nlohmann::json line{{"job", job_id_},
                         {"chunk", chunk.index},
                         {"bounds", chunk.describe()},
                         {"table", table_.display()},
                         {"row", row},
-                        {"error", mask_password(e.what())}};
+                        {"error", error}};
     if (rejected_.fetch_add(1) + 1 > config_.max_rejects) {
       rejected_ -= 1;
       throw Error(ErrorKind::Data,
                   fmt::format("the target refused the row {}: {} (max_rejects is {}; raise it to "
                               "send such rows to the reject file)",
-                              row.dump(), e.what(), config_.max_rejects),
+                              row.dump(), error, config_.max_rejects),
                   e.native_code(), e.context());
     }
     rejects.push_back(line.dump());
@@ -106,7 +114,7 @@ int64_t Executor::copy_chunk_isolating(const Chunk& chunk) {
   try {
     in_write_transaction(tgt, [&] {
       for (const Batch& b : batches) {
-        write_isolating(tgt, chunk, b, 0, b.num_rows(), written, hash, rejects);
+        write_isolating(src, tgt, chunk, b, 0, b.num_rows(), written, hash, rejects);
       }
       Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
     });

@@ -2,7 +2,6 @@
 #include "support/odbc_support.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,24 +9,10 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "support/test_support.h"
+
 namespace parmap::test {
 namespace {
-
-std::string hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
-}
-
-std::string canonical_double(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "r:%.17g", d);
-  return buf;
-}
 
 std::string percent_encode(const std::string& s) {
   static const char* digits = "0123456789ABCDEF";
@@ -56,85 +41,6 @@ std::string odbc_pg_url(const std::string& pg_url, const std::string& database) 
   if (!url.password.empty()) userinfo += ":" + percent_encode(url.password);
   return "odbc://" + userinfo + "@/?driver=PostgreSQL%20Unicode&server=" + url.host +
          "&port=" + std::to_string(url.port.value_or(5432)) + "&database=" + database;
-}
-
-std::vector<std::string> sqlite_rows(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
-    sqlite3_close(db);
-    throw std::runtime_error("cannot open " + path);
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    const std::string msg = sqlite3_errmsg(db);
-    sqlite3_close(db);
-    throw std::runtime_error(msg + " in: " + sql);
-  }
-  std::vector<std::string> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string line;
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      if (c) line += " | ";
-      switch (sqlite3_column_type(st, c)) {
-        case SQLITE_NULL:
-          line += "NULL";
-          break;
-        case SQLITE_INTEGER:
-          line += "i:" + std::to_string(sqlite3_column_int64(st, c));
-          break;
-        case SQLITE_FLOAT:
-          line += canonical_double(sqlite3_column_double(st, c));
-          break;
-        case SQLITE_TEXT:
-          line += "t:" + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)),
-                                     static_cast<size_t>(sqlite3_column_bytes(st, c)));
-          break;
-        default: {
-          const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(st, c));
-          line += "b:" + hex(p, static_cast<size_t>(sqlite3_column_bytes(st, c)));
-        }
-      }
-    }
-    out.push_back(line);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::vector<std::string> pg_rows(Pg& db, const std::string& sql, const std::string& kinds) {
-  std::vector<std::string> out;
-  for (const auto& row : db.rows(sql)) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c) line += " | ";
-      if (!row[c]) {
-        line += "NULL";
-      } else if (kinds.at(c) == 'r') {
-        line += canonical_double(std::strtod(row[c]->c_str(), nullptr));
-      } else {
-        line += std::string(1, kinds.at(c)) + ":" + *row[c];
-      }
-    }
-    out.push_back(line);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got) {
-  EXPECT_EQ(want.size(), got.size());
-  const size_t n = std::min(want.size(), got.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (want[i] == got[i]) continue;
-    if (differ++ == 0) {
-      ADD_FAILURE() << "first different row (sorted position " << i << "):\n  want: " << want[i]
-                    << "\n  got:  " << got[i];
-    }
-  }
-  EXPECT_EQ(differ, 0u) << "rows differ";
 }
 
 ParallelOptions odbc_options(int workers, int64_t chunk_size) {

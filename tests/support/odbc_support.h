@@ -8,6 +8,7 @@
 
 #include "parmap/parmap.h"
 #include "support/pg_support.h"
+#include "support/test_support.h"
 
 namespace parmap::test {
 
@@ -17,17 +18,6 @@ std::string odbc_sqlite_url(const std::string& path);
 /// The psqlODBC ("PostgreSQL Unicode") URL of `database` on the server of `pg_url` (a
 /// postgresql:// URL: its host, port, user and password are carried over).
 std::string odbc_pg_url(const std::string& pg_url, const std::string& database);
-
-/// Rows of a SQLite query, each cell tagged by storage class (i:, r:, t:, b:<hex>, NULL) and
-/// joined with " | ", sorted. Read with the sqlite3 API, not through parmap.
-std::vector<std::string> sqlite_rows(const std::string& path, const std::string& sql);
-
-/// Rows of a PostgreSQL query in the same form; `kinds` has a letter per column: i integer,
-/// r double (compared by value), t text, b bytes rendered as hex by the query.
-std::vector<std::string> pg_rows(Pg& db, const std::string& sql, const std::string& kinds);
-
-/// Equal row lists, reporting the first difference rather than two long vectors.
-void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got);
 
 /// Options for a parallel run of `workers` workers and chunks of `chunk_size` rows, parallel
 /// from 10 rows on.

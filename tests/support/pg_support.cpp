@@ -4,6 +4,8 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "parmap/connection.h"
@@ -57,6 +59,26 @@ std::string pg_checksum(Pg& db, const std::string& table) {
       "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), '' "
       "ORDER BY md5(t::text))), '-') FROM " +
       table + " t");
+}
+
+std::vector<std::string> pg_rows(Pg& db, const std::string& sql, const std::string& kinds) {
+  std::vector<std::string> out;
+  for (const auto& row : db.rows(sql)) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c) line += " | ";
+      if (!row[c]) {
+        line += "NULL";
+      } else if (kinds.at(c) == 'r') {
+        line += row_double(std::strtod(row[c]->c_str(), nullptr));
+      } else {
+        line += std::string(1, kinds.at(c)) + ":" + *row[c];
+      }
+    }
+    out.push_back(line);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string url_with(const std::string& base, const std::string& database,

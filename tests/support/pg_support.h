@@ -40,6 +40,11 @@ class Pg {
 /// PostgreSQL itself: "rows:md5 of the sorted row md5s".
 std::string pg_checksum(Pg& db, const std::string& table);
 
+/// Rows of a PostgreSQL query in sqlite_rows' form (test_support.h), sorted; `kinds` has a
+/// letter per column: i integer, r double (compared by value), t text, b bytes rendered as
+/// hex by the query.
+std::vector<std::string> pg_rows(Pg& db, const std::string& sql, const std::string& kinds);
+
 /// `base` with another database and, when given, other user info ("user" or "user:password").
 std::string url_with(const std::string& base, const std::string& database,
                      const std::string& userinfo = "");

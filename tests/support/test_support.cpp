@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +57,67 @@ uint64_t fnv1a(const unsigned char* p, size_t n, uint64_t h = 146959810393466560
 }
 
 }  // namespace
+
+std::string row_double(double d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "r:%.17g", d);
+  return buf;
+}
+
+std::vector<std::string> sqlite_rows(const std::string& path, const std::string& sql) {
+  static const char* digits = "0123456789abcdef";
+  Db d(path);
+  sqlite3_stmt* st = nullptr;
+  d.check(sqlite3_prepare_v2(d.db, sql.c_str(), -1, &st, nullptr), sql);
+  std::vector<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string line;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      if (c) line += " | ";
+      switch (sqlite3_column_type(st, c)) {
+        case SQLITE_NULL:
+          line += "NULL";
+          break;
+        case SQLITE_INTEGER:
+          line += "i:" + std::to_string(sqlite3_column_int64(st, c));
+          break;
+        case SQLITE_FLOAT:
+          line += row_double(sqlite3_column_double(st, c));
+          break;
+        case SQLITE_TEXT:
+          line += "t:" + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)),
+                                     static_cast<size_t>(sqlite3_column_bytes(st, c)));
+          break;
+        default: {
+          const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(st, c));
+          line += "b:";
+          for (int i = 0; i < sqlite3_column_bytes(st, c); ++i) {
+            line += digits[p[i] >> 4];
+            line += digits[p[i] & 15];
+          }
+        }
+      }
+    }
+    out.push_back(line);
+  }
+  sqlite3_finalize(st);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got) {
+  EXPECT_EQ(want.size(), got.size());
+  const size_t n = std::min(want.size(), got.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (want[i] == got[i]) continue;
+    if (differ++ == 0) {
+      ADD_FAILURE() << "first different row (sorted position " << i << "):\n  want: " << want[i]
+                    << "\n  got:  " << got[i];
+    }
+  }
+  EXPECT_EQ(differ, 0u) << "rows differ";
+}
 
 void sqlite_exec(const std::string& path, const std::string& sql) {
   Db d(path);
@@ -148,6 +211,13 @@ std::string server_url(const char* env) {
                   << "(scripts/test.sh starts one)";
   }
   return {};
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 void write_file(const std::string& path, const std::string& text) {

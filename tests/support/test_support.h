@@ -31,6 +31,15 @@ std::string sqlite_scalar(const std::string& path, const std::string& sql);
 /// True when the file has a table of that name.
 bool sqlite_has_table(const std::string& path, const std::string& table);
 
+/// Rows of a SQLite query, each cell tagged by storage class (i:, r:, t:, b:<hex>, NULL) and
+/// joined with " | ", sorted. Read with the sqlite3 API, not through parmap.
+std::vector<std::string> sqlite_rows(const std::string& path, const std::string& sql);
+/// A double in sqlite_rows' form: "r:" and 17 significant digits.
+std::string row_double(double d);
+
+/// Equal row lists, reporting the first difference rather than two long vectors.
+void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got);
+
 /// Count and an order-independent checksum of a query's rows computed by SQLite itself:
 /// each row is rendered with quote() (so 1, 1.0, '1' and X'31' differ) and hashed; the
 /// hashes are summed. Independent of parmap's own code.
@@ -68,5 +77,7 @@ std::string server_url(const char* env);
 
 /// Writes a text file.
 void write_file(const std::string& path, const std::string& text);
+/// A file's whole text ("" when it does not exist).
+std::string read_file(const std::string& path);
 
 }  // namespace parmap::test

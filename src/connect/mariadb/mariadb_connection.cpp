@@ -53,7 +53,7 @@ void ResultFree::operator()(MYSQL_RES* result) const noexcept { mysql_free_resul
 std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& url) {
   const std::string where = fmt::format("{}:{}/{}", url.host.empty() ? "localhost" : url.host,
                                         url.port.value_or(3306), url.database);
-  ZeroDates zero_dates = ZeroDates::Refuse;
+  ReadOptions read_options;
   unsigned int connect_timeout = kDefaultConnectTimeoutS;
   std::unique_ptr<MYSQL, MysqlCloser> m(mysql_init(nullptr));
   if (!m) throw Error(ErrorKind::Internal, "mariadb: out of memory for a new session");
@@ -64,12 +64,14 @@ std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& 
     const std::string setting = fmt::format("mariadb URL parameter '{}'", key);
     if (key == "zero_dates") {
       if (value == "error") {
-        zero_dates = ZeroDates::Refuse;
+        read_options.zero_dates = ZeroDates::Refuse;
       } else if (value == "null") {
-        zero_dates = ZeroDates::Null;
+        read_options.zero_dates = ZeroDates::Null;
       } else {
         throw_config(setting, value, "error (a zero date is a refused value) or null");
       }
+    } else if (key == "tinyint1_bool") {
+      read_options.tinyint1_bool = parse_bool(setting, value);
     } else if (key == "connect_timeout") {
       char* end = nullptr;
       const long s = std::strtol(value.c_str(), &end, 10);
@@ -99,7 +101,7 @@ std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& 
     } else {
       throw_config(setting, value,
                    "ssl, ssl_ca, ssl_cert, ssl_key, ssl_verify_server_cert, connect_timeout, "
-                   "option_file, option_group, zero_dates");
+                   "option_file, option_group, zero_dates, tinyint1_bool");
     }
   }
   mysql_optionsv(m.get(), MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
@@ -132,17 +134,27 @@ std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& 
     throw make_mariadb_error(mysql_errno(m.get()), mysql_sqlstate(m.get()), mysql_error(m.get()),
                              where, "session setup", kSessionSetup);
   }
-  return std::make_unique<MariadbConnection>(Token{}, m.release(), where, zero_dates);
+  return std::make_unique<MariadbConnection>(Token{}, m.release(), where, read_options);
 }
 
 MariadbConnection::MariadbConnection(Token /*only open() constructs*/, MYSQL* mysql,
-                                     std::string where, ZeroDates zero_dates)
+                                     std::string where, ReadOptions read_options)
     : mysql_(mysql),
       where_(std::move(where)),
-      zero_dates_(zero_dates),
+      read_options_(read_options),
       socket_(static_cast<int>(mysql_get_socket(mysql))) {}
 
 MariadbConnection::~MariadbConnection() { close(); }
+
+std::string MariadbConnection::refused_value_hint(const Value& value) const {
+  if (read_options_.zero_dates != ZeroDates::Refuse || !value.is_text() ||
+      !is_zero_date(value.as_text())) {
+    return {};
+  }
+  return fmt::format("'{}' is a MariaDB zero date, which other engines do not have; the source "
+                     "URL parameter zero_dates=null reads zero dates as NULL",
+                     value.as_text());
+}
 
 Capabilities MariadbConnection::capabilities() const {
   Capabilities caps;
@@ -372,7 +384,7 @@ TableSchema MariadbConnection::describe_query(std::string_view sql) {
   if (mysql_real_query(m, text.data(), text.size()) != 0) throw last_error("describe query", text);
   ResultPtr result(mysql_store_result(m));
   if (!result) throw last_error("describe query", text);
-  return schema_of_result(result.get());
+  return schema_of_result(result.get(), read_options_);
 }
 
 std::optional<TableSchema> MariadbConnection::describe_table(const TableRef& table) {

@@ -42,7 +42,8 @@ class MariadbConnection final : public Connection {
   /// Connects. URL parameters: ssl (true: require TLS), ssl_ca, ssl_cert, ssl_key,
   /// ssl_verify_server_cert (true: check the certificate's host name), connect_timeout
   /// (seconds), option_file and option_group (read a my.cnf file's [group], "client" by
-  /// default when option_file is given), zero_dates (error or null: see ZeroDates). The
+  /// default when option_file is given), zero_dates (error or null: see ZeroDates), tinyint1_bool
+  /// (true: TINYINT(1) is boolean; see ReadOptions). The
   /// password comes from the URL, else from MYSQL_PWD, else the option file. Throws
   /// Error(Config) for another parameter or a bad value, Error(Connect) when the server
   /// cannot be reached or refuses the login; messages never hold the password.
@@ -54,7 +55,7 @@ class MariadbConnection final : public Connection {
     Token() = default;
     friend class MariadbConnection;
   };
-  MariadbConnection(Token, st_mysql* mysql, std::string where, ZeroDates zero_dates);
+  MariadbConnection(Token, st_mysql* mysql, std::string where, ReadOptions read_options);
   ~MariadbConnection() override;
   MariadbConnection(const MariadbConnection&) = delete;
   MariadbConnection& operator=(const MariadbConnection&) = delete;
@@ -123,7 +124,8 @@ class MariadbConnection final : public Connection {
   /// be read off the socket first, so the session is dropped instead.
   void abandon() noexcept;
   const std::string& where() const { return where_; }
-  ZeroDates zero_dates() const { return zero_dates_; }
+  const ReadOptions& read_options() const { return read_options_; }
+  std::string refused_value_hint(const Value& value) const override;
 
  private:
   void run(std::string_view sql, std::string_view what, std::string_view table = {});
@@ -132,7 +134,7 @@ class MariadbConnection final : public Connection {
 
   st_mysql* mysql_;  // owned; null once closed
   std::string where_;  // host:port/database, for messages
-  ZeroDates zero_dates_;
+  ReadOptions read_options_;
   bool in_transaction_ = false;
   bool source_open_ = false;  // a read snapshot transaction is open for a source
   std::mutex socket_mu_;      // interrupt() against close()

@@ -20,7 +20,7 @@ MariadbRowSource::MariadbRowSource(MariadbConnection& conn, ResultPtr result, st
       sql_(std::move(sql)),
       batch_rows_(batch_rows),
       max_batch_bytes_(max_batch_bytes) {
-  schema_ = schema_of_result(result_.get());
+  schema_ = schema_of_result(result_.get(), conn_.read_options());
 }
 
 MariadbRowSource::~MariadbRowSource() {
@@ -45,7 +45,7 @@ bool MariadbRowSource::next(Batch& out) {
   }
   if (!result_) return false;
   const size_t ncols = schema_.columns.size();
-  const ZeroDates zero_dates = conn_.zero_dates();
+  const ZeroDates zero_dates = conn_.read_options().zero_dates;
   size_t rows = 0;
   size_t bytes = 0;
   while (rows < batch_rows_) {

@@ -69,20 +69,19 @@ constexpr std::array kNamedTypes = {
     NameType{"json", ColumnType::Json},         NameType{"uuid", ColumnType::Uuid},
 };
 
-// True when `text` is a zero date or has a zero month or day: "0000-00-00", "2024-00-10",
-// "0000-00-00 00:00:00".
-bool is_zero_date(std::string_view text) {
-  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return false;
-  return text.substr(5, 2) == "00" || text.substr(8, 2) == "00" || text.substr(0, 4) == "0000";
-}
-
 void append_text_value(Column& column, std::string_view text) {
   column.append(Value(std::string(text)));
 }
 
 }  // namespace
 
-ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared) {
+bool is_zero_date(std::string_view text) {
+  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return false;
+  return text.substr(5, 2) == "00" || text.substr(8, 2) == "00" || text.substr(0, 4) == "0000";
+}
+
+ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared,
+                         const ReadOptions& options) {
   declared.clear();
   const bool is_unsigned = (field.flags & UNSIGNED_FLAG) != 0;
   // MariaDB's own data types (uuid, inet6) and JSON's format arrive as extended metadata.
@@ -103,6 +102,9 @@ ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared) {
   }
   switch (field.type) {
     case MYSQL_TYPE_TINY:
+      // BOOLEAN is TINYINT(1); only the user knows whether the column holds truth values.
+      if (options.tinyint1_bool && field.length == 1) return ColumnType::Bool;
+      return ColumnType::Int64;
     case MYSQL_TYPE_SHORT:
     case MYSQL_TYPE_INT24:
     case MYSQL_TYPE_LONG:
@@ -166,14 +168,14 @@ ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared) {
   }
 }
 
-TableSchema schema_of_result(MYSQL_RES* result) {
+TableSchema schema_of_result(MYSQL_RES* result, const ReadOptions& options) {
   TableSchema schema;
   const unsigned int n = mysql_num_fields(result);
   const MYSQL_FIELD* fields = mysql_fetch_fields(result);
   for (unsigned int i = 0; i < n; ++i) {
     ColumnInfo info;
     info.name = fields[i].name;
-    info.type = type_of_field(fields[i], info.declared_type);
+    info.type = type_of_field(fields[i], info.declared_type, options);
     info.not_null = (fields[i].flags & NOT_NULL_FLAG) != 0;
     schema.columns.push_back(std::move(info));
   }
@@ -209,8 +211,10 @@ std::string ddl_type(const ColumnInfo& column) {
       column.type == ColumnType::Numeric || column.type == ColumnType::Text ||
       column.type == ColumnType::Blob || column.type == ColumnType::Time ||
       column.type == ColumnType::Timestamp || column.type == ColumnType::TimestampTz;
-  if (!column.declared_type.empty() && type_from_declared(column.declared_type) == column.type &&
-      (sized || !size_matters)) {
+  // BIT(n) is read as its number, and a number is not what a BIT column loads: BIGINT.
+  const bool bits = column.declared_type.rfind("bit(", 0) == 0;
+  if (!column.declared_type.empty() && !bits &&
+      type_from_declared(column.declared_type) == column.type && (sized || !size_matters)) {
     return column.declared_type;
   }
   switch (column.type) {
@@ -268,10 +272,13 @@ void append_cell(Column& column, const char* data, unsigned long size, ZeroDates
         uint64_t bits = 0;
         for (unsigned char c : text) bits = (bits << 8) | c;
         column.append_int(static_cast<int64_t>(bits));
-      } else if (ec == std::errc() && end == text.data() + text.size()) {
-        column.append_int(v);
-      } else {
+      } else if (ec != std::errc() || end != text.data() + text.size()) {
         append_text_value(column, text);
+      } else if (column.type == ColumnType::Bool && v != 0 && v != 1) {
+        // Not a truth value: kept as the integer it is (the column becomes Any).
+        column.append(Value(v));
+      } else {
+        column.append_int(v);
       }
       return;
     }

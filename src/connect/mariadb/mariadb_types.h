@@ -19,13 +19,25 @@ namespace parmap::mariadb {
 /// what MySQL migrations expect).
 enum class ZeroDates { Refuse, Null };
 
+/// How a source reads the values other engines do not have.
+struct ReadOptions {
+  ZeroDates zero_dates = ZeroDates::Refuse;
+  /// TINYINT(1) read as boolean (URL parameter tinyint1_bool=true), not as an integer: a
+  /// value other than 0 and 1 is then left as it is, so that a boolean column refuses it.
+  bool tinyint1_bool = false;
+};
+
 /// A result column's parmap type, from the protocol's field metadata, and its declared type
 /// as MariaDB spells it ("decimal(12,2)", "bigint unsigned", "datetime(6)"; "" when the
 /// base name says all). See docs in README "MariaDB and MySQL types".
-ColumnType type_of_field(const st_mysql_field& field, std::string& declared);
+ColumnType type_of_field(const st_mysql_field& field, std::string& declared,
+                         const ReadOptions& options = {});
 
 /// The columns of a result set, typed by type_of_field.
-TableSchema schema_of_result(st_mysql_res* result);
+TableSchema schema_of_result(st_mysql_res* result, const ReadOptions& options = {});
+
+/// True when `text` is a zero date or has a zero month or day ("0000-00-00", "2024-00-10").
+bool is_zero_date(std::string_view text);
 
 /// A column type as information_schema.COLUMNS.COLUMN_TYPE or a CREATE TABLE spells it
 /// ("int(11)", "bigint(20) unsigned", "decimal(10,2)", "varchar(40)", "longblob"), and as the

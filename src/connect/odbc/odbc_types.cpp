@@ -6,6 +6,8 @@
 
 #include <cctype>
 
+#include "connect/driver_helpers.h"
+
 namespace parmap::odbc {
 namespace {
 
@@ -73,37 +75,8 @@ ColumnType column_type_for(int sql_type, std::string_view type_name, bool is_uns
 std::string ddl_type(ColumnType type, Dbms dbms, bool key) {
   switch (dbms) {
     case Dbms::PostgreSQL:
-      switch (type) {
-        case ColumnType::Bool:
-          return "boolean";
-        case ColumnType::Int64:
-          return "bigint";
-        case ColumnType::Double:
-          return "double precision";
-        case ColumnType::Blob:
-          return "bytea";
-        case ColumnType::Date:
-          return "date";
-        case ColumnType::Time:
-          return "time";
-        case ColumnType::Timestamp:
-          return "timestamp";
-        case ColumnType::TimestampTz:
-          return "timestamptz";
-        case ColumnType::Numeric:
-          return "numeric";
-        case ColumnType::Uuid:
-          return "uuid";
-        case ColumnType::Json:
-          return "jsonb";
-        case ColumnType::Interval:
-          return "interval";
-        case ColumnType::Text:
-        case ColumnType::Array:
-        case ColumnType::Any:
-          return "text";
-      }
-      break;
+      // psqlODBC binds an array as its text.
+      return type == ColumnType::Array ? "text" : postgres_type_name(type);
     case Dbms::MySQL:
       switch (type) {
         case ColumnType::Bool:
@@ -136,36 +109,7 @@ std::string ddl_type(ColumnType type, Dbms dbms, bool key) {
       }
       break;
     case Dbms::SQLite:
-      // The affinities the native SQLite driver gives: dates and times stay ISO text, exact
-      // numerics stay text (NUMERIC affinity would turn '12.50' into 12.5).
-      switch (type) {
-        case ColumnType::Bool:
-          return "BOOLEAN";
-        case ColumnType::Int64:
-          return "INTEGER";
-        case ColumnType::Double:
-          return "REAL";
-        case ColumnType::Blob:
-          return "BLOB";
-        case ColumnType::Date:
-          return "DATE";
-        case ColumnType::Time:
-          return "TIME";
-        case ColumnType::Timestamp:
-          return "TIMESTAMP";
-        case ColumnType::TimestampTz:
-          return "TIMESTAMPTZ";
-        case ColumnType::Any:
-          return "";
-        case ColumnType::Text:
-        case ColumnType::Numeric:
-        case ColumnType::Uuid:
-        case ColumnType::Json:
-        case ColumnType::Interval:
-        case ColumnType::Array:
-          return "TEXT";
-      }
-      break;
+      return sqlite_type_name(type);
     case Dbms::Other:
       break;
   }

@@ -1041,7 +1041,7 @@ void PgConnection::create_table(const TableRef& table, const TableSchema& schema
             return column.declared_type;
           }
         }
-        return std::string(pg_type_for(column.type));
+        return std::string(postgres_type_name(column.type));
       });
   exec(sql, PGRES_COMMAND_OK, fmt::format("create table {}", table.display()), table.display());
 }

@@ -110,7 +110,7 @@ class PgConnection final : public Connection {
   KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;
   /// Each column gets its declared type when it is a PostgreSQL type name (as format_type
   /// writes it) that this server knows and that decodes to the column's type, else
-  /// pg_type_for(type).
+  /// postgres_type_name(type) (driver_helpers.h).
   void create_table(const TableRef& table, const TableSchema& schema) override;
 
   /// COPY (<sql with params inlined as literals>) TO STDOUT (FORMAT binary), decoded by

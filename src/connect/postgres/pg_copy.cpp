@@ -1099,41 +1099,6 @@ bool supported_oid(uint32_t type_oid) {
   }
 }
 
-std::string pg_type_for(ColumnType type) {
-  switch (type) {
-    case ColumnType::Int64:
-      return "bigint";
-    case ColumnType::Double:
-      return "double precision";
-    case ColumnType::Blob:
-      return "bytea";
-    case ColumnType::Bool:
-      return "boolean";
-    case ColumnType::Date:
-      return "date";
-    case ColumnType::Time:
-      return "time";
-    case ColumnType::Timestamp:
-      return "timestamp";
-    case ColumnType::TimestampTz:
-      return "timestamptz";
-    case ColumnType::Numeric:
-      return "numeric";
-    case ColumnType::Uuid:
-      return "uuid";
-    case ColumnType::Json:
-      return "jsonb";
-    case ColumnType::Interval:
-      return "interval";
-    case ColumnType::Array:
-      return "text[]";
-    case ColumnType::Text:
-    case ColumnType::Any:
-      return "text";
-  }
-  return "text";
-}
-
 // --- CopyDecoder ---------------------------------------------------------------------------
 
 CopyDecoder::CopyDecoder(std::vector<PgColumn> columns) : columns_(std::move(columns)) {}

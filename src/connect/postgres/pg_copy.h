@@ -40,12 +40,6 @@ ColumnType column_type_for_oid(uint32_t type_oid);
 uint32_t element_oid(uint32_t array_oid);
 /// True when decode/encode support this OID (scalars above and arrays of them).
 bool supported_oid(uint32_t type_oid);
-/// The PostgreSQL type for a Batch column when creating a table from another engine's data:
-/// Int64 -> bigint, Double -> double precision, Text -> text, Blob -> bytea, Bool -> boolean,
-/// Date -> date, Time -> time, Timestamp -> timestamp, TimestampTz -> timestamptz,
-/// Numeric -> numeric, Uuid -> uuid, Json -> jsonb, Interval -> interval, Array -> text[],
-/// Any -> text.
-std::string pg_type_for(ColumnType type);
 
 /// Decodes a binary COPY TO stream into batches. Feed it each CopyData message libpq returns
 /// (PQgetCopyData gives one row per message; the first also carries the 19-byte header and

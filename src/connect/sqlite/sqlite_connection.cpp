@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <climits>
+#include <cmath>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,7 @@
 
 #include "connect/driver_helpers.h"
 #include "connect/sqlite/sqlite_errors.h"
+#include "connect/sqlite/sqlite_types.h"
 #include "parmap/error.h"
 #include "plan/plan.h"
 
@@ -76,76 +78,10 @@ StmtPtr prepare_statement(sqlite3* db, std::string_view sql, std::string_view pa
   return stmt;
 }
 
-bool contains_upper(std::string_view upper_text, std::string_view fragment) {
-  return upper_text.find(fragment) != std::string_view::npos;
-}
-
-std::string to_upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string to_lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-// SQLite's column affinity rules (datatype3.html, section 3.1), in their order, plus BOOL.
-// NUMERIC affinity (DECIMAL, DATE, ...) holds whatever it is given, hence Any.
-ColumnType type_from_declared(const char* declared) {
-  if (declared == nullptr || *declared == '\0') return ColumnType::Any;
-  const std::string upper = to_upper(declared);
-  if (contains_upper(upper, "INT")) return ColumnType::Int64;
-  if (contains_upper(upper, "CHAR") || contains_upper(upper, "CLOB") ||
-      contains_upper(upper, "TEXT")) {
-    return ColumnType::Text;
-  }
-  if (contains_upper(upper, "BLOB")) return ColumnType::Blob;
-  if (contains_upper(upper, "REAL") || contains_upper(upper, "FLOA") ||
-      contains_upper(upper, "DOUB")) {
-    return ColumnType::Double;
-  }
-  if (contains_upper(upper, "BOOL")) return ColumnType::Bool;
-  return ColumnType::Any;
-}
-
-const char* declared_type_for(ColumnType type) {
-  switch (type) {
-    case ColumnType::Bool:
-      return "BOOLEAN";
-    case ColumnType::Int64:
-      return "INTEGER";
-    case ColumnType::Double:
-      return "REAL";
-    case ColumnType::Text:
-      return "TEXT";
-    case ColumnType::Blob:
-      return "BLOB";
-    // No declared type means BLOB affinity: values are stored exactly as given. "ANY"
-    // would mean NUMERIC affinity and turn the text '007' into the integer 7.
-    case ColumnType::Any:
-      return "";
-    // ISO text such as '2024-02-29' or '13:45:00' does not look like a number, so the
-    // NUMERIC affinity these names get leaves it as text.
-    case ColumnType::Date:
-      return "DATE";
-    case ColumnType::Time:
-      return "TIME";
-    case ColumnType::Timestamp:
-      return "TIMESTAMP";
-    case ColumnType::TimestampTz:
-      return "TIMESTAMPTZ";
-    // TEXT, not NUMERIC: NUMERIC affinity would store '12.50' as the real 12.5.
-    case ColumnType::Numeric:
-    case ColumnType::Uuid:
-    case ColumnType::Json:
-    case ColumnType::Interval:
-    case ColumnType::Array:
-      return "TEXT";
-  }
-  return "";
 }
 
 ColumnType type_of_value(const Value& value, ColumnType if_null) {
@@ -229,8 +165,7 @@ TableSchema schema_of(sqlite3_stmt* stmt) {
     const char* name = sqlite3_column_name(stmt, i);
     const char* declared = sqlite3_column_decltype(stmt, i);
     info.name = name != nullptr ? name : fmt::format("column{}", i + 1);
-    info.declared_type = declared != nullptr ? declared : "";
-    info.type = type_from_declared(declared);
+    info.type = type_from_declared(declared != nullptr ? declared : "", &info.declared_type);
     schema.columns.push_back(std::move(info));
   }
   return schema;
@@ -331,12 +266,48 @@ class SqliteRowSource final : public RowSource {
       column.name = schema_.columns[i].name;
       // A previous batch may have turned the column into Any; each batch starts typed.
       column.type = schema_.columns[i].type;
+      column.declared_type = schema_.columns[i].declared_type;
       column.reserve(std::min(batch_rows_, kReserveRows));
     }
   }
 
   // Appends the current row's value i with its actual storage class; returns its bytes.
-  static size_t append_cell(Column& column, sqlite3_stmt* stmt, int i) {
+  size_t append_cell(Column& column, sqlite3_stmt* stmt, int i) const {
+    // By the declared type: the column may have become Any earlier in this batch.
+    switch (schema_.columns[static_cast<size_t>(i)].type) {
+      case ColumnType::Date:
+      case ColumnType::Time:
+      case ColumnType::Timestamp:
+      case ColumnType::TimestampTz:
+      case ColumnType::Numeric:
+        return append_declared_cell(column, stmt, i);
+      default:
+        return append_stored_cell(column, stmt, i);
+    }
+  }
+
+  // A column whose declared type names values SQLite does not check (DATE, NUMERIC(10,2)):
+  // a value that is not of that type stops the chunk as a data error, since a typed target
+  // would store it changed (rounded, its offset dropped) or not at all (see append_declared).
+  size_t append_declared_cell(Column& column, sqlite3_stmt* stmt, int i) const {
+    const Value stored = read_value(stmt, i);
+    if (!append_declared(column, schema_.columns[static_cast<size_t>(i)].type, stored)) {
+      const std::string shown = stored.to_display();
+      throw Error(ErrorKind::Data,
+                  fmt::format("sqlite {}: column '{}' is declared {} but holds {}, which is not "
+                              "a value of that type; cast the column in the query (CAST({} AS "
+                              "TEXT)) to copy it as text",
+                              path_, column.name, column.declared_type,
+                              shown.size() > 200 ? shown.substr(0, 200) + "..." : shown,
+                              column.name),
+                  {}, sqlite_context(sql_));
+    }
+    if (stored.is_text()) return kStringValueBytes + stored.as_text().size();
+    if (stored.is_blob()) return kStringValueBytes + stored.as_blob().bytes.size();
+    return kFixedValueBytes;
+  }
+
+  static size_t append_stored_cell(Column& column, sqlite3_stmt* stmt, int i) {
     switch (sqlite3_column_type(stmt, i)) {
       case SQLITE_NULL:
         column.append_null();
@@ -459,7 +430,7 @@ class SqliteRowSink final : public RowSink {
       case ColumnType::Int64:
         return sqlite3_bind_int64(stmt, index, column.ints[row]);
       case ColumnType::Double:
-        // NaN binds as NULL: SQLite has no NaN and stores NULL in its place.
+        // Never NaN (refused by insert_rows), which SQLite would store as NULL.
         return sqlite3_bind_double(stmt, index, column.doubles[row]);
       case ColumnType::Text: {
         const std::string& s = column.strings[row];
@@ -497,7 +468,18 @@ class SqliteRowSink final : public RowSink {
     int index = 1;
     for (size_t r = first; r < first + count; ++r) {
       for (size_t c = 0; c < ncols_; ++c) {
-        const int rc = bind_cell(stmt, index++, batch.columns[c], r);
+        const Column& column = batch.columns[c];
+        if (!column.is_null(r) &&
+            ((column.type == ColumnType::Double && std::isnan(column.doubles[r])) ||
+             (column.type == ColumnType::Any && column.values[r].is_double() &&
+              std::isnan(column.values[r].as_double())))) {
+          throw Error(ErrorKind::Data,
+                      fmt::format("sqlite {}: insert into {}: column '{}' holds NaN, which SQLite "
+                                  "cannot store (it would store NULL in its place)",
+                                  path_, table_, column.name),
+                      {}, sqlite_context({}, table_));
+        }
+        const int rc = bind_cell(stmt, index++, column, r);
         if (rc != SQLITE_OK) {
           throw_db_error(db_, rc, path_,
                          fmt::format("insert into {}: binding column {} of batch row {}", table_,
@@ -718,8 +700,9 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
     if (rc != SQLITE_ROW) fail(rc, fmt::format("describe table {}", table.display()), kSql);
     ColumnInfo info;
     info.name = std::string(column_text(stmt.get(), 0));
+    // The table's own declared names (integer_primary_key reads them), not normalized.
     info.declared_type = std::string(column_text(stmt.get(), 1));
-    info.type = type_from_declared(info.declared_type.c_str());
+    info.type = type_from_declared(info.declared_type);
     info.not_null = sqlite3_column_int(stmt.get(), 2) != 0;
     info.primary_key = sqlite3_column_int(stmt.get(), 3) != 0;
     schema.columns.push_back(std::move(info));
@@ -730,7 +713,7 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
 
 std::optional<std::string> SqliteConnection::integer_primary_key(const TableRef& table) {
   return single_integer_key(describe_table(table), [](const ColumnInfo& column) {
-    return contains_upper(to_upper(column.declared_type), "INT");
+    return type_from_declared(column.declared_type) == ColumnType::Int64;
   });
 }
 
@@ -863,7 +846,7 @@ std::optional<PhysicalExtent> SqliteConnection::physical_extent(std::string_view
 
 void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {
   const std::string sql = create_table_sql(*this, "sqlite " + path_, table, schema,
-                                           [](const ColumnInfo& c) { return declared_type_for(c.type); });
+                                           [](const ColumnInfo& c) { return sqlite_type_name(c.type); });
   const int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK)
     fail(rc, fmt::format("create table {}", table.display()), sql, table.display());

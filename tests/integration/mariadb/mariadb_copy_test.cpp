@@ -6,8 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -312,11 +310,11 @@ TEST_F(MariadbPgTest, ZeroDatesAreRefusedNamingTheValueOrBecomeNullWhenAsked) {
                                                         pg_url(), "", "z", opts);
   EXPECT_EQ(refused.rows_rejected, 2);
   EXPECT_EQ(pg_->scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM z"), "1");
-  std::ifstream in(opts.reject_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_NE(text.str().find("0000-00-00"), std::string::npos) << text.str();
-  EXPECT_NE(text.str().find("2024-00-10"), std::string::npos) << text.str();
+  const std::string text = test::read_file(opts.reject_file);
+  EXPECT_NE(text.find("0000-00-00"), std::string::npos) << text;
+  EXPECT_NE(text.find("2024-00-10"), std::string::npos) << text;
+  // The record says how to read them instead.
+  EXPECT_NE(text.find("zero_dates=null"), std::string::npos) << text;
 
   pg_->exec("TRUNCATE z");
   ParallelOptions as_null = options(1, 1000, TargetMode::Append);
@@ -344,13 +342,85 @@ TEST_F(MariadbPgTest, ValuesMariadbCannotHoldAreRefusedNamingColumnAndValue) {
       execute_query_parallel(pg_url(), "SELECT * FROM v ORDER BY id", my_url(), "", "v", opts);
   EXPECT_EQ(r.rows_rejected, 5);
   EXPECT_EQ(my_->scalar("SELECT GROUP_CONCAT(id ORDER BY id) FROM v"), "1");
-  std::ifstream in(opts.reject_file);
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::string text = test::read_file(opts.reject_file);
   for (const char* needle : {"10000-01-01", "0044-03-15 BC", "column 'short'",
                              "Out of range value for column 'small'", "column f: value nan"}) {
-    EXPECT_NE(text.str().find(needle), std::string::npos) << needle << " in " << text.str();
+    EXPECT_NE(text.find(needle), std::string::npos) << needle << " in " << text;
   }
+}
+
+TEST_F(MariadbPgTest, TinyintOneIsBooleanOnlyWhenAsked) {
+  my_->exec("CREATE TABLE f (id INT PRIMARY KEY, flag TINYINT(1), small TINYINT);"
+            "INSERT INTO f VALUES (1, 0, 0), (2, 1, 1), (3, NULL, 1), (4, 2, 2)");
+  test::TempDir dir;
+  ParallelOptions opts = options(1, 1000, TargetMode::Create);
+  opts.job_id = "tinyint-as-int";
+  ParallelResult r =
+      execute_query_parallel(my_url(), "SELECT * FROM f ORDER BY id", pg_url(), "", "f_int", opts);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? r.reason : r.errors.front());
+  EXPECT_EQ(pg_->scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                        "WHERE attrelid = 'f_int'::regclass AND attname = 'flag'"),
+            "bigint");
+  EXPECT_EQ(pg_->scalar("SELECT string_agg(coalesce(flag::text, 'null'), ',' ORDER BY id) FROM "
+                        "f_int"),
+            "0,1,null,2");
+
+  // Asked: boolean; the 2 is not a truth value and is refused by name, not made true.
+  opts.job_id = "tinyint-as-bool";
+  opts.config.max_rejects = 5;
+  opts.reject_file = dir.file("rejects.jsonl");
+  r = execute_query_parallel(my_url() + "?tinyint1_bool=true", "SELECT * FROM f ORDER BY id",
+                             pg_url(), "", "f_bool", opts);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? r.reason : r.errors.front());
+  EXPECT_EQ(r.rows_rejected, 1);
+  EXPECT_EQ(pg_->scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                        "WHERE attrelid = 'f_bool'::regclass AND attname = 'flag'"),
+            "boolean");
+  EXPECT_EQ(pg_->scalar("SELECT string_agg(id || '=' || coalesce(flag::text, 'null') || '/' || "
+                        "small, ',' ORDER BY id) FROM f_bool"),
+            "1=false/0,2=true/1,3=null/1");
+  const std::string text = test::read_file(opts.reject_file);
+  EXPECT_NE(text.find("\"id\":4"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"flag\":2"), std::string::npos) << text;
+
+  EXPECT_THROW(execute_query_parallel(my_url() + "?tinyint1_bool=maybe", "SELECT * FROM f", pg_url(),
+                                      "", "f_x", options(1, 1000, TargetMode::Create)),
+               Error);
+}
+
+TEST_F(MariadbPgTest, ADuplicateKeyInALoadIsARefusedRowAndNothingElseChanges) {
+  pg_->exec("CREATE TABLE k (id int8 PRIMARY KEY, name text);"
+            "INSERT INTO k SELECT g, 'new ' || g FROM generate_series(1, 3000) AS g");
+  my_->exec("CREATE TABLE k (id BIGINT PRIMARY KEY, name LONGTEXT) CHARACTER SET utf8mb4;"
+            "INSERT INTO k VALUES (1234, 'old 1234')");
+  test::TempDir dir;
+  ParallelOptions opts = options(2, 1000, TargetMode::Append);
+  opts.config.max_rejects = 5;
+  opts.reject_file = dir.file("rejects.jsonl");
+  const ParallelResult r =
+      execute_query_parallel(pg_url(), "SELECT * FROM k ORDER BY id", my_url(), "", "k", opts);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? r.reason : r.errors.front());
+  EXPECT_EQ(r.rows_rejected, 1);
+  EXPECT_EQ(r.total_rows_processed, 2999);
+  // Every other row arrived as it was; the row already there kept its value.
+  EXPECT_EQ(my_->scalar("SELECT COUNT(*) FROM k"), "3000");
+  EXPECT_EQ(my_->scalar("SELECT name FROM k WHERE id = 1234"), "old 1234");
+  EXPECT_EQ(my_->scalar("SELECT COUNT(*) FROM k WHERE id <> 1234 AND name = CONCAT('new ', id)"),
+            "2999");
+  const std::string text = test::read_file(opts.reject_file);
+  EXPECT_NE(text.find("\"id\":1234"), std::string::npos) << text;
+  EXPECT_NE(text.find("Duplicate"), std::string::npos) << text;
+  // Without rejects allowed, the same load fails as a data error naming the row.
+  my_->exec("DELETE FROM k WHERE id <> 1234");
+  ParallelOptions strict = options(2, 1000, TargetMode::Append);
+  strict.job_id = "duplicate-strict";
+  const ParallelResult failed =
+      execute_query_parallel(pg_url(), "SELECT * FROM k ORDER BY id", my_url(), "", "k", strict);
+  EXPECT_FALSE(failed.ok());
+  std::string errors;
+  for (const std::string& e : failed.errors) errors += e + "\n";
+  EXPECT_NE(errors.find("\"id\":1234"), std::string::npos) << errors;
+  EXPECT_EQ(my_->scalar("SELECT name FROM k WHERE id = 1234"), "old 1234");
 }
 
 class MariadbSqliteTest : public test::MariadbTest {};

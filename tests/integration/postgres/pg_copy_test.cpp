@@ -1,7 +1,6 @@
 // PostgreSQL end to end: every type on both paths, SQLite both ways, snapshot, resume, quoting.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,106 +32,9 @@ using test::pg_checksum;
 using test::PgRows;
 using test::url_with;
 
-std::string hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
-}
-
-std::string canonical_double(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "r:%.17g", d);
-  return buf;
-}
-
-/// Rows of a PostgreSQL query in a canonical, typed text form, sorted. `kinds` has one letter
-/// per column: i integer, r double (compared by value), t text, b bytea rendered as hex by
-/// the query (encode(x, 'hex')).
-std::vector<std::string> pg_canonical(Pg& db, const std::string& sql, const std::string& kinds) {
-  std::vector<std::string> out;
-  for (const auto& row : db.rows(sql)) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c) line += " | ";
-      if (!row[c]) {
-        line += "NULL";
-      } else if (kinds.at(c) == 'r') {
-        line += canonical_double(std::strtod(row[c]->c_str(), nullptr));
-      } else {
-        line += std::string(1, kinds.at(c)) + ":" + *row[c];
-      }
-    }
-    out.push_back(line);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-/// The same canonical form for a SQLite query, read with the sqlite3 API; the tag is the
-/// value's storage class, so an integer stored as text or a blob stored as text differs.
-std::vector<std::string> sqlite_canonical(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
-    sqlite3_close(db);
-    throw std::runtime_error("cannot open " + path);
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    const std::string msg = sqlite3_errmsg(db);
-    sqlite3_close(db);
-    throw std::runtime_error(msg + " in: " + sql);
-  }
-  std::vector<std::string> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string line;
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      if (c) line += " | ";
-      switch (sqlite3_column_type(st, c)) {
-        case SQLITE_NULL:
-          line += "NULL";
-          break;
-        case SQLITE_INTEGER:
-          line += "i:" + std::to_string(sqlite3_column_int64(st, c));
-          break;
-        case SQLITE_FLOAT:
-          line += canonical_double(sqlite3_column_double(st, c));
-          break;
-        case SQLITE_TEXT:
-          line += "t:" + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c)),
-                                     static_cast<size_t>(sqlite3_column_bytes(st, c)));
-          break;
-        default: {
-          const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(st, c));
-          line += "b:" + hex(p, static_cast<size_t>(sqlite3_column_bytes(st, c)));
-        }
-      }
-    }
-    out.push_back(line);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-/// Equal row lists, reporting the first difference rather than two long vectors.
-void expect_same_rows(const std::vector<std::string>& want, const std::vector<std::string>& got) {
-  EXPECT_EQ(want.size(), got.size());
-  const size_t n = std::min(want.size(), got.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (want[i] == got[i]) continue;
-    if (differ++ == 0) {
-      ADD_FAILURE() << "first different row (sorted position " << i << "):\n  want: " << want[i]
-                    << "\n  got:  " << got[i];
-    }
-  }
-  EXPECT_EQ(differ, 0u) << "rows differ";
-}
+using test::expect_same_rows;
+using test::pg_rows;
+using test::sqlite_rows;
 
 /// Every column type the fast and typed paths must carry unchanged.
 std::string all_types_ddl(const std::string& table) {
@@ -458,8 +360,8 @@ TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
   ASSERT_TRUE(r);
   expect_complete(*r, rows, 4);
   const char* pg_read = "SELECT id, n, r, s, encode(b, 'hex'), d::text FROM ";
-  expect_same_rows(pg_canonical(*src_, std::string(pg_read) + "mix", "iirtbt"),
-                   sqlite_canonical(lite, "SELECT id, n, r, s, b, d FROM mix"));
+  expect_same_rows(pg_rows(*src_, std::string(pg_read) + "mix", "iirtbt"),
+                   sqlite_rows(lite, "SELECT id, n, r, s, b, d FROM mix"));
 
   // SQLite -> PostgreSQL: the same kinds, dates kept as text in a text column.
   test::sqlite_exec(
@@ -486,8 +388,8 @@ TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
           options(4, 300));
   ASSERT_TRUE(r);
   expect_complete(*r, back_rows, 4);
-  expect_same_rows(sqlite_canonical(lite, "SELECT id, n, r, s, b, d FROM back"),
-                   pg_canonical(*dst_, std::string(pg_read) + "back", "iirtbt"));
+  expect_same_rows(sqlite_rows(lite, "SELECT id, n, r, s, b, d FROM back"),
+                   pg_rows(*dst_, std::string(pg_read) + "back", "iirtbt"));
 }
 
 TEST_F(PgCopyTest, ParallelCopyReadsOneSnapshotWhileTheSourceChanges) {

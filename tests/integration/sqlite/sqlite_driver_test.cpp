@@ -147,7 +147,7 @@ TEST_F(SqliteDriverTest, DescribesQueriesByAffinity) {
       "FROM (SELECT * FROM d) AS inner_q;");
   const std::vector<ColumnType> expected = {
       ColumnType::Int64, ColumnType::Text,  ColumnType::Double, ColumnType::Double,
-      ColumnType::Bool,  ColumnType::Blob,  ColumnType::Text,   ColumnType::Any,
+      ColumnType::Bool,  ColumnType::Blob,  ColumnType::Text,   ColumnType::Timestamp,
       ColumnType::Any,   ColumnType::Int64, ColumnType::Any,    ColumnType::Any};
   ASSERT_EQ(schema.columns.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -357,19 +357,28 @@ TEST_F(SqliteDriverTest, SinkWritesFullAndTailStatements) {
   }
 }
 
-TEST_F(SqliteDriverTest, NanBindsAsNull) {
+TEST_F(SqliteDriverTest, NanIsARefusedValueNotANull) {
+  // SQLite has no NaN: bound, it would be stored as NULL, a changed value.
   auto conn = open("a.db");
   conn->execute("CREATE TABLE n (d REAL)");
-  Batch batch;
-  batch.columns.resize(1);
-  batch.columns[0].name = "d";
-  batch.columns[0].type = ColumnType::Double;
-  batch.columns[0].append_double(std::nan(""));
-  batch.columns[0].append_double(1.0);
-  auto sink = conn->open_sink(TableRef{"", "n"}, {"d"});
-  sink->write(batch);
-  EXPECT_EQ(conn->query("SELECT typeof(d) FROM n ORDER BY rowid"),
-            (Rows{{Value("null")}, {Value("real")}}));
+  for (ColumnType type : {ColumnType::Double, ColumnType::Any}) {
+    Batch batch;
+    batch.columns.resize(1);
+    batch.columns[0].name = "d";
+    batch.columns[0].type = type;
+    batch.columns[0].append(Value(1.0));
+    batch.columns[0].append(Value(std::nan("")));
+    auto sink = conn->open_sink(TableRef{"", "n"}, {"d"});
+    try {
+      sink->write(batch);
+      FAIL() << "NaN was written";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Data) << e.what();
+      EXPECT_NE(std::string(e.what()).find("column 'd'"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("NaN"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(conn->query("SELECT count(*) FROM n"), (Rows{{Value(int64_t{0})}}));
 }
 
 TEST_F(SqliteDriverTest, NotNullViolationIsADataError) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "connect/driver_helpers.h"
 #include "connect/postgres/pg_numeric.h"
 #include "parmap/error.h"
 
@@ -310,9 +311,9 @@ TEST(PgCopyDecoder, TypesForOids) {
   EXPECT_TRUE(supported_oid(3807));
   EXPECT_TRUE(supported_oid(oid::kUuid));
   EXPECT_FALSE(supported_oid(600));
-  EXPECT_EQ(pg_type_for(ColumnType::Double), "double precision");
-  EXPECT_EQ(pg_type_for(ColumnType::Json), "jsonb");
-  EXPECT_EQ(pg_type_for(ColumnType::Array), "text[]");
+  EXPECT_STREQ(postgres_type_name(ColumnType::Double), "double precision");
+  EXPECT_STREQ(postgres_type_name(ColumnType::Json), "jsonb");
+  EXPECT_STREQ(postgres_type_name(ColumnType::Array), "text[]");
 }
 
 // All fixtures as the columns of one stream: a row of values, a row of NULLs, the values again.
