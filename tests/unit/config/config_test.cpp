@@ -93,7 +93,7 @@ std::vector<Case> cases() {
        [](const ParallelConfig& c) -> int64_t { return c.chunk_timeout_s; }},
       {"max_batch_bytes",
        "MAPPER_MAX_BATCH_BYTES",
-       int64_t{64} << 20,
+       int64_t{32} << 20,
        "65536",
        65536,
        "17179869184",
