@@ -287,10 +287,15 @@ std::string source_query(const JobSpec& spec) {
                 "'table')");
   }
   const TableRef t = parse_table_ref(spec.table);
-  auto quote = [](const std::string& s) {
-    std::string q = "\"";
-    for (char c : s) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
+  // Quoted as the source engine quotes names: MySQL and MariaDB with backticks (their
+  // double quotes are string literals), the others with double quotes.
+  const std::string_view url = spec.source;
+  const bool backticks = url.rfind("mysql:", 0) == 0 || url.rfind("mariadb:", 0) == 0;
+  const char mark = backticks ? '`' : '"';
+  auto quote = [mark](const std::string& s) {
+    std::string q(1, mark);
+    for (char c : s) q += (c == mark) ? std::string(2, mark) : std::string(1, c);
+    return q + mark;
   };
   return t.schema.empty() ? fmt::format("SELECT * FROM {}", quote(t.name))
                           : fmt::format("SELECT * FROM {}.{}", quote(t.schema), quote(t.name));

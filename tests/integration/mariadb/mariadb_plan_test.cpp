@@ -42,5 +42,18 @@ TEST_F(MariadbPlanTest, KeyWithoutAnIndexIsReadOnceNotPerChunk) {
   EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT id) FROM w"), "20000");
 }
 
+TEST_F(MariadbPlanTest, TableFlagQuotesTheNameAsMariadbDoes) {
+  // --table NAME on a MariaDB source: the name in backticks (double quotes would be a string).
+  my_->exec("CREATE TABLE `order` (id BIGINT PRIMARY KEY, v VARCHAR(10));"
+            "INSERT INTO `order` SELECT seq, CONCAT('v', seq) FROM seq_1_to_500");
+  test::TempDir dir;
+  const auto r = test::run_parmap({"run", "--source", my_url(), "--target", dir.url("t.db"),
+                                   "--table", "order", "--target-table", "o", "--mode", "create",
+                                   "-q"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT id) FROM o"), "500");
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT v FROM o WHERE id = 500"), "v500");
+}
+
 }  // namespace
 }  // namespace parmap
