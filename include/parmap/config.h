@@ -26,7 +26,12 @@ int default_max_workers();
 struct ParallelConfig {
   bool enable_parallel = true;
   int max_workers = default_max_workers();  ///< default: CPU cores - 1, at least 1
-  int64_t chunk_size = 50000;          ///< rows per chunk
+  int64_t chunk_size = 50000;          ///< rows per chunk: the ledger's unit of resume
+  /// Consecutive chunks of a worker are committed together, in one target transaction and
+  /// one bulk write, in groups sized from the measured rate to about commit_group_seconds
+  /// (chunk_size "auto", and what resolve_config gives when chunk_size is not set). False:
+  /// each chunk is its own transaction (an explicit chunk_size, and ParallelConfig{}).
+  bool chunk_size_auto = false;
   int64_t min_rows_for_parallel = 100000;
   int max_retries = 3;                 ///< per chunk, for transient errors
   int retry_backoff_ms = 200;          ///< first backoff; doubles, capped, with jitter

@@ -147,6 +147,11 @@ class NativeSource {
   /// Order-independent hash of the rows' encoded bytes (a different kind of hash from
   /// hash_rows: the ledger says which).
   virtual uint64_t row_hash() const = 0;
+  /// For several sources fed in turn into one NativeSink (chunks committed together): the
+  /// stream's header is passed on only when `keep_header` (the first source) and its trailer
+  /// only when `keep_trailer` (the last). Call before the first next(). A format without
+  /// either ignores it.
+  virtual void set_framing(bool /*keep_header*/, bool /*keep_trailer*/) {}
 };
 
 /// Takes a NativeSource's stream into one table, inside the current transaction.

@@ -105,6 +105,9 @@ struct ParallelResult {
   std::string snapshot;           ///< how consistent the source view was
   bool fast_path = false;         ///< engine-native bytes passed through, rows not decoded
   std::string path;               ///< which data path ran and why
+  int64_t commits = 0;            ///< target transactions that committed chunks in this run
+  /// With chunk_size auto: how chunks were grouped into commits, for the summary; else empty.
+  std::string commit_groups;
   bool resumed = false;           ///< this invocation resumed a run that had not finished
   int64_t run = 0;                ///< the job's run number (1 for its first run)
   bool dry_run = false;           ///< plan only: nothing was written

@@ -45,6 +45,7 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   line("rows", fmt::format("{} in {:.2f} s ({:.0f} rows/s), {} worker(s), {} retries",
                            r.total_rows_processed, r.elapsed_seconds, r.rows_per_second,
                            r.workers_used, r.retries));
+  if (!r.commit_groups.empty()) line("commits", r.commit_groups);
   if (r.rows_rejected > 0) {
     line("rejected", fmt::format("{} row(s), written to {}", r.rows_rejected, r.reject_file));
   }
@@ -89,6 +90,8 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"chunks_done", r.chunks_done},
                    {"chunks_skipped", r.chunks_skipped},
                    {"chunks_failed", r.chunks_failed},
+                   {"commits", r.commits},
+                   {"commit_groups", r.commit_groups},
                    {"retries", r.retries},
                    {"rows_rejected", r.rows_rejected},
                    {"reject_file", r.reject_file},

@@ -70,6 +70,7 @@ struct Setting {
   bool is_bool;
   int64_t min, max;  // accepted range, integer settings only
   std::function<void(ParallelConfig&, int64_t)> apply;
+  std::function<void(ParallelConfig&)> apply_auto = {};  ///< set: the value "auto" is accepted
 };
 
 const std::vector<Setting>& settings() {
@@ -87,11 +88,18 @@ const std::vector<Setting>& settings() {
        1,
        1024,
        [](ParallelConfig& c, int64_t v) { c.max_workers = static_cast<int>(v); }},
-      {{"chunk_size", "MAPPER_CHUNK_SIZE", "rows per chunk (one target transaction each)"},
+      {{"chunk_size", "MAPPER_CHUNK_SIZE",
+        "rows per chunk, the unit of resume; a number: one target transaction each; auto "
+        "(the default): chunks of 50000 rows, committed in groups of consecutive chunks of "
+        "about 2 seconds each, sized from the measured rate"},
        false,
        1,
        100'000'000,
-       [](ParallelConfig& c, int64_t v) { c.chunk_size = v; }},
+       [](ParallelConfig& c, int64_t v) {
+         c.chunk_size = v;
+         c.chunk_size_auto = false;
+       },
+       [](ParallelConfig& c) { c.chunk_size_auto = true; }},
       {{"min_rows_for_parallel", "MAPPER_MIN_ROWS_FOR_PARALLEL",
         "estimated rows below which the job runs serially"},
        false,
@@ -147,7 +155,9 @@ std::string accepted_keys() {
 int64_t parse_setting(const Setting& setting, const std::string& where, const std::string& value) {
   if (setting.is_bool) return parse_bool(where, value) ? 1 : 0;
   if (auto v = parse_int(value, setting.min, setting.max)) return *v;
-  throw_config(where, value, fmt::format("a whole number from {} to {}", setting.min, setting.max));
+  throw_config(where, value,
+               fmt::format("a whole number from {} to {}{}", setting.min, setting.max,
+                           setting.apply_auto ? " or auto" : ""));
 }
 
 int max_workers_for(unsigned cores) {
@@ -237,14 +247,22 @@ ParallelConfig apply_settings(const ParamMap& params, const EnvMap& env, unsigne
   ParallelConfig config;
   config.max_workers =
       max_workers_for(cpu_cores == 0 ? std::thread::hardware_concurrency() : cpu_cores);
+  config.chunk_size_auto = true;  // unless chunk_size is set
+  auto apply = [&config](const Setting& setting, const std::string& where,
+                         const std::string& value) {
+    if (setting.apply_auto && to_lower(trim(value)) == "auto") {
+      setting.apply_auto(config);
+    } else {
+      setting.apply(config, parse_setting(setting, where, value));
+    }
+  };
   for (const auto& setting : settings()) {
     Source origin = Source::Default;
     if (auto p = params.find(setting.info.param); p != params.end()) {
-      setting.apply(config,
-                    parse_setting(setting, fmt::format("job param '{}'", p->first), p->second));
+      apply(setting, fmt::format("job param '{}'", p->first), p->second);
       origin = Source::Param;
     } else if (auto e = env.find(setting.info.env); e != env.end()) {
-      setting.apply(config, parse_setting(setting, e->first, e->second));
+      apply(setting, e->first, e->second);
       origin = Source::Environment;
     }
     config.origin[setting.info.param] = origin;

@@ -1,5 +1,6 @@
-// One chunk's copy attempt: source rows into the target table and the ledger row, in one
-// target transaction (typed batches, or native bytes on the fast path).
+// One attempt at a group of chunks (one chunk, or with chunk_size auto a run of consecutive
+// ones): the source rows of each into the target table, and each chunk's ledger row, in one
+// target transaction and one bulk write (typed batches, or native bytes on the fast path).
 #include <deque>
 
 #include "exec/batch_pipe.h"
@@ -7,39 +8,72 @@
 
 namespace parmap {
 
-int64_t Executor::copy_chunk_native(const Chunk& chunk, Connection& src, Connection& tgt) {
-  std::vector<Value> params;
-  const std::string sql = src.chunk_query(sql_, chunk, params);
+namespace {
+
+/// What one chunk of a group read and wrote, for its ledger row.
+struct Tally {
+  int64_t read = 0;
   int64_t written = 0;
-  in_write_transaction(tgt, [&] {
-    auto source = src.open_native_source(sql, params);
-    auto sink = tgt.open_native_sink(table_, out_columns_);
-    std::string_view data;
-    while (source->next(data)) {
-      if (cancelled()) {
-        throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", chunk.describe()));
-      }
-      sink->write(data);
-    }
-    written = sink->finish();
-    if (written != source->rows()) {
-      throw Error(ErrorKind::Internal,
-                  fmt::format("{}: the source sent {} rows but the target took {}",
-                              chunk.describe(), source->rows(), written));
-    }
-    Ledger(tgt).record_chunk(job_id_, chunk, source->rows(), written, HashKind::Bytes,
-                             source->row_hash());
-  });
-  return written;
+  uint64_t hash = 0;
+};
+
+/// The rows the target took against those the chunks sent: a group's chunks share one bulk
+/// write, so each chunk's count is only sound when the totals agree.
+void check_total(const ChunkGroup& group, int64_t sent, int64_t taken) {
+  if (sent != taken) {
+    throw Error(ErrorKind::Internal,
+                fmt::format("{}: the source sent {} rows but the target took {}",
+                            describe_group(group), sent, taken));
+  }
 }
 
-int64_t Executor::copy_chunk(const Chunk& chunk) {
+}  // namespace
+
+std::string describe_group(const ChunkGroup& group) {
+  if (group.size() == 1) return group.front()->describe();
+  return fmt::format("{} chunks committed together (chunk {} to chunk {})", group.size(),
+                     group.front()->index, group.back()->index);
+}
+
+std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, Connection& src,
+                                                 Connection& tgt) {
+  std::vector<int64_t> rows(group.size());
+  in_write_transaction(tgt, [&] {
+    auto sink = tgt.open_native_sink(table_, out_columns_);
+    std::vector<uint64_t> hashes(group.size());
+    int64_t sent = 0;
+    for (size_t i = 0; i < group.size(); ++i) {
+      // Declared before the source, which may point into them: destroyed after it.
+      std::vector<Value> params;
+      const std::string sql = src.chunk_query(sql_, *group[i], params);
+      auto source = src.open_native_source(sql, params);
+      // One stream into the target: the first chunk's header, the last chunk's trailer.
+      source->set_framing(i == 0, i + 1 == group.size());
+      std::string_view data;
+      while (source->next(data)) {
+        if (cancelled()) {
+          throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", group[i]->describe()));
+        }
+        sink->write(data);
+      }
+      rows[i] = source->rows();
+      hashes[i] = source->row_hash();
+      sent += rows[i];
+    }
+    check_total(group, sent, sink->finish());
+    Ledger ledger(tgt);
+    for (size_t i = 0; i < group.size(); ++i) {
+      ledger.record_chunk(job_id_, *group[i], rows[i], rows[i], HashKind::Bytes, hashes[i]);
+    }
+  });
+  return rows;
+}
+
+std::vector<int64_t> Executor::copy_group(const ChunkGroup& group) {
   Connection& src = pool_.get_source_connection();
   Connection& tgt = pool_.get_target_connection();
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
-  if (fast_path_) return copy_chunk_native(chunk, src, tgt);
-  std::vector<Value> params;
-  const std::string sql = src.chunk_query(sql_, chunk, params);
+  if (fast_path_) return copy_group_native(group, src, tgt);
   const size_t batch_rows =
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
   // Where writers may overlap, a reader thread keeps one batch ahead of the writer (three
@@ -51,24 +85,60 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
   const size_t batch_bytes = static_cast<size_t>(
       overlap ? std::clamp<int64_t>(config_.max_batch_bytes / 3, 1, kOverlapBatchBytes)
               : config_.max_batch_bytes);
-  auto source = src.open_source(sql, params, batch_rows, batch_bytes);
 
-  uint64_t hash = 0;
-  int64_t rows_read = 0;
+  // The group's rows as one stream of batches: chunk after chunk, each chunk's own query.
+  std::vector<Tally> tally(group.size());
+  size_t current = 0;
+  // The open source's query and bound values: a driver may keep pointers into them (SQLite
+  // binds text without copying), so they outlive it.
+  std::string sql;
+  std::vector<Value> params;
+  std::unique_ptr<RowSource> source;
   Batch batch;
   auto next = [&] {
-    if (cancelled()) {
-      throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", chunk.describe()));
+    for (;;) {
+      if (cancelled()) {
+        throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", describe_group(group)));
+      }
+      if (!source) {
+        if (current == group.size()) return false;
+        params.clear();
+        sql = src.chunk_query(sql_, *group[current], params);
+        source = src.open_source(sql, params, batch_rows, batch_bytes);
+      }
+      if (source->next(batch)) break;
+      // A drained source lets go of its statement (and, on SQLite, its read lock) at once.
+      source.reset();
+      ++current;
     }
-    if (!source->next(batch)) return false;
-    rows_read += static_cast<int64_t>(batch.num_rows());
+    Tally& t = tally[current];
+    t.read += static_cast<int64_t>(batch.num_rows());
     if (opts_.transform) opts_.transform(batch);
-    hash += hash_rows(batch);  // the rows as written: what verify --ledger reads back
+    t.written += static_cast<int64_t>(batch.num_rows());
+    t.hash += hash_rows(batch);  // the rows as written: what verify --ledger reads back
     return true;
+  };
+  auto record = [&](int64_t taken) {
+    // One chunk keeps the target's own count, as it always did; a group's must add up.
+    if (group.size() == 1) {
+      tally.front().written = taken;
+    } else {
+      int64_t sent = 0;
+      for (const Tally& t : tally) sent += t.written;
+      check_total(group, sent, taken);
+    }
+    Ledger ledger(tgt);
+    for (size_t i = 0; i < group.size(); ++i) {
+      ledger.record_chunk(job_id_, *group[i], tally[i].read, tally[i].written, HashKind::Values,
+                          tally[i].hash);
+    }
   };
 
   // An engine with one writer at a time: read ahead without the lock, up to the byte
   // bound, so that readers overlap the writer; a larger chunk streams on under the lock.
+  // A drained source has let go of its read lock before this worker waits for the writer
+  // lock: with source and target in one SQLite file, a reader waiting for the writer would
+  // block the writer's commit.
   std::deque<Batch> ahead;
   bool more = true;
   if (tgt.writer_lock()) {
@@ -78,13 +148,8 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
       ahead.push_back(std::move(batch));
       batch = Batch{};
     }
-    // A drained source lets go of its read lock before this worker waits for the writer
-    // lock: with source and target in one SQLite file, a reader waiting for the writer
-    // would block the writer's commit.
-    if (!more) source.reset();
   }
 
-  int64_t written = 0;
   if (overlap) {
     in_write_transaction(tgt, [&] {
       auto sink = tgt.open_sink(table_, out_columns_);
@@ -100,21 +165,21 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
         Batch piece;
         while (pipe.next(piece)) sink->write(piece);
       }
-      written = sink->finish();
-      Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
+      record(sink->finish());
     });
-    return written;
+  } else {
+    in_write_transaction(tgt, [&] {
+      auto sink = tgt.open_sink(table_, out_columns_);
+      while (!ahead.empty()) {
+        sink->write(ahead.front());
+        ahead.pop_front();
+      }
+      while (more && next()) sink->write(batch);
+      record(sink->finish());
+    });
   }
-  in_write_transaction(tgt, [&] {
-    auto sink = tgt.open_sink(table_, out_columns_);
-    while (!ahead.empty()) {
-      sink->write(ahead.front());
-      ahead.pop_front();
-    }
-    while (more && next()) sink->write(batch);
-    written = sink->finish();
-    Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
-  });
+  std::vector<int64_t> written;
+  for (const Tally& t : tally) written.push_back(t.written);
   return written;
 }
 

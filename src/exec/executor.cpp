@@ -63,6 +63,7 @@ void Executor::reset_plan() {
   out_columns_.clear();
   snapshot_.clear();
   fast_path_ = false;
+  grouping_ = false;
   queue_.clear();
   new_run_ = true;
   run_no_ = 1;
@@ -231,6 +232,9 @@ void Executor::prepare() {
                               : "one snapshot shared by planning and all workers";
   }
   choose_path(*coord_src_, *coord_tgt_, src_schema, target_schema);
+  // A target with one writer at a time (SQLite) gains nothing from longer transactions and
+  // would hold its lock longer: chunks stay single there.
+  grouping_ = config_.chunk_size_auto && coord_tgt_->writer_lock() == nullptr;
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
     if (committed.count(c.index)) {
@@ -268,6 +272,7 @@ ParallelResult Executor::run() {
   const int workers =
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
+  workers_ = std::max(1, result_.workers_used);
   if (opts_.dry_run) {
     result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return result_;
@@ -286,6 +291,13 @@ ParallelResult Executor::run() {
   result_.chunks_done = chunks_done_;
   result_.chunks_failed = chunks_failed_;
   result_.rows_rejected = rejected_;
+  result_.commits = commits_;
+  if (grouping_ && commits_ > 0) {
+    result_.commit_groups = fmt::format(
+        "chunk_size auto: {} chunk(s) committed in {} transaction(s), up to {} consecutive "
+        "chunks each, sized for about {:.0f} s at the measured rate",
+        result_.chunks_done, commits_.load(), largest_group_.load(), group_seconds());
+  }
   if (result_.rows_rejected > 0) result_.reject_file = reject_path_;
   // Success is complete: every planned chunk committed (now or by an earlier invocation of
   // this run) and the run stamped finished. Anything else names what is missing.
@@ -327,11 +339,99 @@ ParallelResult Executor::run() {
 void Executor::worker() {
   for (;;) {
     if (stop_ || cancelled()) break;
-    const size_t i = next_.fetch_add(1);
-    if (i >= queue_.size()) break;
-    run_chunk(*queue_[i]);
+    const ChunkGroup group = claim();
+    if (group.empty()) break;
+    const auto t0 = Clock::now();
+    if (group.size() == 1) {
+      run_chunk(*group.front());
+    } else {
+      run_group(group);
+    }
+    measured(group.size(), std::chrono::duration<double>(Clock::now() - t0).count());
   }
   pool_.release_thread_connections();
+}
+
+double Executor::group_seconds() const {
+  // Long enough that a transaction's fixed costs (the bulk write's start, the commit's flush)
+  // are a percent or two; short enough that a failure redoes little, and well inside the
+  // attempt's time limit.
+  constexpr double kGroupSeconds = 2.0;
+  return config_.chunk_timeout_s > 0
+             ? std::min(kGroupSeconds, static_cast<double>(config_.chunk_timeout_s) / 4)
+             : kGroupSeconds;
+}
+
+ChunkGroup Executor::claim() {
+  std::lock_guard lock(claim_mu_);
+  if (next_ >= queue_.size()) return {};
+  const size_t left = queue_.size() - next_;
+  size_t n = 1;
+  if (grouping_ && seconds_per_chunk_ > 0) {
+    // At most an equal share of what is left among the workers, so that the groups shrink
+    // towards the end and the workers finish together.
+    const size_t share = std::max<size_t>(1, left / static_cast<size_t>(workers_));
+    const double fit = group_seconds() / seconds_per_chunk_;
+    n = std::clamp<size_t>(static_cast<size_t>(fit), 1, share);
+  }
+  ChunkGroup group(queue_.begin() + static_cast<std::ptrdiff_t>(next_),
+                   queue_.begin() + static_cast<std::ptrdiff_t>(next_ + n));
+  next_ += n;
+  return group;
+}
+
+void Executor::measured(size_t chunks, double seconds) {
+  if (!grouping_ || chunks == 0) return;
+  std::lock_guard lock(claim_mu_);
+  const double per_chunk = seconds / static_cast<double>(chunks);
+  seconds_per_chunk_ =
+      seconds_per_chunk_ == 0 ? per_chunk : 0.5 * seconds_per_chunk_ + 0.5 * per_chunk;
+}
+
+void Executor::run_group(const ChunkGroup& group) {
+  try {
+    Connection& src = pool_.get_source_connection();
+    Connection& tgt = pool_.get_target_connection();
+    bool interrupted = false;
+    const std::vector<int64_t> rows = watchdog_.guard(describe_group(group), {&src, &tgt},
+                                                      interrupted, [&] { return copy_group(group); });
+    if (interrupted) {
+      pool_.discard_source_connection();
+      pool_.discard_target_connection();
+    }
+    ++commits_;
+    size_t largest = largest_group_.load();
+    while (largest < group.size() && !largest_group_.compare_exchange_weak(largest, group.size())) {
+    }
+    for (size_t i = 0; i < group.size(); ++i) chunk_committed(*group[i], rows[i]);
+    return;
+  } catch (const Error& e) {
+    pool_.discard_source_connection();
+    pool_.discard_target_connection();
+    if (e.kind() == ErrorKind::Cancelled && cancelled()) return;
+    spdlog::warn("job {}, {}: {}; each chunk is copied again on its own", job_id_,
+                 describe_group(group), e.what());
+  } catch (const std::exception& e) {
+    pool_.discard_source_connection();
+    pool_.discard_target_connection();
+    spdlog::warn("job {}, {}: internal error: {}; each chunk is copied again on its own", job_id_,
+                 describe_group(group), e.what());
+  }
+  // Its commit may have gone through before the connection failed: each chunk asks the ledger.
+  for (const Chunk* c : group) {
+    if (stop_ || cancelled()) break;
+    run_chunk(*c, /*check_ledger=*/true);
+  }
+}
+
+void Executor::chunk_committed(const Chunk& chunk, int64_t rows) {
+  rows_done_ += rows;
+  ++chunks_done_;
+  {
+    std::lock_guard lock(done_mu_);
+    done_.insert(chunk.index);
+  }
+  report(chunk, rows, false);
 }
 
 void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
@@ -341,7 +441,7 @@ void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
   opts_.on_progress(ev);
 }
 
-void Executor::run_chunk(const Chunk& chunk) {
+void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
   std::mt19937_64 rng(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^ chunk.index);
   bool isolate = false;  // set after a data error: find the refused rows
   for (int attempt = 0;; ++attempt) {
@@ -350,14 +450,14 @@ void Executor::run_chunk(const Chunk& chunk) {
       // and it fails as Transient. When guard() is done the watchdog has let go of them, so
       // the handlers below may discard them.
       auto copy = [&]() -> int64_t {
-        if (attempt > 0 || isolate) {
+        if (attempt > 0 || isolate || check_ledger) {
           // The previous attempt may have committed before its connection failed: the
           // ledger, not a blind retry, decides. That includes a "data error" that is the
           // ledger's own unique key refusing a second commit of this chunk.
           Ledger ledger(pool_.get_target_connection());
           if (auto rows = ledger.committed_rows(job_id_, chunk.index)) return *rows;
         }
-        return isolate ? copy_chunk_isolating(chunk) : copy_chunk(chunk);
+        return isolate ? copy_chunk_isolating(chunk) : copy_group({&chunk}).front();
       };
       Connection& src = pool_.get_source_connection();
       Connection& tgt = pool_.get_target_connection();
@@ -368,13 +468,8 @@ void Executor::run_chunk(const Chunk& chunk) {
         pool_.discard_source_connection();
         pool_.discard_target_connection();
       }
-      rows_done_ += rows;
-      ++chunks_done_;
-      {
-        std::lock_guard lock(done_mu_);
-        done_.insert(chunk.index);
-      }
-      report(chunk, rows, false);
+      ++commits_;
+      chunk_committed(chunk, rows);
       return;
     } catch (const Error& e) {
       pool_.discard_source_connection();

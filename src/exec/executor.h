@@ -33,6 +33,12 @@ using Clock = std::chrono::steady_clock;
 /// Rows per batch handed from a source to a sink.
 inline constexpr size_t kBatchRows = 10000;
 
+/// Chunks copied in one attempt and committed in one target transaction: one chunk, or with
+/// chunk_size auto a run of queued ones.
+using ChunkGroup = std::vector<const Chunk*>;
+/// "chunk 3 [...]" for one chunk; the count and the first and last chunk for a group.
+std::string describe_group(const ChunkGroup& group);
+
 /// Runs `fn` inside one target transaction, holding the engine's writer lock if it has one.
 template <typename Fn>
 void in_write_transaction(Connection& db, Fn&& fn) {
@@ -116,11 +122,27 @@ class Executor {
   void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
                    const std::optional<TableSchema>& target_schema);
   void worker();
-  void run_chunk(const Chunk& chunk);
-  /// One attempt; returns rows written.
-  int64_t copy_chunk(const Chunk& chunk);
-  /// One attempt on the fast path: native bytes from source to target, not decoded.
-  int64_t copy_chunk_native(const Chunk& chunk, Connection& src, Connection& tgt);
+  /// The next chunks for this worker, in queue order: one, or with grouping_ as many as
+  /// take about kGroupSeconds at the measured rate, never more than a share of what is left
+  /// that keeps every worker busy to the end. Empty: the queue is drained.
+  ChunkGroup claim();
+  /// Records how long a claimed group took, for the size of the next ones.
+  void measured(size_t chunks, double seconds);
+  /// How long a group should take: about 2 s, within a quarter of chunk_timeout_s.
+  double group_seconds() const;
+  /// Copies a group in one attempt; if that fails in any way, each of its chunks goes
+  /// through run_chunk on its own (retries, reject isolation), after the ledger says it was
+  /// not committed.
+  void run_group(const ChunkGroup& group);
+  /// `check_ledger`: ask the ledger first whether the chunk is committed (after a failed
+  /// group whose commit may have gone through).
+  void run_chunk(const Chunk& chunk, bool check_ledger = false);
+  void chunk_committed(const Chunk& chunk, int64_t rows);
+  /// One attempt at a group (or one chunk); returns each chunk's rows written.
+  std::vector<int64_t> copy_group(const ChunkGroup& group);
+  /// The same on the fast path: native bytes from source to target, not decoded.
+  std::vector<int64_t> copy_group_native(const ChunkGroup& group, Connection& src,
+                                         Connection& tgt);
   /// After a data error: reads the whole chunk again and writes it in halving slices, each
   /// under a savepoint, until the refused rows are isolated; they go to the reject file
   /// (within max_rejects) and the others commit. Returns rows written.
@@ -157,7 +179,14 @@ class Executor {
   std::string snapshot_;  ///< exported snapshot id, "" when the engine has none
   bool fast_path_ = false;
   std::vector<const Chunk*> queue_;
-  std::atomic<size_t> next_{0};
+  /// Commit groups of consecutive chunks (chunk_size auto, a target with concurrent writers).
+  bool grouping_ = false;
+  int workers_ = 1;  ///< worker threads of this run
+  std::mutex claim_mu_;
+  size_t next_ = 0;                ///< the next queued chunk to claim, under claim_mu_
+  double seconds_per_chunk_ = 0;   ///< smoothed, from the groups done; 0: none yet
+  std::atomic<int64_t> commits_{0};      ///< target transactions that committed chunks
+  std::atomic<size_t> largest_group_{0};
   std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};
   std::atomic<int64_t> rejected_{0};  ///< rows rejected, counted against max_rejects
   std::string reject_path_;

@@ -99,6 +99,8 @@ class TupleHasher {
   void feed(std::string_view data);
   int64_t rows() const { return rows_; }
   uint64_t hash() const { return hash_; }
+  /// The stream's trailer has been fed (it is all that is pending).
+  bool at_trailer() const { return pending_.size() == 2 && pending_ == "\xff\xff"; }
 
  private:
   std::string pending_;

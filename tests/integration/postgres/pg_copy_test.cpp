@@ -141,12 +141,15 @@ class PgCopyTest : public test::PgTwoDatabasesTest {
     return kills;
   }
 
-  static ParallelOptions options(int workers, int64_t chunk_size) {
+  /// `grouped`: chunks of `chunk_size` rows committed in groups, as chunk_size auto does
+  /// with its own chunks of 50000.
+  static ParallelOptions options(int workers, int64_t chunk_size, bool grouped = false) {
     ParallelOptions o;
     o.config = resolve_config({{"max_workers", std::to_string(workers)},
                                {"chunk_size", std::to_string(chunk_size)},
                                {"min_rows_for_parallel", "10"}},
                               {}, 8);
+    o.config.chunk_size_auto = grouped;
     return o;
   }
 
@@ -190,16 +193,21 @@ TEST_F(PgCopyTest, EveryTypeSurvivesTheFastAndTheTypedPath) {
   struct Path {
     const char* table;
     bool typed;
+    bool grouped;
   };
-  for (const Path path : {Path{"fast_copy", false}, Path{"typed_copy", true}}) {
+  for (const Path path : {Path{"fast_copy", false, false}, Path{"typed_copy", true, false},
+                          Path{"fast_grouped", false, true}, Path{"typed_grouped", true, true}}) {
     SCOPED_TRACE(path.table);
     dst_->exec(all_types_ddl(path.table));
-    auto opts = options(4, 250);
+    auto opts = options(path.grouped ? 2 : 4, path.grouped ? 50 : 250, path.grouped);
     if (path.typed) opts.transform = [](Batch&) {};
     const auto r =
         run(src_url(), "SELECT * FROM all_types ORDER BY id", dst_url(), "", path.table, opts);
     if (!r) continue;
-    expect_complete(*r, rows, 4);
+    expect_complete(*r, rows, path.grouped ? 2 : 4);
+    if (path.grouped) {
+      EXPECT_LT(r->commits, r->chunks_done) << "no chunks were grouped";
+    }
     EXPECT_EQ(r->partition_column, "id");
     EXPECT_EQ(r->fast_path, !path.typed) << r->path;
     EXPECT_EQ(pg_checksum(*dst_, path.table), want);
@@ -257,12 +265,20 @@ TEST_F(PgCopyTest, RefusedRowsAreIsolatedAndTheGoodRowsCommit) {
   const std::string bad = "v >= 48 OR s IS NULL";
   const int64_t bad_rows = std::stoll(src_->scalar("SELECT count(*) FROM r WHERE " + bad));
   TempDir dir;
-  for (const bool fast : {true, false}) {
+  // A refused row fails its whole group, whose chunks are then copied one by one (the
+  // fallback is the same on both paths).
+  struct Case {
+    bool fast, grouped;
+  };
+  for (const Case c : {Case{true, false}, Case{false, false}, Case{true, true}}) {
+    const bool fast = c.fast, grouped = c.grouped;
     SCOPED_TRACE(fast ? "fast path" : "typed path");
+    SCOPED_TRACE(grouped ? "grouped commits" : "a commit per chunk");
     dst_->exec("TRUNCATE r; DROP TABLE IF EXISTS parmap_ledger, parmap_jobs");
-    auto opts = options(2, 2000);
+    auto opts = options(2, 2000, grouped);
     opts.config.max_rejects = bad_rows;
-    opts.reject_file = dir.file(fast ? "fast.jsonl" : "typed.jsonl");
+    opts.reject_file = dir.file(std::string(fast ? "fast" : "typed") + (grouped ? "-g" : "") +
+                                ".jsonl");
     if (!fast) opts.transform = [](Batch&) {};
     const auto r = run(src_url(), "SELECT * FROM r ORDER BY id", dst_url(), "", "r", opts);
     ASSERT_TRUE(r);
@@ -282,10 +298,12 @@ TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
   // No unique key on the target: a chunk loaded twice would show in the count.
   dst_->exec("CREATE TABLE k (id int8, v int8, s text)");
   const std::string want = pg_checksum(*src_, "k");
+  for (const bool grouped : {false, true})
   for (const bool typed : {false, true}) {
     SCOPED_TRACE(typed ? "typed path" : "fast path");
+    SCOPED_TRACE(grouped ? "grouped commits" : "a commit per chunk");
     dst_->exec("TRUNCATE k; DROP TABLE IF EXISTS parmap_ledger, parmap_jobs");
-    auto opts = options(4, std::max<int64_t>(200, n / 80));
+    auto opts = options(4, std::max<int64_t>(200, n / 80), grouped);
     opts.config.retry_backoff_ms = 20;
     opts.config.max_retries = 10;
     if (typed) opts.transform = [](Batch&) {};
@@ -329,6 +347,41 @@ TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
   EXPECT_EQ(checked->target_rows, n);
   EXPECT_GT(kills, 0) << "no backend was killed: the verify was too quick";
   EXPECT_GT(checked->retries, 0) << kills << " backends killed";
+}
+
+TEST_F(PgCopyTest, GroupedChunksCommitTogetherWithALedgerRowEach) {
+  src_->exec(
+      "CREATE TABLE g (id int8 PRIMARY KEY, v int8, s text); INSERT INTO g SELECT i, i * 7, "
+      "repeat('x', i % 40) FROM generate_series(1, 60000) AS i; ANALYZE g");
+  const std::string want = pg_checksum(*src_, "g");
+  for (const bool typed : {false, true}) {
+    SCOPED_TRACE(typed ? "typed path" : "fast path");
+    const std::string table = typed ? "g_typed" : "g_fast";
+    // No unique key on the target: a chunk loaded twice would show in the count.
+    dst_->exec("CREATE TABLE " + table + " (id int8, v int8, s text)");
+    auto opts = options(2, 1000, true);
+    if (typed) opts.transform = [](Batch&) {};
+    const auto r = run(src_url(), "SELECT * FROM g ORDER BY id", dst_url(), "", table, opts);
+    ASSERT_TRUE(r);
+    expect_complete(*r, 60000, 2);
+    EXPECT_EQ(r->chunks_planned, 60);
+    EXPECT_LT(r->commits, 30) << r->commit_groups;
+    EXPECT_NE(r->commit_groups.find("chunk_size auto"), std::string::npos) << r->commit_groups;
+    EXPECT_EQ(pg_checksum(*dst_, table), want);
+    // Each chunk has its own ledger row with its own rows, so that a rerun or verify sees
+    // chunks, not groups.
+    EXPECT_EQ(dst_->scalar("SELECT count(*) || ' ' || sum(rows_written) || ' ' || "
+                           "count(DISTINCT chunk_id) FROM parmap_ledger WHERE job_id = '" +
+                           r->job_id + "'"),
+              "60 60000 60");
+    EXPECT_LE(std::stoll(dst_->scalar("SELECT max(rows_written) FROM parmap_ledger WHERE "
+                                      "job_id = '" + r->job_id + "'")),
+              2000);
+    const VerifyResult v = verify_query_parallel(src_url(), "SELECT * FROM g ORDER BY id",
+                                                 dst_url(), "", table, opts);
+    EXPECT_TRUE(v.ok()) << v.differences.size() << " ranges differ";
+    EXPECT_EQ(v.target_rows, 60000);
+  }
 }
 
 TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
