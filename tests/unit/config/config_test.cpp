@@ -412,5 +412,33 @@ TEST(ConfigTest, StrictResolutionStillRefusesTheJobsKeys) {
   EXPECT_TRUE(contains(message_of({{"run_date", "2026-12-01"}}, {}), "unknown job param"));
 }
 
+TEST(ConfigTest, ChunkSizeAutoIsTheDefaultAndANumberIsExact) {
+  // Not given, or "auto" in any case: chunks of 50000 committed in groups.
+  for (const ParallelConfig& c :
+       {resolve_config({}, {}, kCores), resolve_config({{"chunk_size", "auto"}}, {}, kCores),
+        resolve_config({}, {{"MAPPER_CHUNK_SIZE", " AUTO "}}, kCores)}) {
+    EXPECT_TRUE(c.chunk_size_auto);
+    EXPECT_EQ(c.chunk_size, 50000);
+  }
+  // A number, from either place: one transaction per chunk of exactly that size; a param
+  // beats an environment "auto".
+  const ParallelConfig exact =
+      resolve_config({{"chunk_size", "2000"}}, {{"MAPPER_CHUNK_SIZE", "auto"}}, kCores);
+  EXPECT_FALSE(exact.chunk_size_auto);
+  EXPECT_EQ(exact.chunk_size, 2000);
+  EXPECT_EQ(exact.origin.at("chunk_size"), Source::Param);
+  EXPECT_FALSE(resolve_config({}, {{"MAPPER_CHUNK_SIZE", "7"}}, kCores).chunk_size_auto);
+  // The library's own default-constructed config is exact.
+  EXPECT_FALSE(ParallelConfig{}.chunk_size_auto);
+  // A bad value says that auto is accepted too; "auto" is no value for the others.
+  try {
+    resolve_config({{"chunk_size", "automatic"}}, {}, kCores);
+    ADD_FAILURE() << "chunk_size 'automatic' was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("or auto"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(resolve_config({{"max_retries", "auto"}}, {}, kCores), Error);
+}
+
 }  // namespace
 }  // namespace parmap
