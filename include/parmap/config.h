@@ -20,12 +20,19 @@ enum class Source { Default, Environment, Param };
 /// CPU cores - 1, at least 1 (at most 1024).
 int default_max_workers();
 
+/// The most workers max_workers "auto" tries.
+inline constexpr int kAutoWorkersCeiling = 8;
+
 /// The settings of one job. A default-constructed config holds the built-in defaults; the
 /// MAPPER_* environment and job params are applied by resolve_config and
 /// get_parallel_config_from_params.
 struct ParallelConfig {
   bool enable_parallel = true;
   int max_workers = default_max_workers();  ///< default: CPU cores - 1, at least 1
+  /// max_workers "auto": start with one worker and add one at a time while the rows per second
+  /// rise by at least 10%, up to max_workers (kAutoWorkersCeiling), stopping when they do
+  /// not (the servers are saturated) and going back to the best count.
+  bool max_workers_auto = false;
   int64_t chunk_size = 50000;          ///< rows per chunk: the ledger's unit of resume
   /// Consecutive chunks of a worker are committed together, in one target transaction and
   /// one bulk write, in groups sized from the measured rate to about commit_group_seconds

@@ -98,7 +98,9 @@ struct ParallelResult {
   int64_t retries = 0;
   int64_t rows_rejected = 0;      ///< refused by the target, written to reject_file
   std::string reject_file;        ///< set when rows were rejected
-  int workers_used = 0;
+  int workers_used = 0;             ///< the most workers copying at once
+  /// With max_workers auto: the count it settled on and why; else empty.
+  std::string workers_decision;
   bool parallel = false;
   std::string reason;             ///< why parallel or serial, and why not split
   std::string partition_column;   ///< empty: streamed as one chunk

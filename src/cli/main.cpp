@@ -68,11 +68,13 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   app.add_option("--table", f.cli.table, "source table, instead of --query");
   app.add_option("--target-table", f.cli.target_table, "target table, [schema.]table");
   app.add_option("--workers", f.workers,
-                 "max_workers: worker threads, each with its own source and target connection "
+                 "max_workers: worker threads, each with its own source and target connection; "
+                 "auto: start with 1 and add workers while rows/s rises by 10% or more, up to 8 "
                  "[env MAPPER_MAX_WORKERS; default CPU cores - 1, at least 1]");
   app.add_option("--chunk-size", f.chunk_size,
-                 "chunk_size: rows per chunk, the unit of commit and resume "
-                 "[env MAPPER_CHUNK_SIZE; default 50000]");
+                 "chunk_size: rows per chunk, the unit of resume; a number: one commit per "
+                 "chunk; auto: chunks of 50000 committed in groups of about 2 s "
+                 "[env MAPPER_CHUNK_SIZE; default auto]");
   app.add_option("--min-rows-for-parallel", f.min_rows,
                  "min_rows_for_parallel: below this estimate the job runs serially "
                  "[env MAPPER_MIN_ROWS_FOR_PARALLEL; default 100000]");

@@ -46,6 +46,7 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
                            r.total_rows_processed, r.elapsed_seconds, r.rows_per_second,
                            r.workers_used, r.retries));
   if (!r.commit_groups.empty()) line("commits", r.commit_groups);
+  if (!r.workers_decision.empty()) line("workers", r.workers_decision);
   if (r.rows_rejected > 0) {
     line("rejected", fmt::format("{} row(s), written to {}", r.rows_rejected, r.reject_file));
   }
@@ -96,6 +97,7 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"rows_rejected", r.rows_rejected},
                    {"reject_file", r.reject_file},
                    {"workers_used", r.workers_used},
+                   {"workers_decision", r.workers_decision},
                    {"elapsed_seconds", r.elapsed_seconds},
                    {"rows_per_second", r.rows_per_second},
                    {"errors", r.errors},

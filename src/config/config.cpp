@@ -83,11 +83,19 @@ const std::vector<Setting>& settings() {
        [](ParallelConfig& c, int64_t v) { c.enable_parallel = v != 0; }},
       {{"max_workers", "MAPPER_MAX_WORKERS",
         "worker threads, each with its own source and target connection (default: CPU "
-        "cores - 1)"},
+        "cores - 1); auto: start with 1 and add workers while rows/s rises by 10% or more, "
+        "up to 8, keeping the best count"},
        false,
        1,
        1024,
-       [](ParallelConfig& c, int64_t v) { c.max_workers = static_cast<int>(v); }},
+       [](ParallelConfig& c, int64_t v) {
+         c.max_workers = static_cast<int>(v);
+         c.max_workers_auto = false;
+       },
+       [](ParallelConfig& c) {
+         c.max_workers = kAutoWorkersCeiling;
+         c.max_workers_auto = true;
+       }},
       {{"chunk_size", "MAPPER_CHUNK_SIZE",
         "rows per chunk, the unit of resume; a number: one target transaction each; auto "
         "(the default): chunks of 50000 rows, committed in groups of consecutive chunks of "

@@ -273,6 +273,12 @@ ParallelResult Executor::run() {
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
   workers_ = std::max(1, result_.workers_used);
+  auto_workers_ = config_.max_workers_auto && workers_ > 1;
+  active_ = auto_workers_ ? 1 : workers_;
+  most_active_ = active_;
+  scaling_ = auto_workers_;
+  window_start_ = Clock::now();
+  window_rows_ = 0;
   if (opts_.dry_run) {
     result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return result_;
@@ -282,7 +288,7 @@ ParallelResult Executor::run() {
   if (snapshot_.empty()) coord_src_->close();
 
   std::vector<std::thread> threads;
-  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
+  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this, i] { worker(i); });
   for (auto& t : threads) t.join();
   pool_.close_all_connections();
   coord_src_->close();
@@ -291,6 +297,15 @@ ParallelResult Executor::run() {
   result_.chunks_done = chunks_done_;
   result_.chunks_failed = chunks_failed_;
   result_.rows_rejected = rejected_;
+  if (auto_workers_) {
+    result_.workers_used = most_active_;
+    result_.workers_decision = workers_decision_.empty()
+                                   ? fmt::format("max_workers auto: {} worker(s) when the run "
+                                                 "ended, still adding (each added one had "
+                                                 "brought 10% or more rows/s)",
+                                                 active_)
+                                   : workers_decision_;
+  }
   result_.commits = commits_;
   if (grouping_ && commits_ > 0) {
     result_.commit_groups = fmt::format(
@@ -336,9 +351,9 @@ ParallelResult Executor::run() {
   return result_;
 }
 
-void Executor::worker() {
+void Executor::worker(int id) {
   for (;;) {
-    if (stop_ || cancelled()) break;
+    if (stop_ || cancelled() || !wait_turn(id)) break;
     const ChunkGroup group = claim();
     if (group.empty()) break;
     const auto t0 = Clock::now();
@@ -350,6 +365,59 @@ void Executor::worker() {
     measured(group.size(), std::chrono::duration<double>(Clock::now() - t0).count());
   }
   pool_.release_thread_connections();
+}
+
+bool Executor::wait_turn(int id) {
+  if (!auto_workers_) return true;
+  std::unique_lock lock(claim_mu_);
+  for (;;) {
+    if (id < active_) return next_ < queue_.size();
+    // Past the wanted count: wait while the count may still grow, else retire.
+    if (!scaling_ || next_ >= queue_.size() || stop_ || cancelled()) return false;
+    turn_cv_.wait_for(lock, std::chrono::milliseconds(200));
+  }
+}
+
+void Executor::scale_workers() {
+  // Each count is measured over 3 seconds, or half a second and 8 groups per worker when
+  // groups are short, so that a new worker's first connection or one slow group does not
+  // decide alone.
+  constexpr double kWindowSeconds = 3.0;
+  constexpr double kShortWindowSeconds = 0.5;
+  constexpr double kGain = 1.10;  // another worker must bring 10% more rows/s
+  const auto now = Clock::now();
+  const double elapsed = std::chrono::duration<double>(now - window_start_).count();
+  ++window_groups_;
+  if (elapsed < kWindowSeconds &&
+      (elapsed < kShortWindowSeconds || window_groups_ < 8 * static_cast<int64_t>(active_))) {
+    return;
+  }
+  const double rate = static_cast<double>(rows_done_ - window_rows_) / elapsed;
+  if (best_rate_ == 0 || rate >= best_rate_ * kGain) {
+    best_rate_ = rate;
+    best_workers_ = active_;
+    if (active_ < workers_) {
+      ++active_;
+      most_active_ = std::max(most_active_, active_);
+    } else {
+      scaling_ = false;
+      workers_decision_ = fmt::format(
+          "max_workers auto: {} worker(s), the most this run allows ({:.0f} rows/s), each "
+          "added one having brought 10% or more",
+          active_, rate);
+    }
+  } else {
+    workers_decision_ = fmt::format(
+        "max_workers auto: {} worker(s): {} gave {:.0f} rows/s against {:.0f} with {}, less "
+        "than 10% more, so the servers are taken to be saturated",
+        best_workers_, active_, rate, best_rate_, best_workers_);
+    scaling_ = false;
+    active_ = best_workers_;
+  }
+  window_start_ = now;
+  window_rows_ = rows_done_;
+  window_groups_ = 0;
+  turn_cv_.notify_all();
 }
 
 double Executor::group_seconds() const {
@@ -370,7 +438,7 @@ ChunkGroup Executor::claim() {
   if (grouping_ && seconds_per_chunk_ > 0) {
     // At most an equal share of what is left among the workers, so that the groups shrink
     // towards the end and the workers finish together.
-    const size_t share = std::max<size_t>(1, left / static_cast<size_t>(workers_));
+    const size_t share = std::max<size_t>(1, left / static_cast<size_t>(active_));
     const double fit = group_seconds() / seconds_per_chunk_;
     n = std::clamp<size_t>(static_cast<size_t>(fit), 1, share);
   }
@@ -381,8 +449,9 @@ ChunkGroup Executor::claim() {
 }
 
 void Executor::measured(size_t chunks, double seconds) {
-  if (!grouping_ || chunks == 0) return;
   std::lock_guard lock(claim_mu_);
+  if (scaling_) scale_workers();
+  if (!grouping_ || chunks == 0) return;
   const double per_chunk = seconds / static_cast<double>(chunks);
   seconds_per_chunk_ =
       seconds_per_chunk_ == 0 ? per_chunk : 0.5 * seconds_per_chunk_ + 0.5 * per_chunk;

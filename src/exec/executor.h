@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -121,7 +122,14 @@ class Executor {
   void prepare();
   void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
                    const std::optional<TableSchema>& target_schema);
-  void worker();
+  /// Worker `id` (0-based) copies groups until the queue is drained, a failure stops the job,
+  /// or (max_workers auto) its id is beyond the workers wanted.
+  void worker(int id);
+  /// max_workers auto: waits until worker `id` is wanted; false when it never will be.
+  bool wait_turn(int id);
+  /// max_workers auto: after each group, compares the rows per second of the current worker
+  /// count with the best so far, and adds a worker or settles (under claim_mu_).
+  void scale_workers();
   /// The next chunks for this worker, in queue order: one, or with grouping_ as many as
   /// take about kGroupSeconds at the measured rate, never more than a share of what is left
   /// that keeps every worker busy to the end. Empty: the queue is drained.
@@ -182,6 +190,18 @@ class Executor {
   /// Commit groups of consecutive chunks (chunk_size auto, a target with concurrent writers).
   bool grouping_ = false;
   int workers_ = 1;  ///< worker threads of this run
+  // max_workers auto, under claim_mu_: workers wanted now, the measurement window, the best.
+  bool auto_workers_ = false;
+  int active_ = 1;
+  int most_active_ = 1;
+  bool scaling_ = false;
+  std::condition_variable turn_cv_;
+  Clock::time_point window_start_;
+  int64_t window_rows_ = 0;  ///< rows_done_ when the window started
+  int64_t window_groups_ = 0;  ///< groups finished in the window
+  double best_rate_ = 0;
+  int best_workers_ = 1;
+  std::string workers_decision_;
   std::mutex claim_mu_;
   size_t next_ = 0;                ///< the next queued chunk to claim, under claim_mu_
   double seconds_per_chunk_ = 0;   ///< smoothed, from the groups done; 0: none yet

@@ -384,6 +384,31 @@ TEST_F(PgCopyTest, GroupedChunksCommitTogetherWithALedgerRowEach) {
   }
 }
 
+TEST_F(PgCopyTest, AutoWorkersStartWithOneAndSayWhereTheyStopped) {
+  src_->exec(
+      "CREATE TABLE aw (id int8 PRIMARY KEY, v int8, s text); INSERT INTO aw SELECT i, i * 7, "
+      "repeat('y', i % 60) FROM generate_series(1, 200000) AS i; ANALYZE aw");
+  dst_->exec("CREATE TABLE aw (id int8, v int8, s text)");
+  ParallelOptions opts;
+  opts.config = resolve_config(
+      {{"max_workers", "auto"}, {"chunk_size", "500"}, {"min_rows_for_parallel", "10"}}, {}, 2);
+  EXPECT_TRUE(opts.config.max_workers_auto);
+  EXPECT_EQ(opts.config.max_workers, kAutoWorkersCeiling);
+  const auto r = run(src_url(), "SELECT * FROM aw ORDER BY id", dst_url(), "", "aw", opts);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok()) << (r->errors.empty() ? "" : r->errors.front());
+  EXPECT_EQ(r->total_rows_processed, 200000);
+  EXPECT_EQ(r->chunks_done, r->chunks_planned);
+  EXPECT_EQ(pg_checksum(*dst_, "aw"), pg_checksum(*src_, "aw"));
+  // 400 chunks of 500 rows: enough groups to measure one worker against two at least.
+  EXPECT_GE(r->workers_used, 2) << r->workers_decision;
+  EXPECT_LE(r->workers_used, kAutoWorkersCeiling);
+  EXPECT_NE(r->workers_decision.find("max_workers auto: "), std::string::npos)
+      << r->workers_decision;
+  // At most the workers it used held connections at once.
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM parmap_ledger"), std::to_string(r->chunks_done));
+}
+
 TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
   TempDir dir;
   const std::string lite = dir.file("lite.db");

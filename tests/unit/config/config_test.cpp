@@ -219,7 +219,8 @@ TEST(ConfigTest, BadValuesFromParamsNameTheKey) {
 
 TEST(ConfigTest, ErrorMessagesSayWhatIsAccepted) {
   EXPECT_EQ(message_of({}, {{"MAPPER_MAX_WORKERS", "abc"}}),
-            "invalid value 'abc' for MAPPER_MAX_WORKERS: expected a whole number from 1 to 1024");
+            "invalid value 'abc' for MAPPER_MAX_WORKERS: expected a whole number from 1 to 1024 "
+            "or auto");
   EXPECT_TRUE(contains(message_of({{"chunk_size", "0"}}, {}),
                        "invalid value '0' for job param 'chunk_size': expected a whole number "
                        "from 1 to 100000000"));
