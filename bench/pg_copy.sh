@@ -109,9 +109,9 @@ job=$dir/typed.yaml
 chunk=$((rows / 20))
 [ "$chunk" -gt 50000 ] && chunk=50000
 [ "$chunk" -lt 1000 ] && chunk=1000
-run() {  # NAME PATH(fast/typed) WORKERS
-  local name=$1 path=$2 workers=$3
-  local args=(--workers "$workers" --chunk-size "$chunk" --job-id "bench-$path-$workers"
+run() {  # NAME PATH(fast/typed) WORKERS(n or auto) [CHUNK: rows or auto; default $chunk]
+  local name=$1 path=$2 workers=$3 size=${4:-$chunk}
+  local args=(--workers "$workers" --chunk-size "$size" --job-id "bench-$path-$workers"
     --output json -q)
   local parallel=true fast=true
   if [ "$workers" = 1 ]; then
@@ -128,10 +128,15 @@ run() {  # NAME PATH(fast/typed) WORKERS
     measure "$name" "$fast" "$parallel" "$bin" run "$job" "${args[@]}"
   fi
 }
+# Fixed chunks (one commit each), then the defaults' chunk_size auto (chunks of 50,000
+# committed in groups) and max_workers auto.
 for path in fast typed; do
   results+=("$(run "parmap $path path, serial" "$path" 1)")
   results+=("$(run "parmap $path path, 2 workers" "$path" 2)")
   results+=("$(run "parmap $path path, 4 workers" "$path" 4)")
+  results+=("$(run "parmap $path path, serial, chunk_size auto" "$path" 1 auto)")
+  results+=("$(run "parmap $path path, 2 workers, chunk_size auto" "$path" 2 auto)")
+  results+=("$(run "parmap $path path, max_workers auto, chunk_size auto" "$path" auto auto)")
 done
 
 # Checking a load: the target as the fast 2-worker run left it, compared with the source by
@@ -203,6 +208,8 @@ wide_args=(run --source "$src" --target "$dst" --table wide --target-table wide 
 wide+=("$(wide_measure "wide: parmap fast path, 2 workers" "$bin" "${wide_args[@]}")")
 wide+=("$(wide_measure "wide: parmap fast path, 2 workers, chunks of 10,000" "$bin" \
   "${wide_args[@]}" --chunk-size 10000)")
+wide+=("$(wide_measure "wide: parmap fast path, 1 worker" "$bin" run --source "$src" \
+  --target "$dst" --table wide --target-table wide --workers 1 -q)")
 
 # A key no index answers (ORDER BY label, a text column): chunks of 1,000 against 50,000.
 # Its rows join the main table's, against the same reference.

@@ -78,9 +78,9 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group) {
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
   // Where writers may overlap, a reader thread keeps one batch ahead of the writer (three
   // batches in memory: the one read, the one waiting, the one written), each at most a third
-  // of the byte bound and 8 MB, which keeps both ends busy; an engine with one writer at a
+  // of the byte bound and 4 MB, which keeps both ends busy; an engine with one writer at a
   // time reads ahead under its own rules below.
-  constexpr int64_t kOverlapBatchBytes = 8 << 20;
+  constexpr int64_t kOverlapBatchBytes = 4 << 20;
   const bool overlap = tgt.writer_lock() == nullptr;
   const size_t batch_bytes = static_cast<size_t>(
       overlap ? std::clamp<int64_t>(config_.max_batch_bytes / 3, 1, kOverlapBatchBytes)
