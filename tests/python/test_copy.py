@@ -320,3 +320,16 @@ def test_url_forms_resolve_without_a_run():
         _connection_url(lambda: lambda: "sqlite:///x.db", "source_conn")  # one level only
     with pytest.raises(TypeError):
         _connection_url(None, "source_conn")
+
+
+def test_auto_settings_say_what_they_chose(sqlite_pair):
+    src_url, dst_url, src, dst = sqlite_pair
+    params = {"max_workers": "auto", "chunk_size": str(max(1, ROWS // 40)),
+              "min_rows_for_parallel": "10"}
+    result = execute_query_parallel(src_url, QUERY, dst_url, "", "dst", params=params)
+    assert result.ok() and result.total_rows_processed == ROWS
+    assert result.workers_decision.startswith("max_workers auto: ")
+    assert 1 <= result.workers_used <= 8
+    # A number for chunk_size: one commit per chunk, and nothing grouped to report.
+    assert result.commit_groups == "" and result.commits == result.chunks_done
+    assert sqlite_checksum(dst, "dst") == sqlite_checksum(src, "src")
