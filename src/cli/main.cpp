@@ -14,6 +14,7 @@
 
 #include "cli/demo.h"
 #include "cli/job_spec.h"
+#include "cli/progress_setup.h"
 #include "cli/report.h"
 #include "parmap/parmap.h"
 
@@ -44,9 +45,9 @@ struct RunFlags {
   std::string mode;
   std::string output = "text";
   bool fresh = false;
-  bool quiet = false;
-  bool verify = false;  ///< run --verify: compare source and target after loading
-  bool ledger = false;  ///< verify --ledger: compare the target with the ledger's hashes
+  cli::OutputFlags out;  ///< progress, logging
+  bool verify = false;   ///< run --verify: compare source and target after loading
+  bool ledger = false;   ///< verify --ledger: compare the target with the ledger's hashes
 };
 
 enum class Command { Run, Plan, Verify };
@@ -102,7 +103,27 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
       ->take_all();
   app.add_option("--output", f.output, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("--quiet,-q", f.quiet, "no progress lines, warnings and errors only");
+  app.add_flag("--quiet,-q", f.out.quiet, "no progress display; warnings and errors only");
+  app.add_flag("--verbose,-v", f.out.verbose,
+               "debug log lines too, among them one per chunk started and done");
+  app.add_option("--log-file", f.out.log_file,
+                 "append every log line (debug level, UTC timestamps, thread) to this file, "
+                 "whatever --quiet or --verbose say of stderr");
+  if (command == Command::Run) {
+    app.add_option("--progress", f.out.progress,
+                   "progress on stderr: auto (default: live on a terminal, else plain; none "
+                   "with --output json), live (one line redrawn in place), plain (a line every "
+                   "few seconds), json (JSON lines, one per event: job_started, chunk_started, "
+                   "chunk_done, chunk_retried, chunk_failed, progress, job_finished), none")
+        ->check(CLI::IsMember({"auto", "live", "plain", "json", "none"}));
+    app.add_option("--progress-file", f.out.progress_file,
+                   "also append the JSON events to this file (with --progress json: instead of "
+                   "stderr)");
+    app.add_option("--progress-interval", f.out.progress_interval,
+                   "seconds between plain progress lines (default 5) and JSON progress events "
+                   "(default 1)")
+        ->check(CLI::Range(0.05, 86400.0));
+  }
   if (command == Command::Run) {
     app.add_flag("--fresh", f.fresh,
                  "abandon this job's unfinished run and start a new one (with --mode truncate "
@@ -118,7 +139,6 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                  "loading, without reading the source (for a source that has moved on)");
   }
 }
-
 
 /// A job as the command line resolved it from the job file, --set and flags.
 struct Job {
@@ -183,22 +203,26 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
 }
 
 VerifyResult verify(const Job& job, bool against_ledger) {
-  return verify_query_parallel(job.spec.source, job.query, job.spec.target,
-                               job.target_table.schema, job.target_table.name, job.opts,
-                               against_ledger);
+  return verify_query_parallel(job.spec.source, job.query, job.spec.target, job.target_table.schema,
+                               job.target_table.name, job.opts, against_ledger);
 }
 
 void print(const std::string& out) { std::fwrite(out.data(), 1, out.size(), stdout); }
 
 int run_job(const RunFlags& f, bool plan_only) {
   Job job = resolve_job(f, plan_only);
-  cli::ProgressPrinter progress;
-  if (!f.quiet && f.output == "text" && !plan_only) {
-    job.opts.on_progress = [&progress](const ProgressEvent& ev) { progress(ev); };
+  cli::OutputFlags out = f.out;
+  out.json_output = f.output == "json";
+  std::optional<cli::ProgressOutput> progress;
+  if (!plan_only) {
+    progress.emplace(out);
+    progress->attach(job.opts);
   }
   const ParallelResult r =
-      execute_query_parallel(job.spec.source, job.query, job.spec.target,
-                             job.target_table.schema, job.target_table.name, job.opts);
+      execute_query_parallel(job.spec.source, job.query, job.spec.target, job.target_table.schema,
+                             job.target_table.name, job.opts);
+  progress.reset();  // the live line is gone before the summary and any error
+  job.opts.on_progress = nullptr;
   std::optional<VerifyResult> checked;
   if (f.verify && r.ok()) checked = verify(job, false);
   if (f.output == "json") {
@@ -211,9 +235,10 @@ int run_job(const RunFlags& f, bool plan_only) {
   }
   if (!plan_only && !r.ok()) {
     // The summary may go to a file or a program (JSON has no hint): stderr says it too.
-    spdlog::error("job {} is incomplete: {} of {} chunks not committed; rerun the same command "
-                  "to resume",
-                  r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
+    spdlog::error(
+        "job {} is incomplete: {} of {} chunks not committed; rerun the same command "
+        "to resume",
+        r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
   }
   return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
 }
@@ -252,9 +277,9 @@ int status_job(const StatusFlags& f) {
     print(j.dump(2) + "\n");
     return 0;
   }
-  std::string out = fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n",
-                                "job", "run", "state", "mode", "table", "chunks", "rows",
-                                "started (UTC)", "finished (UTC)");
+  std::string out =
+      fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n", "job", "run",
+                  "state", "mode", "table", "chunks", "rows", "started (UTC)", "finished (UTC)");
   for (const RunStatus& r : runs) {
     out += fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n", r.job_id,
                        r.run, r.state, r.mode, r.target_table,
@@ -354,7 +379,7 @@ int main(int argc, char** argv) {
     const bool plan_only = static_cast<bool>(*plan);
     const bool verify_only = static_cast<bool>(*verify_cmd);
     const RunFlags& flags = plan_only ? plan_flags : verify_only ? verify_flags : run_flags;
-    if (flags.quiet) spdlog::set_level(spdlog::level::warn);
+    cli::setup_logging(flags.out);
     return verify_only ? verify_job(flags) : run_job(flags, plan_only);
   } catch (const Error& e) {
     spdlog::error("{}", mask_password(e.what()));

@@ -1,4 +1,4 @@
-// The run summary and plan as text or JSON, and a throttled progress line.
+// The run summary and plan as text or JSON, and verify's findings.
 #include "cli/report.h"
 
 #include <fmt/format.h>
@@ -157,17 +157,6 @@ nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where) {
           {"differences", diffs},
           {"elapsed_seconds", v.elapsed_seconds},
           {"ok", v.ok()}};
-}
-
-void ProgressPrinter::operator()(const ProgressEvent& ev) {
-  std::lock_guard lock(mu_);
-  ++chunks_;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_ < std::chrono::seconds(1) && chunks_ < ev.chunks_total) return;
-  last_ = now;
-  const double secs = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "progress: %u chunks this run, %lld rows, %.0f rows/s\n", chunks_,
-               static_cast<long long>(ev.rows_done), secs > 0 ? ev.rows_done / secs : 0.0);
 }
 
 }  // namespace parmap::cli

@@ -1,4 +1,4 @@
-// What the command line prints: the run summary and plan (text or JSON) and live progress.
+// What the command line prints: the run summary and plan (text or JSON), and verify's findings.
 #pragma once
 
 #include <atomic>
@@ -26,17 +26,5 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
 std::string verify_text(const VerifyResult& v, const Endpoints& where);
 /// The same as one JSON object.
 nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where);
-
-/// Prints a progress line to stderr at most once a second. Thread-safe.
-class ProgressPrinter {
- public:
-  void operator()(const ProgressEvent& ev);
-
- private:
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_{};
-  uint32_t chunks_ = 0;
-};
 
 }  // namespace parmap::cli

@@ -20,6 +20,7 @@ int64_t Executor::copy_chunk_native(const Chunk& chunk, Connection& src, Connect
         throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", chunk.describe()));
       }
       sink->write(data);
+      progress_.add_bytes(chunk.index, static_cast<int64_t>(data.size()));
     }
     written = sink->finish();
     if (written != source->rows()) {
@@ -62,6 +63,7 @@ int64_t Executor::copy_chunk(const Chunk& chunk) {
     }
     if (!source->next(batch)) return false;
     rows_read += static_cast<int64_t>(batch.num_rows());
+    progress_.add_bytes(chunk.index, static_cast<int64_t>(batch.byte_size()));
     if (opts_.transform) opts_.transform(batch);
     hash += hash_rows(batch);  // the rows as written: what verify --ledger reads back
     return true;

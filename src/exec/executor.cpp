@@ -276,6 +276,8 @@ ParallelResult Executor::run() {
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
   if (snapshot_.empty()) coord_src_->close();
 
+  result_.retries = retries_;
+  progress_.start_job(result_, t0, &rejected_);
   std::vector<std::thread> threads;
   for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
   for (auto& t : threads) t.join();
@@ -299,6 +301,9 @@ ParallelResult Executor::run() {
                         result_.chunks_done + result_.chunks_skipped == result_.chunks_planned;
   if (cancelled() && !complete) {
     coord_tgt_->close();
+    result_.retries = retries_;
+    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    progress_.finish_job(result_);
     throw Error(
         ErrorKind::Cancelled,
         fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
@@ -321,6 +326,7 @@ ParallelResult Executor::run() {
       result_.elapsed_seconds > 0
           ? static_cast<double>(result_.total_rows_processed) / result_.elapsed_seconds
           : 0;
+  progress_.finish_job(result_);
   return result_;
 }
 
@@ -334,15 +340,9 @@ void Executor::worker() {
   pool_.release_thread_connections();
 }
 
-void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
-  if (!opts_.on_progress) return;
-  ProgressEvent ev{chunk.index, static_cast<uint32_t>(plan_.chunks.size()), rows, rows_done_.load(),
-                   skipped};
-  opts_.on_progress(ev);
-}
-
 void Executor::run_chunk(const Chunk& chunk) {
   std::mt19937_64 rng(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^ chunk.index);
+  progress_.chunk_started(chunk);
   bool isolate = false;  // set after a data error: find the refused rows
   for (int attempt = 0;; ++attempt) {
     try {
@@ -374,14 +374,14 @@ void Executor::run_chunk(const Chunk& chunk) {
         std::lock_guard lock(done_mu_);
         done_.insert(chunk.index);
       }
-      report(chunk, rows, false);
+      progress_.chunk_done(chunk, rows, attempt + 1);
       return;
     } catch (const Error& e) {
       pool_.discard_source_connection();
       pool_.discard_target_connection();
       // Only the user's own cancel ends a chunk quietly (the run then reports the cancel);
       // any other Cancelled is a failure like the rest.
-      if (e.kind() == ErrorKind::Cancelled && cancelled()) return;
+      if (e.kind() == ErrorKind::Cancelled && cancelled()) return progress_.chunk_stopped(chunk);
       if (e.kind() == ErrorKind::Data && !isolate) {
         isolate = true;
         --attempt;  // not a retry: the same attempt, row by row where it must
@@ -391,6 +391,7 @@ void Executor::run_chunk(const Chunk& chunk) {
         ++retries_;
         spdlog::warn("job {}, {}: {} (attempt {} of {}), retrying", job_id_, chunk.describe(),
                      e.what(), attempt + 1, config_.max_retries + 1);
+        progress_.chunk_retried(chunk, attempt + 1, e.what());
         std::this_thread::sleep_for(backoff_delay(config_, attempt, rng));
         continue;
       }
@@ -400,6 +401,7 @@ void Executor::run_chunk(const Chunk& chunk) {
       const std::string line = fmt::format("job {}, {}, table {}: {}", job_id_, chunk.describe(),
                                            table_.display(), e.what());
       spdlog::error("{}", line);
+      progress_.chunk_failed(chunk, attempt + 1, e.what());
       std::lock_guard lock(errors_mu_);
       result_.errors.push_back(line);
       return;
@@ -410,6 +412,7 @@ void Executor::run_chunk(const Chunk& chunk) {
       const std::string line = fmt::format("job {}, {}, table {}: internal error: {}", job_id_,
                                            chunk.describe(), table_.display(), e.what());
       spdlog::error("{}", line);
+      progress_.chunk_failed(chunk, attempt + 1, e.what());
       std::lock_guard lock(errors_mu_);
       result_.errors.push_back(line);
       return;

@@ -25,6 +25,7 @@
 #include "exec/watchdog.h"
 #include "parmap/parmap.h"
 #include "plan/plan.h"
+#include "progress/progress_tracker.h"
 
 namespace parmap {
 
@@ -130,7 +131,6 @@ class Executor {
                        std::vector<std::string>& rejects);
   void save_rejects(const std::vector<std::string>& rejects);
   bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }
-  void report(const Chunk& chunk, int64_t rows, bool skipped);
 
   ConnectionPoolManager pool_;
   ConnectionFactory source_factory_, target_factory_;
@@ -166,6 +166,7 @@ class Executor {
   std::mutex errors_mu_;
   std::mutex done_mu_;
   std::set<uint32_t> done_;  ///< chunks committed by this invocation, under done_mu_
+  ProgressTracker progress_{opts_};  ///< the events sent to opts_.on_progress
   /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
   /// joined) before the connections it may interrupt.
   Watchdog watchdog_{std::chrono::seconds(config_.chunk_timeout_s)};

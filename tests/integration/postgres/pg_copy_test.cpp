@@ -405,7 +405,7 @@ TEST_F(PgCopyTest, ParallelCopyReadsOneSnapshotWhileTheSourceChanges) {
   auto opts = options(4, std::max<int64_t>(500, n / 100));
   std::atomic<bool> first_chunk{false}, copy_done{false};
   opts.on_progress = [&first_chunk](const ProgressEvent& ev) {
-    if (!ev.skipped) first_chunk = true;
+    if (ev.kind == ProgressKind::ChunkDone) first_chunk = true;
   };
   ParallelResult result;
   std::string error;
