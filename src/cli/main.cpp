@@ -153,7 +153,8 @@ struct Job {
   }
 };
 
-Job resolve_job(const RunFlags& f, bool plan_only) {
+/// The job file with --set and the flags applied over it; nothing checked yet.
+cli::JobSpec job_spec_of(const RunFlags& f) {
   cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
   for (const auto& s : f.sets) cli::apply_set(spec, s);
   auto take = [](std::string& dst, const std::string& src) {
@@ -175,7 +176,11 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
   if (f.no_parallel) spec.params["enable_parallel"] = "false";
   if (!f.max_rejects.empty()) spec.params["max_rejects"] = f.max_rejects;
   if (!f.mode.empty()) spec.mode = target_mode_from_string(f.mode);
+  return spec;
+}
 
+Job resolve_job(const RunFlags& f, bool plan_only) {
+  cli::JobSpec spec = job_spec_of(f);
   if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
   if (spec.target.empty()) throw_config("target", "", "a URL such as sqlite:///path/file.db");
   if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
@@ -226,11 +231,11 @@ int run_job(const RunFlags& f, bool plan_only) {
   std::optional<VerifyResult> checked;
   if (f.verify && r.ok()) checked = verify(job, false);
   if (f.output == "json") {
-    auto j = nlohmann::json::parse(cli::summary_json(r, job.where(), plan_only));
+    auto j = nlohmann::json::parse(cli::summary_json(r, job.where(), plan_only, &job.opts));
     if (checked) j["verify"] = cli::verify_json(*checked, job.where());
     print(j.dump(2) + "\n");
   } else {
-    print(cli::summary_text(r, job.where(), plan_only));
+    print(cli::summary_text(r, job.where(), plan_only, &job.opts));
     if (checked) print(cli::verify_text(*checked, job.where()));
   }
   if (!plan_only && !r.ok()) {
@@ -249,6 +254,15 @@ int verify_job(const RunFlags& f) {
   print(f.output == "json" ? cli::verify_json(v, job.where()).dump(2) + "\n"
                            : cli::verify_text(v, job.where()));
   return v.ok() ? 0 : kExitFailure;
+}
+
+/// `parmap config`: each setting's effective value and its source, for the job the same
+/// arguments would run.
+int config_job(const RunFlags& f) {
+  const cli::JobSpec spec = job_spec_of(f);
+  const ParallelConfig config = resolve_config(spec.params, process_environment());
+  print(f.output == "json" ? cli::config_json(config).dump(2) + "\n" : cli::config_text(config));
+  return 0;
 }
 
 /// `parmap status`: a line per run of each job in the target's ledger.
@@ -333,6 +347,14 @@ int main(int argc, char** argv) {
       "prints the ranges that differ; exit 0 only when all match, 1 otherwise; writes nothing");
   add_run_flags(*verify_cmd, verify_flags, Command::Verify);
 
+  RunFlags config_flags;
+  auto* config_cmd = app.add_subcommand(
+      "config",
+      "print the effective settings (max_workers, chunk_size, ...) with where each value came "
+      "from: default, environment (MAPPER_*) or job param (job file, --set, flags); takes the "
+      "arguments of run, and needs no database");
+  add_run_flags(*config_cmd, config_flags, Command::Plan);
+
   StatusFlags status_flags;
   auto* status = app.add_subcommand(
       "status",
@@ -376,6 +398,7 @@ int main(int argc, char** argv) {
     register_builtin_drivers();
     if (*demo) return cli::run_demo(demo_opts);
     if (*status) return status_job(status_flags);
+    if (*config_cmd) return config_job(config_flags);
     const bool plan_only = static_cast<bool>(*plan);
     const bool verify_only = static_cast<bool>(*verify_cmd);
     const RunFlags& flags = plan_only ? plan_flags : verify_only ? verify_flags : run_flags;
