@@ -119,6 +119,10 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
     app.add_option("--progress-file", f.out.progress_file,
                    "also append the JSON events to this file (with --progress json: instead of "
                    "stderr)");
+    app.add_option("--report", f.out.report,
+                   "write an HTML run report to this file when the run ends: the summary, a "
+                   "lane per worker with a bar per chunk (retried and failed ones marked), "
+                   "throughput over time and rows per chunk; self-contained, opens offline");
     app.add_option("--progress-interval", f.out.progress_interval,
                    "seconds between plain progress lines (default 5) and JSON progress events "
                    "(default 1)")

@@ -11,6 +11,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+
+#include "progress/html_report.h"
 
 namespace parmap::cli {
 
@@ -113,6 +116,14 @@ ProgressOutput::ProgressOutput(const OutputFlags& flags) {
       wrapped->set_level(replaced_->level());
       sinks.front() = wrapped;
     }
+  }
+  if (!flags.report.empty()) {
+    // Found unwritable now, not after the whole run.
+    if (!std::ofstream(flags.report, std::ios::app)) {
+      throw_config("--report", flags.report,
+                   fmt::format("a file that can be written ({})", std::strerror(errno)));
+    }
+    reporters_.push_back(std::make_shared<HtmlReport>(flags.report));
   }
   if (spdlog::default_logger()->should_log(spdlog::level::debug)) {
     reporters_.push_back(std::make_shared<LogReporter>());

@@ -18,6 +18,7 @@ struct OutputFlags {
   bool quiet = false;
   bool verbose = false;
   std::string log_file;
+  std::string report;        ///< the HTML run report's path
   bool json_output = false;  ///< --output json: no display unless asked for
 };
 

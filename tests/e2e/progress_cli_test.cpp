@@ -195,6 +195,45 @@ std::string shell(const std::string& command) {
   return out;
 }
 
+/// Occurrences of `what` in `text`.
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(ProgressCliTest, TheHtmlReportHasALanePerWorkerAndABarPerChunkInChromium) {
+  const std::string t = work_.file("t.db"), report = work_.file("run.html");
+  const std::string events = work_.file("events.jsonl");
+  auto args = run_args(t, 12);
+  args.insert(args.end(), {"--report", report, "--progress-file", events});
+  const auto r = run_parmap(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ev = events_of(test::read_file(events));
+  ASSERT_FALSE(ev.empty());
+  const size_t chunks = ev.front()["chunks_total"].get<size_t>();
+  const std::string html = test::read_file(report);
+  EXPECT_EQ(count_of(html, "<rect class=\"chunk"), chunks);
+  EXPECT_EQ(count_of(html, "<rect class=\"lane\""), 2u);
+  // Self-contained: nothing to fetch.
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("href="), std::string::npos);
+
+  if (std::system("chromium --version >/dev/null 2>&1") != 0) {
+    const char* require = std::getenv("PARMAP_REQUIRE_SERVERS");
+    if (require && std::string(require) == "1") FAIL() << "chromium is missing (scripts/setup.sh)";
+    GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  }
+  // The DOM as Chromium built it from the page: the SVG parsed, every bar and lane there.
+  const std::string dom =
+      shell("chromium --headless --no-sandbox --disable-gpu --dump-dom 'file://" + report +
+            "' 2>/dev/null");
+  EXPECT_EQ(count_of(dom, "class=\"chunk"), chunks) << dom.substr(0, 2000);
+  EXPECT_EQ(count_of(dom, "class=\"lane\""), 2u);
+  EXPECT_NE(dom.find("<svg id=\"timeline\""), std::string::npos);
+  EXPECT_NE(dom.find("complete"), std::string::npos);
+}
+
 TEST_F(ProgressCliTest, OnATerminalOneLiveLineUpdatesAndEndsInTheSummary) {
   if (std::system("tmux -V >/dev/null 2>&1") != 0) {
     const char* require = std::getenv("PARMAP_REQUIRE_SERVERS");
