@@ -31,6 +31,16 @@ const char* to_string(ProgressKind kind) {
 
 namespace {
 
+/// Sends an event from a chunk's error path, where a callback's exception has nowhere to go
+/// (the chunk's own error is being handled): it is logged instead.
+void send_quietly(const std::function<void(const ProgressEvent&)>& fn, const ProgressEvent& ev) {
+  try {
+    fn(ev);
+  } catch (const std::exception& e) {
+    spdlog::warn("progress callback failed on {}: {}", to_string(ev.kind), e.what());
+  }
+}
+
 /// "[100, 200)" from "chunk 3 [100, 200)": the event names the chunk by its index already.
 std::string bounds_of(const Chunk& chunk) {
   std::string text = chunk.describe();
@@ -148,7 +158,7 @@ void ProgressTracker::chunk_retried(const Chunk& chunk, int attempt, const std::
   fill_chunk(ev, chunk, false);
   ev.attempt = attempt;
   ev.error = error;
-  on_progress_(ev);
+  send_quietly(on_progress_, ev);
 }
 
 void ProgressTracker::chunk_done(const Chunk& chunk, int64_t rows, int attempt) {
@@ -174,7 +184,7 @@ void ProgressTracker::chunk_failed(const Chunk& chunk, int attempt, const std::s
   fill_chunk(ev, chunk, true);
   ev.attempt = attempt;
   ev.error = error;
-  on_progress_(ev);
+  send_quietly(on_progress_, ev);
 }
 
 void ProgressTracker::chunk_stopped(const Chunk& chunk) {

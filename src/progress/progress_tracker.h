@@ -20,7 +20,8 @@ namespace parmap {
 /// Owned by one run (Executor). Every method is cheap and does nothing visible when the
 /// options have no on_progress. Thread-safe: chunk methods are called from worker threads
 /// (add_bytes also from their reader threads), start_job and finish_job from the run's own
-/// thread. Exceptions thrown by the callback propagate to the caller of the method.
+/// thread. Exceptions thrown by the callback propagate to the caller of the method, but for
+/// chunk_retried and chunk_failed (called while a chunk's error is handled): those are logged.
 class ProgressTracker {
  public:
   explicit ProgressTracker(const ParallelOptions& options);

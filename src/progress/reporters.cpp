@@ -164,13 +164,13 @@ void LiveLine::on_event(const ProgressEvent& ev) {
     finished_ = true;
     return;
   }
-  if (ev.kind == ProgressKind::Progress || ev.kind == ProgressKind::JobStarted) {
-    rates_.sample(ev.elapsed_seconds, ev.rows_done, ev.bytes_done);
-  }
-  // Chunk events may come many times a second from several workers: the line is redrawn at
-  // most every interval, with their counters.
-  if ((ev.elapsed_seconds - last_draw_) * 1000 < interval_ms_) return;
+  // Chunk events may come many times a second from several workers: the line is redrawn (and
+  // the rates sampled) at most every interval, with the counters of the latest event.
+  if ((ev.elapsed_seconds - last_draw_) * 1000 < interval_ms_ &&
+      ev.kind != ProgressKind::JobStarted)
+    return;
   last_draw_ = ev.elapsed_seconds;
+  rates_.sample(ev.elapsed_seconds, ev.rows_done, ev.bytes_done);
   text_ = status_text(ev, rates_);
   draw();
 }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <vector>
 
 #include "progress/event_json.h"
@@ -82,6 +83,23 @@ TEST(ProgressTracker, SendsNothingWithoutACallbackNorBeforeTheJobStarts) {
   t.chunk_done(chunk(0), 1, 1);
   t.finish_job(ParallelResult{});
   SUCCEED();
+}
+
+TEST(ProgressTracker, ACallbackThatThrowsOnAChunksErrorPathIsLoggedNotThrown) {
+  ParallelOptions opts;
+  opts.progress_interval_ms = 0;
+  opts.on_progress = [](const ProgressEvent& ev) {
+    if (ev.kind == ProgressKind::ChunkRetried || ev.kind == ProgressKind::ChunkFailed) {
+      throw std::runtime_error("callback bug");
+    }
+  };
+  ParallelResult plan;
+  plan.chunks = {{0, "[0, 10)", 10}};
+  ProgressTracker t(opts);
+  t.start_job(plan, std::chrono::steady_clock::now(), nullptr);
+  t.chunk_started(chunk(0));
+  EXPECT_NO_THROW(t.chunk_retried(chunk(0), 1, "lost"));
+  EXPECT_NO_THROW(t.chunk_failed(chunk(0), 2, "lost again"));
 }
 
 TEST(ProgressTracker, PeriodicEventsComeFromTheTimerUntilTheJobFinishes) {
