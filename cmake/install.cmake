@@ -11,6 +11,8 @@ install(TARGETS parmap parmap_shared EXPORT parmapTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY include/parmap DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES completions/parmap.bash
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME parmap)
 install(EXPORT parmapTargets NAMESPACE parmap:: DESTINATION ${PARMAP_CMAKE_DIR})
 
 configure_package_config_file(cmake/parmapConfig.cmake.in

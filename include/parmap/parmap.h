@@ -44,13 +44,55 @@ struct ColumnMapping {
 /// Throws Error(Schema) at the first batch if a `from` column does not exist.
 Transform mapping_transform(std::vector<ColumnMapping> mapping);
 
-/// Progress event, sent from worker threads after each chunk (must be thread-safe).
+struct ParallelResult;
+
+/// What a ProgressEvent reports. The JSON name of each (to_string) is the `event` field of
+/// `parmap run --progress json`.
+enum class ProgressKind {
+  JobStarted,    ///< planned, the target prepared, workers about to start (`result`: the plan)
+  ChunkStarted,  ///< a worker took a chunk
+  ChunkDone,     ///< a chunk committed (chunk_rows, chunk_bytes, chunk_seconds, attempt)
+  ChunkRetried,  ///< an attempt failed and the chunk will be tried again (`error`)
+  ChunkFailed,   ///< a chunk failed for good (`error`); the run will be incomplete
+  Progress,      ///< periodic (ParallelOptions::progress_interval_ms), counters only
+  JobFinished,   ///< the workers are done (`result`: the summary)
+};
+/// "job_started", "chunk_started", "chunk_done", "chunk_retried", "chunk_failed", "progress",
+/// "job_finished".
+const char* to_string(ProgressKind kind);
+
+/// One event of a run, sent to ParallelOptions::on_progress. Chunk events come from worker
+/// threads, `progress` from a timer thread, job_started and job_finished from the thread that
+/// called execute_query_parallel; the callback must be thread-safe. Dry runs send none.
+/// The counters (rows_done ... workers_busy) are the run's as of the event, in every kind.
 struct ProgressEvent {
-  uint32_t chunk_index;
-  uint32_t chunks_total;
-  int64_t chunk_rows;
-  int64_t rows_done;  ///< all rows committed so far in this run
-  bool skipped;       ///< already in the ledger
+  ProgressKind kind = ProgressKind::ChunkDone;
+  uint32_t chunk_index = 0;   ///< chunk events: the chunk
+  uint32_t chunks_total = 0;  ///< chunks of the plan (including those committed earlier)
+  int64_t chunk_rows = 0;     ///< chunk_done: rows the chunk wrote
+  int64_t rows_done = 0;      ///< all rows committed so far in this run
+  bool skipped = false;       ///< already in the ledger (never sent: such chunks are not run)
+  std::string bounds;         ///< chunk events: the chunk's key range, human-readable
+  /// chunk_done: bytes read from the source by the committed attempt (typed batches: their
+  /// size in memory; the fast path: the engine's bytes), -1 when unknown.
+  int64_t chunk_bytes = -1;
+  double chunk_seconds = 0;   ///< chunk_done, chunk_failed: from chunk_started to now
+  int worker = 0;             ///< chunk events: the worker (0 ... workers - 1)
+  int attempt = 0;            ///< chunk events: 1 for the first attempt, 2 after one retry, ...
+  std::string error;          ///< chunk_retried, chunk_failed: what went wrong
+  int64_t estimated_rows = 0;
+  int64_t bytes_done = 0;     ///< bytes read by committed chunks so far
+  int64_t chunks_done = 0;    ///< committed by this invocation
+  int64_t chunks_skipped = 0; ///< committed by an earlier invocation of the run
+  int64_t chunks_failed = 0;
+  int64_t retries = 0;
+  int64_t rows_rejected = 0;
+  int workers = 0;            ///< worker threads of the run
+  int workers_busy = 0;       ///< workers inside a chunk now
+  double elapsed_seconds = 0; ///< since the run started (planning included)
+  /// job_started: the plan (reason, partition column, chunks, workers_used, snapshot, path);
+  /// job_finished: the summary. Valid during the call only; null for other kinds.
+  const ParallelResult* result = nullptr;
 };
 
 /// Everything about a job other than where data comes from and goes to.
@@ -63,7 +105,11 @@ struct ParallelOptions {
   TargetMode mode = TargetMode::Append;
   bool fresh = false;              ///< forget the ledger of this job and start over
   Transform transform;             ///< optional
-  std::function<void(const ProgressEvent&)> on_progress;  ///< optional
+  /// Optional: every event of the run (ProgressEvent). Before events had kinds it was called
+  /// after each chunk only: such callers look at `kind == ProgressKind::ChunkDone`.
+  std::function<void(const ProgressEvent&)> on_progress;
+  /// How often `progress` events are sent while chunks run (0: never).
+  int progress_interval_ms = 1000;
   /// Set to true from any thread (a signal handler's flag, say) to stop handing out
   /// chunks; chunks in flight roll back. Optional.
   const std::atomic<bool>* cancel = nullptr;

@@ -14,6 +14,7 @@
 
 #include "cli/demo.h"
 #include "cli/job_spec.h"
+#include "cli/progress_setup.h"
 #include "cli/report.h"
 #include "parmap/parmap.h"
 
@@ -44,9 +45,9 @@ struct RunFlags {
   std::string mode;
   std::string output = "text";
   bool fresh = false;
-  bool quiet = false;
-  bool verify = false;  ///< run --verify: compare source and target after loading
-  bool ledger = false;  ///< verify --ledger: compare the target with the ledger's hashes
+  cli::OutputFlags out;  ///< progress, logging
+  bool verify = false;   ///< run --verify: compare source and target after loading
+  bool ledger = false;   ///< verify --ledger: compare the target with the ledger's hashes
 };
 
 enum class Command { Run, Plan, Verify };
@@ -104,7 +105,31 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
       ->take_all();
   app.add_option("--output", f.output, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("--quiet,-q", f.quiet, "no progress lines, warnings and errors only");
+  app.add_flag("--quiet,-q", f.out.quiet, "no progress display; warnings and errors only");
+  app.add_flag("--verbose,-v", f.out.verbose,
+               "debug log lines too, among them one per chunk started and done");
+  app.add_option("--log-file", f.out.log_file,
+                 "append every log line (debug level, UTC timestamps, thread) to this file, "
+                 "whatever --quiet or --verbose say of stderr");
+  if (command == Command::Run) {
+    app.add_option("--progress", f.out.progress,
+                   "progress on stderr: auto (default: live on a terminal, else plain; none "
+                   "with --output json), live (one line redrawn in place), plain (a line every "
+                   "few seconds), json (JSON lines, one per event: job_started, chunk_started, "
+                   "chunk_done, chunk_retried, chunk_failed, progress, job_finished), none")
+        ->check(CLI::IsMember({"auto", "live", "plain", "json", "none"}));
+    app.add_option("--progress-file", f.out.progress_file,
+                   "also append the JSON events to this file (with --progress json: instead of "
+                   "stderr)");
+    app.add_option("--report", f.out.report,
+                   "write an HTML run report to this file when the run ends: the summary, a "
+                   "lane per worker with a bar per chunk (retried and failed ones marked), "
+                   "throughput over time and rows per chunk; self-contained, opens offline");
+    app.add_option("--progress-interval", f.out.progress_interval,
+                   "seconds between plain progress lines (default 5) and JSON progress events "
+                   "(default 1)")
+        ->check(CLI::Range(0.05, 86400.0));
+  }
   if (command == Command::Run) {
     app.add_flag("--fresh", f.fresh,
                  "abandon this job's unfinished run and start a new one (with --mode truncate "
@@ -121,7 +146,6 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   }
 }
 
-
 /// A job as the command line resolved it from the job file, --set and flags.
 struct Job {
   cli::JobSpec spec;
@@ -135,7 +159,8 @@ struct Job {
   }
 };
 
-Job resolve_job(const RunFlags& f, bool plan_only) {
+/// The job file with --set and the flags applied over it; nothing checked yet.
+cli::JobSpec job_spec_of(const RunFlags& f) {
   cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
   for (const auto& s : f.sets) cli::apply_set(spec, s);
   auto take = [](std::string& dst, const std::string& src) {
@@ -157,7 +182,11 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
   if (f.no_parallel) spec.params["enable_parallel"] = "false";
   if (!f.max_rejects.empty()) spec.params["max_rejects"] = f.max_rejects;
   if (!f.mode.empty()) spec.mode = target_mode_from_string(f.mode);
+  return spec;
+}
 
+Job resolve_job(const RunFlags& f, bool plan_only) {
+  cli::JobSpec spec = job_spec_of(f);
   if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
   if (spec.target.empty()) throw_config("target", "", "a URL such as sqlite:///path/file.db");
   if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
@@ -185,37 +214,42 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
 }
 
 VerifyResult verify(const Job& job, bool against_ledger) {
-  return verify_query_parallel(job.spec.source, job.query, job.spec.target,
-                               job.target_table.schema, job.target_table.name, job.opts,
-                               against_ledger);
+  return verify_query_parallel(job.spec.source, job.query, job.spec.target, job.target_table.schema,
+                               job.target_table.name, job.opts, against_ledger);
 }
 
 void print(const std::string& out) { std::fwrite(out.data(), 1, out.size(), stdout); }
 
 int run_job(const RunFlags& f, bool plan_only) {
   Job job = resolve_job(f, plan_only);
-  cli::ProgressPrinter progress;
-  if (!f.quiet && f.output == "text" && !plan_only) {
-    job.opts.on_progress = [&progress](const ProgressEvent& ev) { progress(ev); };
+  cli::OutputFlags out = f.out;
+  out.json_output = f.output == "json";
+  std::optional<cli::ProgressOutput> progress;
+  if (!plan_only) {
+    progress.emplace(out);
+    progress->attach(job.opts);
   }
   const ParallelResult r =
-      execute_query_parallel(job.spec.source, job.query, job.spec.target,
-                             job.target_table.schema, job.target_table.name, job.opts);
+      execute_query_parallel(job.spec.source, job.query, job.spec.target, job.target_table.schema,
+                             job.target_table.name, job.opts);
+  progress.reset();  // the live line is gone before the summary and any error
+  job.opts.on_progress = nullptr;
   std::optional<VerifyResult> checked;
   if (f.verify && r.ok()) checked = verify(job, false);
   if (f.output == "json") {
-    auto j = nlohmann::json::parse(cli::summary_json(r, job.where(), plan_only));
+    auto j = nlohmann::json::parse(cli::summary_json(r, job.where(), plan_only, &job.opts));
     if (checked) j["verify"] = cli::verify_json(*checked, job.where());
     print(j.dump(2) + "\n");
   } else {
-    print(cli::summary_text(r, job.where(), plan_only));
+    print(cli::summary_text(r, job.where(), plan_only, &job.opts));
     if (checked) print(cli::verify_text(*checked, job.where()));
   }
   if (!plan_only && !r.ok()) {
     // The summary may go to a file or a program (JSON has no hint): stderr says it too.
-    spdlog::error("job {} is incomplete: {} of {} chunks not committed; rerun the same command "
-                  "to resume",
-                  r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
+    spdlog::error(
+        "job {} is incomplete: {} of {} chunks not committed; rerun the same command "
+        "to resume",
+        r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
   }
   return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
 }
@@ -226,6 +260,15 @@ int verify_job(const RunFlags& f) {
   print(f.output == "json" ? cli::verify_json(v, job.where()).dump(2) + "\n"
                            : cli::verify_text(v, job.where()));
   return v.ok() ? 0 : kExitFailure;
+}
+
+/// `parmap config`: each setting's effective value and its source, for the job the same
+/// arguments would run.
+int config_job(const RunFlags& f) {
+  const cli::JobSpec spec = job_spec_of(f);
+  const ParallelConfig config = resolve_config(spec.params, process_environment());
+  print(f.output == "json" ? cli::config_json(config).dump(2) + "\n" : cli::config_text(config));
+  return 0;
 }
 
 /// `parmap status`: a line per run of each job in the target's ledger.
@@ -254,9 +297,9 @@ int status_job(const StatusFlags& f) {
     print(j.dump(2) + "\n");
     return 0;
   }
-  std::string out = fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n",
-                                "job", "run", "state", "mode", "table", "chunks", "rows",
-                                "started (UTC)", "finished (UTC)");
+  std::string out =
+      fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n", "job", "run",
+                  "state", "mode", "table", "chunks", "rows", "started (UTC)", "finished (UTC)");
   for (const RunStatus& r : runs) {
     out += fmt::format("{:<24} {:>4}  {:<10} {:<8} {:<24} {:>13} {:>12}  {:<20}  {}\n", r.job_id,
                        r.run, r.state, r.mode, r.target_table,
@@ -310,6 +353,14 @@ int main(int argc, char** argv) {
       "prints the ranges that differ; exit 0 only when all match, 1 otherwise; writes nothing");
   add_run_flags(*verify_cmd, verify_flags, Command::Verify);
 
+  RunFlags config_flags;
+  auto* config_cmd = app.add_subcommand(
+      "config",
+      "print the effective settings (max_workers, chunk_size, ...) with where each value came "
+      "from: default, environment (MAPPER_*) or job param (job file, --set, flags); takes the "
+      "arguments of run, and needs no database");
+  add_run_flags(*config_cmd, config_flags, Command::Plan);
+
   StatusFlags status_flags;
   auto* status = app.add_subcommand(
       "status",
@@ -353,10 +404,11 @@ int main(int argc, char** argv) {
     register_builtin_drivers();
     if (*demo) return cli::run_demo(demo_opts);
     if (*status) return status_job(status_flags);
+    if (*config_cmd) return config_job(config_flags);
     const bool plan_only = static_cast<bool>(*plan);
     const bool verify_only = static_cast<bool>(*verify_cmd);
     const RunFlags& flags = plan_only ? plan_flags : verify_only ? verify_flags : run_flags;
-    if (flags.quiet) spdlog::set_level(spdlog::level::warn);
+    cli::setup_logging(flags.out);
     return verify_only ? verify_job(flags) : run_job(flags, plan_only);
   } catch (const Error& e) {
     spdlog::error("{}", mask_password(e.what()));

@@ -1,4 +1,4 @@
-// The run summary and plan as text or JSON, and a throttled progress line.
+// The run summary and plan as text or JSON, and verify's findings.
 #include "cli/report.h"
 
 #include <fmt/format.h>
@@ -6,12 +6,82 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <vector>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace parmap::cli {
 
-std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only) {
+namespace {
+
+std::string setting_value(const ParallelConfig& c, std::string_view param) {
+  if (param == "enable_parallel") return c.enable_parallel ? "true" : "false";
+  if (param == "max_workers") return std::to_string(c.max_workers);
+  if (param == "chunk_size") return std::to_string(c.chunk_size);
+  if (param == "min_rows_for_parallel") return std::to_string(c.min_rows_for_parallel);
+  if (param == "max_retries") return std::to_string(c.max_retries);
+  if (param == "retry_backoff_ms") return std::to_string(c.retry_backoff_ms);
+  if (param == "chunk_timeout_s") return std::to_string(c.chunk_timeout_s);
+  if (param == "max_batch_bytes") return std::to_string(c.max_batch_bytes);
+  if (param == "max_rejects") return std::to_string(c.max_rejects);
+  return "?";
+}
+
+std::string setting_source(const ParallelConfig& c, const SettingInfo& s) {
+  const auto it = c.origin.find(s.param);
+  switch (it == c.origin.end() ? Source::Default : it->second) {
+    case Source::Environment:
+      return fmt::format("environment {}", s.env);
+    case Source::Param:
+      return "job param";
+    case Source::Default:
+      break;
+  }
+  return "default";
+}
+
+const SettingInfo* find_setting(std::string_view param) {
+  for (const auto& s : settings_table()) {
+    if (param == s.param) return &s;
+  }
+  return nullptr;
+}
+
+/// "enable_parallel true (default), max_workers 4 (job param), ...": the settings of the
+/// parallel decision and of the chunking.
+std::string decision_settings(const ParallelConfig& c) {
+  std::vector<std::string> parts;
+  for (const char* p : {"enable_parallel", "max_workers", "min_rows_for_parallel", "chunk_size"}) {
+    if (const SettingInfo* s = find_setting(p)) {
+      parts.push_back(fmt::format("{} {} ({})", p, setting_value(c, p), setting_source(c, *s)));
+    }
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+std::string config_text(const ParallelConfig& config) {
+  std::string out = fmt::format("{:<22} {:<16} {}\n", "setting", "value", "source");
+  for (const auto& s : settings_table()) {
+    out += fmt::format("{:<22} {:<16} {}\n", s.param, setting_value(config, s.param),
+                       setting_source(config, s));
+  }
+  return out;
+}
+
+nlohmann::json config_json(const ParallelConfig& config) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : settings_table()) {
+    out.push_back({{"setting", s.param},
+                   {"environment", s.env},
+                   {"value", setting_value(config, s.param)},
+                   {"source", setting_source(config, s)}});
+  }
+  return out;
+}
+
+std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only,
+                         const ParallelOptions* options) {
   std::string out;
   auto line = [&](const char* label, const std::string& value) {
     out += fmt::format("{:<11} {}\n", label, value);
@@ -26,18 +96,26 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   line("source", where.source);
   line("target", fmt::format("{} table {}", where.target, where.target_table));
   line("estimate", fmt::format("{} rows", r.estimated_rows));
+  if (options) line("mode", to_string(options->mode));
   line("plan", r.reason);
+  if (options && plan_only) line("settings", decision_settings(options->config));
   line("partition", r.partition_column.empty() ? "none (one stream)" : r.partition_column);
   line("snapshot", r.snapshot);
   if (!r.path.empty()) line("data path", r.path);
   if (plan_only) {
     line("chunks", fmt::format("{} planned, {} already committed, {} worker(s)", r.chunks_planned,
                                r.chunks_skipped, r.workers_used));
-    const size_t shown = std::min<size_t>(r.chunks.size(), 50);
-    for (size_t i = 0; i < shown; ++i) {
+    // The first and the last few: where the key space starts and ends, and the open ends.
+    constexpr size_t kEnds = 5;
+    const size_t n = r.chunks.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (n > 3 * kEnds && i == kEnds) {
+        out += fmt::format("  ... {} more (--output json lists all)\n", n - 2 * kEnds);
+        i = n - kEnds - 1;
+        continue;
+      }
       out += fmt::format("  {}  ~{} rows\n", r.chunks[i].bounds, r.chunks[i].estimated_rows);
     }
-    if (shown < r.chunks.size()) out += fmt::format("  ... {} more\n", r.chunks.size() - shown);
     return out;
   }
   line("chunks", fmt::format("{} planned, {} done, {} skipped (already committed), {} failed",
@@ -55,9 +133,9 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
     const size_t shown = std::min<size_t>(r.unfinished_chunks.size(), 20);
     std::vector<uint32_t> first(r.unfinished_chunks.begin(),
                                 r.unfinished_chunks.begin() + static_cast<std::ptrdiff_t>(shown));
-    line("not done", fmt::format("{} of {} chunks: {}{}", r.unfinished_chunks.size(),
-                                 r.chunks_planned, fmt::join(first, ", "),
-                                 shown < r.unfinished_chunks.size() ? ", ..." : ""));
+    line("not done",
+         fmt::format("{} of {} chunks: {}{}", r.unfinished_chunks.size(), r.chunks_planned,
+                     fmt::join(first, ", "), shown < r.unfinished_chunks.size() ? ", ..." : ""));
   }
   if (r.ok()) {
     line("result", fmt::format("complete: run {} finished, every planned chunk committed", r.run));
@@ -68,7 +146,8 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   return out;
 }
 
-std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only) {
+std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only,
+                         const ParallelOptions* options) {
   nlohmann::json j{{"job_id", r.job_id},
                    {"source", where.source},
                    {"target", where.target},
@@ -76,7 +155,9 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"dry_run", plan_only},
                    {"resumed", r.resumed},
                    {"run", r.run},
-                   {"run_state", plan_only ? "planned" : r.resumed ? "resumed" : "new"},
+                   {"run_state", plan_only   ? "planned"
+                                 : r.resumed ? "resumed"
+                                             : "new"},
                    {"finished", r.finished},
                    {"unfinished_chunks", r.unfinished_chunks},
                    {"parallel", r.parallel},
@@ -102,6 +183,10 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"rows_per_second", r.rows_per_second},
                    {"errors", r.errors},
                    {"ok", r.ok()}};
+  if (options) {
+    j["mode"] = to_string(options->mode);
+    j["settings"] = config_json(options->config);
+  }
   if (plan_only) {
     auto& chunks = j["chunks"] = nlohmann::json::array();
     for (const auto& c : r.chunks) {
@@ -162,17 +247,6 @@ nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where) {
           {"differences", diffs},
           {"elapsed_seconds", v.elapsed_seconds},
           {"ok", v.ok()}};
-}
-
-void ProgressPrinter::operator()(const ProgressEvent& ev) {
-  std::lock_guard lock(mu_);
-  ++chunks_;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_ < std::chrono::seconds(1) && chunks_ < ev.chunks_total) return;
-  last_ = now;
-  const double secs = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "progress: %u chunks this run, %lld rows, %.0f rows/s\n", chunks_,
-               static_cast<long long>(ev.rows_done), secs > 0 ? ev.rows_done / secs : 0.0);
 }
 
 }  // namespace parmap::cli

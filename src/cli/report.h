@@ -1,4 +1,4 @@
-// What the command line prints: the run summary and plan (text or JSON) and live progress.
+// What the command line prints: the run summary and plan (text or JSON), and verify's findings.
 #pragma once
 
 #include <atomic>
@@ -17,26 +17,23 @@ struct Endpoints {
   std::string target_table;
 };
 
-/// The summary of a finished (or dry) run, as aligned text lines.
-std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only);
+/// The summary of a finished (or dry) run, as aligned text lines. With `options` (the job's),
+/// a plan also names the target mode and the settings that decided it, with their sources.
+std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only,
+                         const ParallelOptions* options = nullptr);
 /// The same as one JSON object.
-std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only);
+std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only,
+                         const ParallelOptions* options = nullptr);
+
+/// Every setting's effective value and where it came from ("default", "environment
+/// MAPPER_CHUNK_SIZE", "job param"), one aligned line each (`parmap config`).
+std::string config_text(const ParallelConfig& config);
+/// The same as a JSON array of {setting, environment, value, source}.
+nlohmann::json config_json(const ParallelConfig& config);
 
 /// What verify found, as aligned text lines: the scope, the totals and each range that differs.
 std::string verify_text(const VerifyResult& v, const Endpoints& where);
 /// The same as one JSON object.
 nlohmann::json verify_json(const VerifyResult& v, const Endpoints& where);
-
-/// Prints a progress line to stderr at most once a second. Thread-safe.
-class ProgressPrinter {
- public:
-  void operator()(const ProgressEvent& ev);
-
- private:
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_{};
-  uint32_t chunks_ = 0;
-};
 
 }  // namespace parmap::cli

@@ -55,6 +55,7 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, Connec
           throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", group[i]->describe()));
         }
         sink->write(data);
+        progress_.add_bytes(group[i]->index, static_cast<int64_t>(data.size()));
       }
       rows[i] = source->rows();
       hashes[i] = source->row_hash();
@@ -113,6 +114,7 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group) {
     }
     Tally& t = tally[current];
     t.read += static_cast<int64_t>(batch.num_rows());
+    progress_.add_bytes(group[current]->index, static_cast<int64_t>(batch.byte_size()));
     if (opts_.transform) opts_.transform(batch);
     t.written += static_cast<int64_t>(batch.num_rows());
     t.hash += hash_rows(batch);  // the rows as written: what verify --ledger reads back

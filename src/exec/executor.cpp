@@ -287,6 +287,8 @@ ParallelResult Executor::run() {
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
   if (snapshot_.empty()) coord_src_->close();
 
+  result_.retries = retries_;
+  progress_.start_job(result_, t0, &rejected_);
   std::vector<std::thread> threads;
   for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this, i] { worker(i); });
   for (auto& t : threads) t.join();
@@ -326,6 +328,9 @@ ParallelResult Executor::run() {
                         result_.chunks_done + result_.chunks_skipped == result_.chunks_planned;
   if (cancelled() && !complete) {
     coord_tgt_->close();
+    result_.retries = retries_;
+    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    progress_.finish_job(result_);
     throw Error(
         ErrorKind::Cancelled,
         fmt::format("job '{}' cancelled after {} of {} chunks; rerun the same command "
@@ -348,6 +353,7 @@ ParallelResult Executor::run() {
       result_.elapsed_seconds > 0
           ? static_cast<double>(result_.total_rows_processed) / result_.elapsed_seconds
           : 0;
+  progress_.finish_job(result_);
   return result_;
 }
 
@@ -458,6 +464,7 @@ void Executor::measured(size_t chunks, double seconds) {
 }
 
 void Executor::run_group(const ChunkGroup& group) {
+  for (const Chunk* c : group) progress_.chunk_started(*c);
   try {
     Connection& src = pool_.get_source_connection();
     Connection& tgt = pool_.get_target_connection();
@@ -472,12 +479,15 @@ void Executor::run_group(const ChunkGroup& group) {
     size_t largest = largest_group_.load();
     while (largest < group.size() && !largest_group_.compare_exchange_weak(largest, group.size())) {
     }
-    for (size_t i = 0; i < group.size(); ++i) chunk_committed(*group[i], rows[i]);
+    for (size_t i = 0; i < group.size(); ++i) chunk_committed(*group[i], rows[i], 1);
     return;
   } catch (const Error& e) {
     pool_.discard_source_connection();
     pool_.discard_target_connection();
-    if (e.kind() == ErrorKind::Cancelled && cancelled()) return;
+    if (e.kind() == ErrorKind::Cancelled && cancelled()) {
+      for (const Chunk* c : group) progress_.chunk_stopped(*c);
+      return;
+    }
     spdlog::warn("job {}, {}: {}; each chunk is copied again on its own", job_id_,
                  describe_group(group), e.what());
   } catch (const std::exception& e) {
@@ -488,30 +498,27 @@ void Executor::run_group(const ChunkGroup& group) {
   }
   // Its commit may have gone through before the connection failed: each chunk asks the ledger.
   for (const Chunk* c : group) {
-    if (stop_ || cancelled()) break;
+    if (stop_ || cancelled()) {
+      progress_.chunk_stopped(*c);
+      continue;
+    }
     run_chunk(*c, /*check_ledger=*/true);
   }
 }
 
-void Executor::chunk_committed(const Chunk& chunk, int64_t rows) {
+void Executor::chunk_committed(const Chunk& chunk, int64_t rows, int attempt) {
   rows_done_ += rows;
   ++chunks_done_;
   {
     std::lock_guard lock(done_mu_);
     done_.insert(chunk.index);
   }
-  report(chunk, rows, false);
-}
-
-void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
-  if (!opts_.on_progress) return;
-  ProgressEvent ev{chunk.index, static_cast<uint32_t>(plan_.chunks.size()), rows, rows_done_.load(),
-                   skipped};
-  opts_.on_progress(ev);
+  progress_.chunk_done(chunk, rows, attempt);
 }
 
 void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
   std::mt19937_64 rng(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^ chunk.index);
+  progress_.chunk_started(chunk);
   bool isolate = false;  // set after a data error: find the refused rows
   for (int attempt = 0;; ++attempt) {
     try {
@@ -538,14 +545,14 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
         pool_.discard_target_connection();
       }
       ++commits_;
-      chunk_committed(chunk, rows);
+      chunk_committed(chunk, rows, attempt + 1);
       return;
     } catch (const Error& e) {
       pool_.discard_source_connection();
       pool_.discard_target_connection();
       // Only the user's own cancel ends a chunk quietly (the run then reports the cancel);
       // any other Cancelled is a failure like the rest.
-      if (e.kind() == ErrorKind::Cancelled && cancelled()) return;
+      if (e.kind() == ErrorKind::Cancelled && cancelled()) return progress_.chunk_stopped(chunk);
       if (e.kind() == ErrorKind::Data && !isolate) {
         isolate = true;
         --attempt;  // not a retry: the same attempt, row by row where it must
@@ -555,6 +562,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
         ++retries_;
         spdlog::warn("job {}, {}: {} (attempt {} of {}), retrying", job_id_, chunk.describe(),
                      e.what(), attempt + 1, config_.max_retries + 1);
+        progress_.chunk_retried(chunk, attempt + 1, e.what());
         std::this_thread::sleep_for(backoff_delay(config_, attempt, rng));
         continue;
       }
@@ -564,6 +572,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
       const std::string line = fmt::format("job {}, {}, table {}: {}", job_id_, chunk.describe(),
                                            table_.display(), e.what());
       spdlog::error("{}", line);
+      progress_.chunk_failed(chunk, attempt + 1, e.what());
       std::lock_guard lock(errors_mu_);
       result_.errors.push_back(line);
       return;
@@ -574,6 +583,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
       const std::string line = fmt::format("job {}, {}, table {}: internal error: {}", job_id_,
                                            chunk.describe(), table_.display(), e.what());
       spdlog::error("{}", line);
+      progress_.chunk_failed(chunk, attempt + 1, e.what());
       std::lock_guard lock(errors_mu_);
       result_.errors.push_back(line);
       return;

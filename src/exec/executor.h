@@ -26,6 +26,7 @@
 #include "exec/watchdog.h"
 #include "parmap/parmap.h"
 #include "plan/plan.h"
+#include "progress/progress_tracker.h"
 
 namespace parmap {
 
@@ -145,7 +146,8 @@ class Executor {
   /// `check_ledger`: ask the ledger first whether the chunk is committed (after a failed
   /// group whose commit may have gone through).
   void run_chunk(const Chunk& chunk, bool check_ledger = false);
-  void chunk_committed(const Chunk& chunk, int64_t rows);
+  /// Counts a committed chunk and sends its chunk_done (`attempt`: 1-based).
+  void chunk_committed(const Chunk& chunk, int64_t rows, int attempt);
   /// One attempt at a group (or one chunk); returns each chunk's rows written.
   std::vector<int64_t> copy_group(const ChunkGroup& group);
   /// The same on the fast path: native bytes from source to target, not decoded.
@@ -160,7 +162,6 @@ class Executor {
                        std::vector<std::string>& rejects);
   void save_rejects(const std::vector<std::string>& rejects);
   bool cancelled() const { return opts_.cancel && opts_.cancel->load(); }
-  void report(const Chunk& chunk, int64_t rows, bool skipped);
 
   ConnectionPoolManager pool_;
   ConnectionFactory source_factory_, target_factory_;
@@ -215,6 +216,7 @@ class Executor {
   std::mutex errors_mu_;
   std::mutex done_mu_;
   std::set<uint32_t> done_;  ///< chunks committed by this invocation, under done_mu_
+  ProgressTracker progress_{opts_};  ///< the events sent to opts_.on_progress
   /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
   /// joined) before the connections it may interrupt.
   Watchdog watchdog_{std::chrono::seconds(config_.chunk_timeout_s)};

@@ -108,7 +108,13 @@ class ProgressRelay {
     py::gil_scoped_acquire gil;
     if (failure_.has_value()) return;
     try {
-      callback_(event);
+      // Python keeps a copy of the event, which may outlive the call: the result it points
+      // to (job_started, job_finished) is copied into it now, while the engine holds it.
+      ProgressEvent copy = event;
+      copy.result = nullptr;
+      py::object obj = py::cast(std::move(copy));
+      obj.attr("result") = event.result ? py::cast(*event.result) : py::none();
+      callback_(obj);
     } catch (py::error_already_set& e) {
       failure_.emplace(std::move(e));
       cancel_ = true;
@@ -301,12 +307,33 @@ void bind_config(py::module_& m) {
 }
 
 void bind_result(py::module_& m) {
-  py::class_<ProgressEvent>(m, "ProgressEvent", "Sent after each chunk.")
+  py::class_<ProgressEvent>(
+      m, "ProgressEvent", py::dynamic_attr(),
+      "One event of a run: .event is job_started, chunk_started, chunk_done, chunk_retried, "
+      "chunk_failed, progress or job_finished; .result is the plan (job_started) or the "
+      "summary (job_finished), else None.")
+      .def_property_readonly("event", [](const ProgressEvent& e) { return to_string(e.kind); })
       .def_readonly("chunk_index", &ProgressEvent::chunk_index)
       .def_readonly("chunks_total", &ProgressEvent::chunks_total)
       .def_readonly("chunk_rows", &ProgressEvent::chunk_rows)
       .def_readonly("rows_done", &ProgressEvent::rows_done)
-      .def_readonly("skipped", &ProgressEvent::skipped);
+      .def_readonly("skipped", &ProgressEvent::skipped)
+      .def_readonly("bounds", &ProgressEvent::bounds)
+      .def_readonly("chunk_bytes", &ProgressEvent::chunk_bytes)
+      .def_readonly("chunk_seconds", &ProgressEvent::chunk_seconds)
+      .def_readonly("worker", &ProgressEvent::worker)
+      .def_readonly("attempt", &ProgressEvent::attempt)
+      .def_readonly("error", &ProgressEvent::error)
+      .def_readonly("estimated_rows", &ProgressEvent::estimated_rows)
+      .def_readonly("bytes_done", &ProgressEvent::bytes_done)
+      .def_readonly("chunks_done", &ProgressEvent::chunks_done)
+      .def_readonly("chunks_skipped", &ProgressEvent::chunks_skipped)
+      .def_readonly("chunks_failed", &ProgressEvent::chunks_failed)
+      .def_readonly("retries", &ProgressEvent::retries)
+      .def_readonly("rows_rejected", &ProgressEvent::rows_rejected)
+      .def_readonly("workers", &ProgressEvent::workers)
+      .def_readonly("workers_busy", &ProgressEvent::workers_busy)
+      .def_readonly("elapsed_seconds", &ProgressEvent::elapsed_seconds);
 
   py::class_<ChunkReport>(m, "ChunkReport")
       .def_readonly("index", &ChunkReport::index)

@@ -90,12 +90,19 @@ def test_progress_callback_runs_with_the_lock_on_worker_threads(sqlite_pair):
     src_url, dst_url, _, _ = sqlite_pair
     events, threads = [], set()
 
+    kinds = []
+
     def progress(event):
-        events.append((event.chunk_index, event.chunks_total, event.chunk_rows, event.rows_done))
+        kinds.append(event.event)
+        if event.event == "chunk_done":
+            events.append((event.chunk_index, event.chunks_total, event.chunk_rows,
+                           event.rows_done))
         threads.add(threading.get_ident())
 
     result = execute_query_parallel(src_url, QUERY, dst_url, "", "dst", params=PARALLEL,
                                     progress_callback=progress)
+    assert kinds[0] == "job_started" and kinds[-1] == "job_finished"
+    assert kinds.count("chunk_started") == result.chunks_planned
     assert len(events) == result.chunks_planned
     assert sum(e[2] for e in events) == ROWS
     assert max(e[3] for e in events) == ROWS
@@ -144,6 +151,8 @@ def test_keyboard_interrupt_cancels_and_a_rerun_completes(sqlite_pair):
     calls = []
 
     def progress(event):
+        if event.event != "chunk_done":
+            return
         calls.append(event)
         if len(calls) == 2:
             _thread.interrupt_main()  # as Ctrl-C does: the signal reaches the main thread

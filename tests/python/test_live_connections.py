@@ -138,6 +138,8 @@ def test_keyboard_interrupt_on_postgres_and_a_rerun_finishes_exactly(pg):
     calls = []
 
     def progress(event):
+        if event.event != "chunk_done":
+            return
         calls.append(event)
         if len(calls) == 3:
             _thread.interrupt_main()  # as Ctrl-C does

@@ -269,8 +269,10 @@ def execute_query_parallel(
     ``config`` is a ParallelConfig or params mapping; without it, ``params`` (a job's params)
     and the MAPPER_* environment decide. Settings may also be given as keywords
     (``max_workers=4, chunk_size=10000``): they beat ``params``. ``mode`` is 'append', 'truncate' or 'create'.
-    ``progress_callback(event)`` (or ``progress``) is called after each chunk, with the
-    interpreter's lock held, from the engine's worker threads; an exception it raises cancels the
+    ``progress_callback(event)`` (or ``progress``) is called for each event of the run
+    (``event.event``: job_started, chunk_started, chunk_done, chunk_retried, chunk_failed,
+    progress, job_finished; ``event.result`` the plan or the summary, else None), with the
+    interpreter's lock held, from the engine's threads; an exception it raises cancels the
     run and is raised here.
 
     ``transform(columns)`` is called for each batch read (a few thousand rows), from the worker

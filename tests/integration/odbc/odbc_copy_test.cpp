@@ -236,8 +236,8 @@ TEST_F(OdbcPostgresTest, PsqlodbcBothWaysWithTwoWorkersResumesExactly) {
   std::atomic<int> seen{0};
   ParallelOptions partial = opts;
   partial.cancel = &stop;
-  partial.on_progress = [&](const ProgressEvent&) {
-    if (++seen >= 2) stop = true;
+  partial.on_progress = [&](const ProgressEvent& ev) {
+    if (ev.kind == ProgressKind::ChunkDone && ++seen >= 2) stop = true;
   };
   try {
     execute_query_parallel(source, "SELECT * FROM big ORDER BY id", target, "", "big", partial);

@@ -361,9 +361,25 @@ TEST_F(PgCopyTest, GroupedChunksCommitTogetherWithALedgerRowEach) {
     dst_->exec("CREATE TABLE " + table + " (id int8, v int8, s text)");
     auto opts = options(2, 1000, true);
     if (typed) opts.transform = [](Batch&) {};
+    // Each chunk of a group still has its own chunk_done; a worker copying a group is one
+    // busy worker.
+    std::atomic<int64_t> done_rows{0}, done_events{0};
+    std::atomic<int> most_busy{0};
+    opts.on_progress = [&](const ProgressEvent& ev) {
+      if (ev.kind == ProgressKind::ChunkDone) {
+        done_rows += ev.chunk_rows;
+        ++done_events;
+      }
+      int seen = most_busy.load();
+      while (ev.workers_busy > seen && !most_busy.compare_exchange_weak(seen, ev.workers_busy)) {
+      }
+    };
     const auto r = run(src_url(), "SELECT * FROM g ORDER BY id", dst_url(), "", table, opts);
     ASSERT_TRUE(r);
     expect_complete(*r, 60000, 2);
+    EXPECT_EQ(done_rows, 60000);
+    EXPECT_EQ(done_events, 60);
+    EXPECT_LE(most_busy, 2);
     EXPECT_EQ(r->chunks_planned, 60);
     EXPECT_LT(r->commits, 30) << r->commit_groups;
     EXPECT_NE(r->commit_groups.find("chunk_size auto"), std::string::npos) << r->commit_groups;
@@ -483,7 +499,7 @@ TEST_F(PgCopyTest, ParallelCopyReadsOneSnapshotWhileTheSourceChanges) {
   auto opts = options(4, std::max<int64_t>(500, n / 100));
   std::atomic<bool> first_chunk{false}, copy_done{false};
   opts.on_progress = [&first_chunk](const ProgressEvent& ev) {
-    if (!ev.skipped) first_chunk = true;
+    if (ev.kind == ProgressKind::ChunkDone) first_chunk = true;
   };
   ParallelResult result;
   std::string error;

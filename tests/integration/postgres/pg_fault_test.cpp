@@ -122,7 +122,7 @@ void PgFaultTest::copy_through_frozen_proxy(bool source_side) {
   std::atomic<int64_t> frozen_at_ms{0};
   const auto t0 = Clock::now();
   opts.on_progress = [&](const ProgressEvent& ev) {
-    if (ev.skipped || frozen.exchange(true)) return;
+    if (ev.kind != ProgressKind::ChunkDone || frozen.exchange(true)) return;
     accepted_before = proxy.connections();
     frozen_links = proxy.freeze();
     frozen_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();

@@ -42,8 +42,8 @@ class PgResumeTest : public test::PgTwoDatabasesTest {
     std::atomic<bool> stop{false};
     std::atomic<int> seen{0};
     opts.cancel = &stop;
-    opts.on_progress = [&](const ProgressEvent&) {
-      if (++seen >= chunks) stop = true;
+    opts.on_progress = [&](const ProgressEvent& ev) {
+      if (ev.kind == ProgressKind::ChunkDone && ++seen >= chunks) stop = true;
     };
     try {
       execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", opts);

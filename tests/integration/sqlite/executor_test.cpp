@@ -220,7 +220,9 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
   // A run stopped after its first chunk (the caller's cancel flag) is left unfinished.
   std::atomic<bool> stop{false};
   opts.cancel = &stop;
-  opts.on_progress = [&stop](const ProgressEvent&) { stop = true; };
+  opts.on_progress = [&stop](const ProgressEvent& ev) {
+    if (ev.kind == ProgressKind::ChunkDone) stop = true;
+  };
   try {
     execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
     ADD_FAILURE() << "the cancelled run did not say so";
@@ -267,7 +269,8 @@ TEST_F(ExecutorTest, AChunkAnEarlierAttemptCommittedIsDoneNotARefusedRow) {
   const std::string q = "SELECT * FROM src WHERE id < 6000 ORDER BY id";
   std::atomic<bool> injected{false};
   opts.on_progress = [&](const ProgressEvent& ev) {
-    if (ev.chunk_index != 0 || injected.exchange(true)) return;
+    if (ev.kind != ProgressKind::ChunkDone || ev.chunk_index != 0 || injected.exchange(true))
+      return;
     // Chunk 1 as another attempt committed it: its rows and its ledger row, in one transaction.
     const std::string lo = "substr(json_extract(plan, '$.chunks[1].lo'), 3)";
     const std::string hi = "substr(json_extract(plan, '$.chunks[1].hi'), 3)";

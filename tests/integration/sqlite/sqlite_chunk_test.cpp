@@ -93,7 +93,7 @@ TEST_F(SqliteChunkTest, CancelledRunWithRowidSlicesResumesFromTheStoredPlan) {
   opts.cancel = &cancel;
   int done = 0;
   opts.on_progress = [&](const ProgressEvent& e) {
-    if (!e.skipped && ++done == 4) cancel = true;
+    if (e.kind == ProgressKind::ChunkDone && ++done == 4) cancel = true;
   };
   try {
     const auto first =
