@@ -107,7 +107,12 @@ void Executor::prepare() {
   if (!opts_.dry_run) lock_job();
   // One snapshot for planning and every chunk (decision 2); the coordinator's transaction
   // holds it open until the workers are done.
-  if (auto id = coord_src_->export_snapshot()) snapshot_ = *id;
+  if (!shared_snapshot_.empty()) {
+    coord_src_->import_snapshot(shared_snapshot_);
+    snapshot_ = shared_snapshot_;
+  } else if (auto id = coord_src_->export_snapshot()) {
+    snapshot_ = *id;
+  }
   const TableSchema src_schema = coord_src_->describe_query(sql_);
   Batch probe = empty_batch(src_schema);
   if (opts_.transform) opts_.transform(probe);
@@ -242,7 +247,16 @@ void Executor::prepare() {
 }
 
 ParallelResult Executor::run() {
-  const auto t0 = Clock::now();
+  start();
+  if (opts_.dry_run) return result_;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
+  for (auto& t : threads) t.join();
+  return finish();
+}
+
+const ParallelResult& Executor::start() {
+  t0_ = Clock::now();
   // Planning, the snapshot export and the target's preparation: one unit, retried from the
   // start on new sessions (a preparation whose commit was in doubt is found in the ledger by
   // the next attempt, which then resumes the run it started).
@@ -269,16 +283,33 @@ ParallelResult Executor::run() {
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
   if (opts_.dry_run) {
-    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     return result_;
   }
 
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
-  if (snapshot_.empty()) coord_src_->close();
+  // Only the session that exported the snapshot must stay open: it holds it for the others.
+  if (snapshot_.empty() || !shared_snapshot_.empty()) coord_src_->close();
+  return result_;
+}
 
-  std::vector<std::thread> threads;
-  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this] { worker(); });
-  for (auto& t : threads) t.join();
+int64_t Executor::queued_rows() const {
+  int64_t rows = 0;
+  for (size_t i = std::min(next_.load(), queue_.size()); i < queue_.size(); ++i) {
+    rows += queue_[i]->estimated_rows;
+  }
+  return rows;
+}
+
+void Executor::halt(const std::string& why) {
+  {
+    std::lock_guard lock(errors_mu_);
+    if (halted_.empty()) halted_ = why;
+  }
+  stop_ = true;
+}
+
+ParallelResult Executor::finish() {
   pool_.close_all_connections();
   coord_src_->close();
 
@@ -309,14 +340,22 @@ ParallelResult Executor::run() {
     mark_finished();
     result_.finished = true;
   } else if (result_.errors.empty()) {
-    // Not one chunk said why (this would be a bug): the run still must not pass as complete.
-    result_.errors.push_back(fmt::format(
-        "job {}: {} of {} chunks did not finish and reported no error", job_id_,
-        result_.unfinished_chunks.size(), result_.chunks_planned));
+    std::lock_guard lock(errors_mu_);
+    if (!halted_.empty()) {
+      result_.errors.push_back(fmt::format("job {}, table {}: {} of {} chunks not copied: {}",
+                                           job_id_, table_.display(),
+                                           result_.unfinished_chunks.size(),
+                                           result_.chunks_planned, halted_));
+    } else {
+      // Not one chunk said why (this would be a bug): the run still must not pass as complete.
+      result_.errors.push_back(fmt::format(
+          "job {}: {} of {} chunks did not finish and reported no error", job_id_,
+          result_.unfinished_chunks.size(), result_.chunks_planned));
+    }
   }
   result_.retries = retries_;
   coord_tgt_->close();
-  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
   result_.rows_per_second =
       result_.elapsed_seconds > 0
           ? static_cast<double>(result_.total_rows_processed) / result_.elapsed_seconds
@@ -325,13 +364,17 @@ ParallelResult Executor::run() {
 }
 
 void Executor::worker() {
-  for (;;) {
-    if (stop_ || cancelled()) break;
-    const size_t i = next_.fetch_add(1);
-    if (i >= queue_.size()) break;
-    run_chunk(*queue_[i]);
+  while (step()) {
   }
   pool_.release_thread_connections();
+}
+
+bool Executor::step() {
+  if (stop_ || cancelled()) return false;
+  const size_t i = next_.fetch_add(1);
+  if (i >= queue_.size()) return false;
+  run_chunk(*queue_[i]);
+  return true;
 }
 
 void Executor::report(const Chunk& chunk, int64_t rows, bool skipped) {
