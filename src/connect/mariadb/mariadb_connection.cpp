@@ -587,4 +587,13 @@ void MariadbConnection::close() noexcept {
   mysql_ = nullptr;
 }
 
+std::vector<TableRef> MariadbConnection::list_tables() {
+  const auto rows = query(
+      "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = "
+      "DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1");
+  std::vector<TableRef> out;
+  for (const auto& r : rows) out.push_back({"", r[0].to_display()});
+  return out;
+}
+
 }  // namespace parmap::mariadb
