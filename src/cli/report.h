@@ -6,6 +6,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "parmap/parmap.h"
 
@@ -21,6 +22,12 @@ struct Endpoints {
 std::string summary_text(const ParallelResult& r, const Endpoints& where, bool plan_only);
 /// The same as one JSON object.
 std::string summary_json(const ParallelResult& r, const Endpoints& where, bool plan_only);
+
+/// The summary of a run of many jobs (or its plan): the shared snapshot, a line per table
+/// (state, rows, chunks, estimate) and each error. `where` is in the order of r.jobs.
+std::string multi_summary_text(const MultiResult& r, const std::vector<Endpoints>& where);
+/// The same as one JSON object: the run's totals and each job's summary_json under "jobs".
+std::string multi_summary_json(const MultiResult& r, const std::vector<Endpoints>& where);
 
 /// What verify found, as aligned text lines: the scope, the totals and each range that differs.
 std::string verify_text(const VerifyResult& v, const Endpoints& where);
