@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "parmap/parmap.h"
@@ -16,6 +16,8 @@
 
 namespace parmap {
 namespace {
+
+using namespace std::chrono_literals;
 
 using test::pg_checksum;
 
@@ -227,21 +229,33 @@ TEST_F(PgMultiTableTest, RowsInsertedDuringTheRunAppearInNoTable) {
     job.options.mode = TargetMode::Create;
     jobs.push_back(std::move(job));
   }
-  // Once the first chunk of the largest table is in, rows go into it (keys past the last
-  // chunk's open upper bound) and into the smallest table, whose chunks are read last.
-  std::once_flag once;
-  const std::string source = src_url();
-  jobs[0].options.on_progress = [&](const ProgressEvent&) {
-    std::call_once(once, [&] {
-      test::Pg writer(source);
-      writer.exec("INSERT INTO sales.t00 SELECT g * 3, 1, 1, 'late' FROM generate_series("
-                  "10000000, 10000099) g; INSERT INTO sales.t29 SELECT g * 3, 1, 1, 'late' "
-                  "FROM generate_series(10000000, 10000099) g");
-    });
-  };
+  // While the jobs are being planned (the first one has recorded its run, so its snapshot is
+  // exported; t29, planned last, has not), rows go into the largest table (keys past its last
+  // chunk's open upper bound) and into t29. Without one shared snapshot, t29's own would be
+  // taken after them.
+  std::atomic<bool> inserted{false}, in_time{false};
+  std::thread writer([&, source = src_url(), target = dst_url()] {
+    test::Pg watch(target), db(source);
+    auto runs = [&](const std::string& where) -> int64_t {
+      try {
+        return std::stoll(watch.scalar("SELECT count(*) FROM parmap_runs" + where));
+      } catch (const std::exception&) {
+        return 0;  // no ledger yet
+      }
+    };
+    for (int i = 0; i < 60000 && runs("") < 1; ++i) std::this_thread::sleep_for(1ms);
+    db.exec("INSERT INTO sales.t00 SELECT g * 3, 1, 1, 'late' FROM generate_series(10000000, "
+            "10000099) g; INSERT INTO sales.t29 SELECT g * 3, 1, 1, 'late' FROM "
+            "generate_series(10000000, 10000099) g");
+    inserted = true;
+    in_time = runs(" WHERE target_table = 'sales.t29'") == 0;
+  });
   MultiOptions multi;
   multi.max_workers = 3;
   const MultiResult r = execute_jobs_parallel(jobs, multi);
+  writer.join();
+  ASSERT_TRUE(inserted);
+  if (!in_time) GTEST_SKIP() << "the rows went in only after every job was planned";
   ASSERT_TRUE(r.ok()) << (r.jobs.front().result.errors.empty()
                               ? r.snapshot
                               : r.jobs.front().result.errors.front());
