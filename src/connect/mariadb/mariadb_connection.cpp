@@ -592,7 +592,11 @@ std::vector<TableRef> MariadbConnection::list_tables() {
       "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = "
       "DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1");
   std::vector<TableRef> out;
-  for (const auto& r : rows) out.push_back({"", r[0].to_display()});
+  for (const auto& r : rows) {
+    // The name comes back as text, or as bytes where the server gives it a binary collation.
+    const Value& v = r[0];
+    out.push_back({"", v.is_blob() ? v.as_blob().bytes : v.as_text()});
+  }
   return out;
 }
 
