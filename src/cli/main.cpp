@@ -261,8 +261,12 @@ int run_many(const RunFlags& f, cli::JobSet set, bool plan_only) {
   }
   std::vector<Job> jobs;
   std::vector<JobDefinition> defs;
+  cli::MultiProgressPrinter progress;
   for (auto& spec : specs) {
     Job job = resolve_spec(std::move(spec), f, plan_only);
+    if (!f.quiet && f.output == "text" && !plan_only) {
+      job.opts.on_progress = progress.for_job(job.target_table.display());
+    }
     defs.push_back({job.spec.source, job.query, job.spec.target, job.target_table.schema,
                     job.target_table.name, job.opts});
     jobs.push_back(std::move(job));

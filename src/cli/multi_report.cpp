@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "cli/report.h"
 
@@ -101,6 +102,26 @@ std::string multi_summary_json(const MultiResult& r, const std::vector<Endpoints
                      {"cancelled", r.cancelled},
                      {"jobs", std::move(jobs)}};
   return out.dump(2);
+}
+
+std::function<void(const ProgressEvent&)> MultiProgressPrinter::for_job(const std::string& table) {
+  return [this, table](const ProgressEvent& ev) { report(table, ev); };
+}
+
+void MultiProgressPrinter::report(const std::string& table, const ProgressEvent& ev) {
+  std::lock_guard lock(mu_);
+  ++chunks_;
+  rows_ += ev.chunk_rows;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_ < std::chrono::seconds(1)) return;
+  last_ = now;
+  const double secs = std::chrono::duration<double>(now - start_).count();
+  std::fprintf(stderr,
+               "progress: %lld chunks, %lld rows, %.0f rows/s this run; %s: chunk %u of %u, "
+               "%lld rows\n",
+               static_cast<long long>(chunks_), static_cast<long long>(rows_),
+               secs > 0 ? static_cast<double>(rows_) / secs : 0.0, table.c_str(),
+               ev.chunk_index + 1, ev.chunks_total, static_cast<long long>(ev.rows_done));
 }
 
 }  // namespace parmap::cli

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -44,6 +45,23 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_{};
   uint32_t chunks_ = 0;
+};
+
+/// Progress of a run of many jobs on stderr, at most once a second: chunks and rows of the
+/// whole run, and the table whose chunk just committed with its own chunks and rows.
+/// Thread-safe; one callback per job (for_job).
+class MultiProgressPrinter {
+ public:
+  /// The callback for job `table`.
+  std::function<void(const ProgressEvent&)> for_job(const std::string& table);
+
+ private:
+  void report(const std::string& table, const ProgressEvent& ev);
+
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+  int64_t chunks_ = 0, rows_ = 0;
 };
 
 }  // namespace parmap::cli
