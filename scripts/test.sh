@@ -32,7 +32,7 @@ run_suite() {  # DIR [ctest arguments...]
 # key-type, bad-input and CLI suites check SQL and messages, and run in the main build only.
 # ThreadSanitizer: the suites that run workers against real servers and their faults.
 asan_skip='^(PgKeysTest|SqliteKeysTest|BadInputSqlite|BadInputPostgres|CliTest|PythonTests|InstallTest|PipInstallTest)($|[./])'
-tsan_only='^(BatchPipe|ExecutorTest|ApiTest|PoolTest|VerifyTest|PgCopyTest|PgChunkTest|PgFaultTest|PgPhaseFaultTest|PgResumeTest|PgTlsTest|SqliteChunkTest|Mariadb[A-Za-z]*Test|Odbc[A-Za-z]*Test)($|[./])'
+tsan_only='^(BatchPipe|ExecutorTest|ApiTest|PoolTest|VerifyTest|PgCopyTest|PgChunkTest|PgFaultTest|PgPhaseFaultTest|PgResumeTest|PgTlsTest|PgMultiTableTest|SqliteChunkTest|Mariadb[A-Za-z]*Test|Odbc[A-Za-z]*Test)($|[./])'
 
 scripts/build.sh build
 

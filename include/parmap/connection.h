@@ -225,6 +225,10 @@ class Connection {
   virtual std::optional<TableSchema> describe_table(const TableRef& table) = 0;
   /// The table's single-column integer primary key, if it has one.
   virtual std::optional<std::string> integer_primary_key(const TableRef& table) = 0;
+  /// The base tables (not views) a table selection chooses from: every user schema's on
+  /// PostgreSQL, the connected database's on MariaDB and MySQL (no schema), the file's on
+  /// SQLite (no schema). Throws Error(Config) on an engine that cannot list them.
+  virtual std::vector<TableRef> list_tables();
   /// Estimated rows of a query's result.
   virtual int64_t estimate_rows(std::string_view sql) = 0;
   /// Statistics of `column` over the query's rows, with a sorted sample of at most

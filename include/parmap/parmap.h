@@ -192,6 +192,73 @@ ParallelResult execute_query_parallel(ConnectionFactory source, const std::strin
                                       const std::string& target_table,
                                       const ParallelOptions& options = default_parallel_options());
 
+/// One job of a run of many (execute_jobs_parallel): a source query into a target table.
+struct JobDefinition {
+  std::string source_url;
+  std::string source_sql;
+  std::string target_url;
+  std::string target_schema;
+  std::string target_table;
+  ParallelOptions options;  ///< the job's own; options.config.max_workers caps its workers
+};
+
+/// What a run of many jobs does when one of them fails.
+enum class OnError {
+  Continue,  ///< the other jobs go on (default)
+  Stop,      ///< no job gets another chunk; the others end incomplete, a rerun resumes them
+};
+OnError on_error_from_string(std::string_view text);  ///< "stop" or "continue"; Error(Config)
+
+/// How a run of many jobs uses its one pool of workers.
+struct MultiOptions {
+  int max_workers = 1;  ///< worker threads shared by every job
+  OnError on_error = OnError::Continue;
+  bool dry_run = false;  ///< plan every job, write nothing
+};
+
+/// One job's outcome in a run of many.
+struct JobOutcome {
+  std::string target_table;  ///< as displayed
+  ParallelResult result;     ///< errors holds the planning error when it never started
+  bool planned = false;      ///< planning and the target's preparation succeeded
+  bool cancelled = false;    ///< the user cancelled before it was complete
+  /// Skipped: its last run finished in an earlier invocation of this (resumed) run of many.
+  bool already_complete = false;
+  bool ok() const { return planned && !cancelled && result.ok(); }
+};
+
+/// What a run of many jobs did.
+struct MultiResult {
+  std::vector<JobOutcome> jobs;  ///< in the order given
+  std::string snapshot;          ///< how consistent the source view was across the jobs
+  int workers_used = 0;
+  double elapsed_seconds = 0;
+  /// Share of the workers' time (threads x wall time of the copy phase) not spent copying a
+  /// chunk: waiting for a job to take them, or with nothing left to do.
+  double idle_share = 0;
+  bool cancelled = false;  ///< the user's cancel stopped the run
+  bool dry_run = false;
+  /// Every job complete (for a dry run: every job planned).
+  bool ok() const;
+};
+
+/// Runs many jobs as one: plans each (in the given order), then one pool of
+/// `multi.max_workers` threads drains the jobs' chunks, the jobs with the most rows queued
+/// first, so that small tables fill the gaps at the end. Jobs reading the same PostgreSQL
+/// source URL read one exported snapshot (the first such job's coordinator exports it, the
+/// others import it). A worker thread holds at most one source and one target connection:
+/// it closes a job's connections when it moves to another job. Each job keeps its own
+/// ledger rows, run and result; a failed job does not stop the others unless
+/// multi.on_error is Stop. A rerun resumes only what is missing: when some job's last run is
+/// unfinished, or some jobs finished while others never started, the invocation continues the
+/// earlier one and jobs whose last run finished are skipped (already_complete) rather than
+/// started again; otherwise (every job finished, or none started, or options.fresh) every job
+/// starts a new run with its mode's meaning. Errors are reported per job, never thrown
+/// (except Error(Config) for an empty list); set any job's options.cancel to stop handing
+/// out chunks.
+MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
+                                  const MultiOptions& multi);
+
 /// A chunk range whose source (or ledger) and target differ.
 struct ChunkDifference {
   uint32_t index = 0;

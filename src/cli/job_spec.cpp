@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -166,7 +168,10 @@ const std::vector<std::string>& job_file_keys() {
   return keys;
 }
 
-JobSpec load_job_file(const std::string& path) {
+namespace {
+
+/// The parsed YAML of a job file; Error(Config) for a file that is not a YAML map.
+YAML::Node read_job_yaml(const std::string& path, const std::vector<std::string>& accepted) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     throw Error(ErrorKind::Config,
@@ -199,55 +204,213 @@ JobSpec load_job_file(const std::string& path) {
                             root.IsNull()       ? "the file is empty"
                             : root.IsSequence() ? "the top level is a list"
                                                 : "the top level is a single value",
-                            fmt::join(job_file_keys(), ", ")));
+                            fmt::join(accepted, ", ")));
   }
+  return root;
+}
+
+/// Applies one key of a job (`in` says where, for messages); `accepted` lists the keys of
+/// that place, for an unknown key's message. A job's `columns` replace any given before.
+void apply_job_key(JobSpec& spec, const std::string& path, const YAML::Node& key_node,
+                   const std::string& key, const YAML::Node& value, const std::string& in,
+                   const std::vector<std::string>& accepted) {
+  if (key == "params") {
+    if (value.IsNull()) return;
+    if (!value.IsMap()) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("{}: 'params' must be a map of name: value", where(path, value)));
+    }
+    std::vector<std::string> seen_params;
+    for (const auto& p : value) {
+      const std::string name = key_name(path, p.first, "in params", seen_params);
+      check_param_name(path, p.first, name);
+      spec.params[name] = scalar(path, "params." + name, p.second);
+    }
+  } else if (key == "columns") {
+    if (!value.IsSequence()) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("{}: 'columns' must be a list", where(path, value)));
+    }
+    spec.columns.clear();
+    for (size_t i = 0; i < value.size(); ++i) {
+      spec.columns.push_back(mapping_entry(path, value[i], i));
+    }
+  } else if (std::find(job_file_keys().begin(), job_file_keys().end(), key) !=
+             job_file_keys().end()) {
+    try {
+      set_key(spec, key, scalar(path, key, value));
+    } catch (const Error& e) {
+      throw Error(ErrorKind::Config, fmt::format("{}: {}", where(path, value), e.what()));
+    }
+  } else {
+    std::vector<std::string> candidates = accepted;
+    for (const auto& s : settings_table()) candidates.push_back(s.param);
+    const std::string hint = did_you_mean(key, candidates);
+    const bool is_param = std::any_of(settings_table().begin(), settings_table().end(),
+                                      [&](const SettingInfo& s) { return key == s.param; });
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: unknown key '{}'{}{}; accepted: {}", where(path, key_node), key,
+                            in.empty() ? "" : " " + in,
+                            is_param ? fmt::format("{} (job params go under 'params:')",
+                                                   in.empty() ? " at the top level" : "")
+                            : hint.empty() ? ""
+                                           : fmt::format(" (did you mean '{}'?)", hint),
+                            fmt::join(accepted, ", ")));
+  }
+}
+
+std::vector<std::string> string_list(const std::string& path, const std::string& key,
+                                     const YAML::Node& node) {
+  std::vector<std::string> out;
+  if (node.IsScalar()) {
+    out.push_back(node.Scalar());
+    return out;
+  }
+  if (!node.IsSequence()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{}: '{}' must be a list of names or patterns", where(path, node), key));
+  }
+  for (const auto& item : node) out.push_back(scalar(path, key, item));
+  return out;
+}
+
+}  // namespace
+
+JobSpec load_job_file(const std::string& path) {
+  const YAML::Node root = read_job_yaml(path, job_file_keys());
   JobSpec spec;
   std::vector<std::string> seen;
   for (const auto& kv : root) {
     const std::string key = key_name(path, kv.first, "at the top level", seen);
+    apply_job_key(spec, path, kv.first, key, kv.second, "", job_file_keys());
+  }
+  return spec;
+}
+
+const std::vector<std::string>& job_set_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k = job_file_keys();
+    for (const char* extra : {"jobs", "tables", "exclude", "target_schema", "on_error"}) {
+      k.push_back(extra);
+    }
+    return k;
+  }();
+  return keys;
+}
+
+JobSet load_job_set(const std::string& path) {
+  const YAML::Node root = read_job_yaml(path, job_set_keys());
+  JobSet set;
+  std::vector<std::string> seen;
+  YAML::Node jobs;
+  bool has_jobs = false;
+  for (const auto& kv : root) {
+    const std::string key = key_name(path, kv.first, "at the top level", seen);
     const YAML::Node& value = kv.second;
-    if (key == "params") {
-      if (value.IsNull()) continue;
-      if (!value.IsMap()) {
+    if (key == "jobs") {
+      if (!value.IsSequence() || value.size() == 0) {
         throw Error(ErrorKind::Config,
-                    fmt::format("{}: 'params' must be a map of name: value", where(path, value)));
+                    fmt::format("{}: 'jobs' must be a list of jobs, each a map of a job's keys",
+                                where(path, value)));
       }
-      std::vector<std::string> seen_params;
-      for (const auto& p : value) {
-        const std::string name = key_name(path, p.first, "in params", seen_params);
-        check_param_name(path, p.first, name);
-        spec.params[name] = scalar(path, "params." + name, p.second);
-      }
-    } else if (key == "columns") {
-      if (!value.IsSequence()) {
+      jobs = value;
+      has_jobs = true;
+    } else if (key == "tables") {
+      set.tables = string_list(path, key, value);
+      if (set.tables.empty()) {
         throw Error(ErrorKind::Config,
-                    fmt::format("{}: 'columns' must be a list", where(path, value)));
+                    fmt::format("{}: 'tables' is empty; give patterns such as sales.* or "
+                                "public.orders",
+                                where(path, value)));
       }
-      for (size_t i = 0; i < value.size(); ++i) {
-        spec.columns.push_back(mapping_entry(path, value[i], i));
-      }
-    } else if (std::find(job_file_keys().begin(), job_file_keys().end(), key) !=
-               job_file_keys().end()) {
+    } else if (key == "exclude") {
+      set.exclude = string_list(path, key, value);
+    } else if (key == "target_schema") {
+      set.target_schema = value.IsNull() ? std::string() : scalar(path, key, value);
+    } else if (key == "on_error") {
+      const std::string text = scalar(path, key, value);
       try {
-        set_key(spec, key, scalar(path, key, value));
+        set.on_error = on_error_from_string(text);
       } catch (const Error& e) {
         throw Error(ErrorKind::Config, fmt::format("{}: {}", where(path, value), e.what()));
       }
     } else {
-      std::vector<std::string> candidates = job_file_keys();
-      for (const auto& s : settings_table()) candidates.push_back(s.param);
-      const std::string hint = did_you_mean(key, candidates);
-      const bool is_param = std::any_of(settings_table().begin(), settings_table().end(),
-                                        [&](const SettingInfo& s) { return key == s.param; });
-      throw Error(ErrorKind::Config,
-                  fmt::format("{}: unknown key '{}'{}; accepted: {}", where(path, kv.first), key,
-                              is_param       ? " at the top level (job params go under 'params:')"
-                              : hint.empty() ? ""
-                                             : fmt::format(" (did you mean '{}'?)", hint),
-                              fmt::join(job_file_keys(), ", ")));
+      apply_job_key(set.defaults, path, kv.first, key, value, "", job_set_keys());
     }
   }
-  return spec;
+  auto refuse = [&](const std::string& what) {
+    throw Error(ErrorKind::Config, fmt::format("{}: {}", path, what));
+  };
+  if (has_jobs && !set.tables.empty()) refuse("give either 'jobs' or 'tables', not both");
+  if (!set.exclude.empty() && set.tables.empty()) refuse("'exclude' needs 'tables'");
+  if (set.target_schema && set.tables.empty()) refuse("'target_schema' needs 'tables'");
+  if (!set.tables.empty() && (!set.defaults.query.empty() || !set.defaults.table.empty() ||
+                              !set.defaults.target_table.empty())) {
+    refuse("'tables' chooses the source and target tables: drop 'query', 'table' and "
+           "'target_table'");
+  }
+  for (size_t i = 0; has_jobs && i < jobs.size(); ++i) {
+    const YAML::Node& node = jobs[i];
+    if (!node.IsMap()) {
+      throw Error(ErrorKind::Config, fmt::format("{}: jobs[{}] must be a map of a job's keys ({})",
+                                                 where(path, node), i,
+                                                 fmt::join(job_file_keys(), ", ")));
+    }
+    JobSpec spec = set.defaults;
+    spec.job_id.clear();
+    std::vector<std::string> job_seen;
+    const std::string in = fmt::format("in jobs[{}]", i);
+    for (const auto& kv : node) {
+      const std::string key = key_name(path, kv.first, in, job_seen);
+      apply_job_key(spec, path, kv.first, key, kv.second, in, job_file_keys());
+    }
+    if (spec.job_id.empty() && !set.defaults.job_id.empty()) {
+      spec.job_id = fmt::format("{}.{}", set.defaults.job_id, i + 1);
+    }
+    set.jobs.push_back(std::move(spec));
+  }
+  return set;
+}
+
+std::vector<JobSpec> select_tables(const JobSet& set, const std::vector<TableRef>& available) {
+  auto matches = [](const std::string& pattern, const TableRef& t) {
+    // A pattern with a dot names schema and table; without one, the table in any schema.
+    const bool qualified = pattern.find('.') != std::string::npos;
+    if (qualified && t.schema.empty()) return false;
+    const std::string name = qualified ? t.schema + "." + t.name : t.name;
+    return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+  };
+  const std::vector<std::string> ledger{"parmap_jobs", "parmap_ledger", "parmap_runs"};
+  std::vector<JobSpec> out;
+  std::vector<bool> used(set.tables.size(), false);
+  for (const TableRef& t : available) {
+    bool chosen = false;
+    for (size_t p = 0; p < set.tables.size(); ++p) {
+      if (matches(set.tables[p], t)) chosen = used[p] = true;
+    }
+    if (!chosen) continue;
+    if (std::find(ledger.begin(), ledger.end(), t.name) != ledger.end()) continue;
+    if (std::any_of(set.exclude.begin(), set.exclude.end(),
+                    [&](const std::string& x) { return matches(x, t); })) {
+      continue;
+    }
+    JobSpec spec = set.defaults;
+    spec.table = t.display();
+    const TableRef target{set.target_schema.value_or(t.schema), t.name};
+    spec.target_table = target.display();
+    if (!set.defaults.job_id.empty()) spec.job_id = set.defaults.job_id + "." + t.display();
+    out.push_back(std::move(spec));
+  }
+  for (size_t p = 0; p < set.tables.size(); ++p) {
+    if (!used[p]) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("tables: '{}' matches no table of the source", set.tables[p]));
+    }
+  }
+  if (out.empty()) {
+    throw Error(ErrorKind::Config, "tables: every matching table is excluded; nothing to copy");
+  }
+  return out;
 }
 
 void apply_set(JobSpec& spec, const std::string& assignment) {

@@ -159,9 +159,8 @@ struct Job {
   }
 };
 
-/// The job file with --set and the flags applied over it; nothing checked yet.
-cli::JobSpec job_spec_of(const RunFlags& f) {
-  cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
+/// --set and the flags over a job from the job file.
+void apply_flags(cli::JobSpec& spec, const RunFlags& f) {
   for (const auto& s : f.sets) cli::apply_set(spec, s);
   auto take = [](std::string& dst, const std::string& src) {
     if (!src.empty()) dst = src;
@@ -182,11 +181,10 @@ cli::JobSpec job_spec_of(const RunFlags& f) {
   if (f.no_parallel) spec.params["enable_parallel"] = "false";
   if (!f.max_rejects.empty()) spec.params["max_rejects"] = f.max_rejects;
   if (!f.mode.empty()) spec.mode = target_mode_from_string(f.mode);
-  return spec;
 }
 
-Job resolve_job(const RunFlags& f, bool plan_only) {
-  cli::JobSpec spec = job_spec_of(f);
+/// A job with flags applied, checked and its configuration resolved.
+Job resolve_spec(cli::JobSpec spec, const RunFlags& f, bool plan_only) {
   if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
   if (spec.target.empty()) throw_config("target", "", "a URL such as sqlite:///path/file.db");
   if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
@@ -213,6 +211,17 @@ Job resolve_job(const RunFlags& f, bool plan_only) {
   return job;
 }
 
+/// The job file with --set and the flags applied over it; nothing checked yet.
+cli::JobSpec job_spec_of(const RunFlags& f) {
+  cli::JobSpec spec = f.job_file.empty() ? cli::JobSpec{} : cli::load_job_file(f.job_file);
+  apply_flags(spec, f);
+  return spec;
+}
+
+Job resolve_job(const RunFlags& f, bool plan_only) {
+  return resolve_spec(job_spec_of(f), f, plan_only);
+}
+
 VerifyResult verify(const Job& job, bool against_ledger) {
   return verify_query_parallel(job.spec.source, job.query, job.spec.target, job.target_table.schema,
                                job.target_table.name, job.opts, against_ledger);
@@ -220,7 +229,13 @@ VerifyResult verify(const Job& job, bool against_ledger) {
 
 void print(const std::string& out) { std::fwrite(out.data(), 1, out.size(), stdout); }
 
+int run_many(const RunFlags& f, cli::JobSet set, bool plan_only);
+
 int run_job(const RunFlags& f, bool plan_only) {
+  if (!f.job_file.empty()) {
+    cli::JobSet set = cli::load_job_set(f.job_file);
+    if (set.multi()) return run_many(f, std::move(set), plan_only);
+  }
   Job job = resolve_job(f, plan_only);
   cli::OutputFlags out = f.out;
   out.json_output = f.output == "json";
@@ -252,6 +267,70 @@ int run_job(const RunFlags& f, bool plan_only) {
         r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
   }
   return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
+}
+
+/// `run` and `plan` of a job file with many jobs (`jobs:` or `tables:`): one run, one pool.
+int run_many(const RunFlags& f, cli::JobSet set, bool plan_only) {
+  if (!f.cli.query.empty() || !f.cli.table.empty() || !f.cli.target_table.empty() ||
+      !f.cli.job_id.empty()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("{} holds many jobs: --query, --table, --target-table and --job-id "
+                            "apply to a single job; set them in the job file",
+                            f.job_file));
+  }
+  apply_flags(set.defaults, f);
+  std::vector<cli::JobSpec> specs;
+  if (!set.tables.empty()) {
+    if (set.defaults.source.empty()) {
+      throw_config("source", "", "a URL such as postgresql://host/db, for 'tables'");
+    }
+    std::vector<TableRef> available;
+    {
+      auto src = connection_factory(set.defaults.source)();
+      available = src->list_tables();
+      src->close();
+    }
+    specs = cli::select_tables(set, available);
+  } else {
+    specs = std::move(set.jobs);
+    for (auto& spec : specs) apply_flags(spec, f);
+  }
+  std::vector<Job> jobs;
+  std::vector<JobDefinition> defs;
+  cli::MultiProgressPrinter progress;
+  for (auto& spec : specs) {
+    Job job = resolve_spec(std::move(spec), f, plan_only);
+    if (!f.out.quiet && f.out.progress != "none" && f.output == "text" && !plan_only) {
+      job.opts.on_progress = progress.for_job(job.target_table.display());
+    }
+    defs.push_back({job.spec.source, job.query, job.spec.target, job.target_table.schema,
+                    job.target_table.name, job.opts});
+    jobs.push_back(std::move(job));
+  }
+  MultiOptions multi;
+  multi.max_workers = resolve_config(set.defaults.params, process_environment()).max_workers;
+  multi.on_error = set.on_error;
+  multi.dry_run = plan_only;
+  const MultiResult r = execute_jobs_parallel(defs, multi);
+  std::vector<cli::Endpoints> where;
+  for (const Job& job : jobs) where.push_back(job.where());
+  print(f.output == "json" ? cli::multi_summary_json(r, where) + "\n"
+                           : cli::multi_summary_text(r, where));
+  if (plan_only) return r.ok() ? 0 : kExitFailure;
+  if (r.cancelled) {
+    std::fprintf(stderr, "cancelled: rerun the same command to resume\n");
+    return kExitCancelled;
+  }
+  if (!r.ok()) {
+    std::vector<std::string> failed;
+    for (const JobOutcome& o : r.jobs) {
+      if (!o.ok()) failed.push_back(o.target_table);
+    }
+    spdlog::error("{} of {} tables incomplete ({}); rerun the same command to resume them",
+                  failed.size(), r.jobs.size(), fmt::join(failed, ", "));
+    return kExitFailure;
+  }
+  return 0;
 }
 
 int verify_job(const RunFlags& f) {

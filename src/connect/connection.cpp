@@ -240,6 +240,13 @@ void Connection::rollback_to_savepoint(std::string_view name) {
   execute(fmt::format("ROLLBACK TO SAVEPOINT {}", name));
 }
 
+std::vector<TableRef> Connection::list_tables() {
+  throw Error(ErrorKind::Config,
+              fmt::format("a table selection ('tables:') is not supported on a {} source; list "
+                          "the jobs under 'jobs:' instead",
+                          engine()));
+}
+
 void Connection::truncate_in_transaction(const TableRef& table) {
   execute(fmt::format("DELETE FROM {}", quote_table(table)));
 }

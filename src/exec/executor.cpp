@@ -108,7 +108,12 @@ void Executor::prepare() {
   if (!opts_.dry_run) lock_job();
   // One snapshot for planning and every chunk (decision 2); the coordinator's transaction
   // holds it open until the workers are done.
-  if (auto id = coord_src_->export_snapshot()) snapshot_ = *id;
+  if (!shared_snapshot_.empty()) {
+    coord_src_->import_snapshot(shared_snapshot_);
+    snapshot_ = shared_snapshot_;
+  } else if (auto id = coord_src_->export_snapshot()) {
+    snapshot_ = *id;
+  }
   const TableSchema src_schema = coord_src_->describe_query(sql_);
   Batch probe = empty_batch(src_schema);
   if (opts_.transform) opts_.transform(probe);
@@ -246,7 +251,26 @@ void Executor::prepare() {
 }
 
 ParallelResult Executor::run() {
-  const auto t0 = Clock::now();
+  start();
+  if (opts_.dry_run) return result_;
+  // max_workers auto: this run's own threads start one at a time (a run of many jobs shares
+  // a pool of its own and does not scale).
+  auto_workers_ = config_.max_workers_auto && workers_ > 1;
+  if (auto_workers_) {
+    std::lock_guard lock(claim_mu_);
+    active_ = most_active_ = 1;
+    scaling_ = true;
+    window_start_ = Clock::now();
+    window_rows_ = rows_done_;
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this, i] { worker(i); });
+  for (auto& t : threads) t.join();
+  return finish();
+}
+
+const ParallelResult& Executor::start() {
+  t0_ = Clock::now();
   // Planning, the snapshot export and the target's preparation: one unit, retried from the
   // start on new sessions (a preparation whose commit was in doubt is found in the ledger by
   // the next attempt, which then resumes the run it started).
@@ -273,25 +297,38 @@ ParallelResult Executor::run() {
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
   workers_ = std::max(1, result_.workers_used);
-  auto_workers_ = config_.max_workers_auto && workers_ > 1;
-  active_ = auto_workers_ ? 1 : workers_;
-  most_active_ = active_;
-  scaling_ = auto_workers_;
-  window_start_ = Clock::now();
-  window_rows_ = 0;
+  active_ = most_active_ = workers_;
   if (opts_.dry_run) {
-    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     return result_;
   }
 
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
-  if (snapshot_.empty()) coord_src_->close();
-
+  // Only the session that exported the snapshot must stay open: it holds it for the others.
+  if (snapshot_.empty() || !shared_snapshot_.empty()) coord_src_->close();
   result_.retries = retries_;
-  progress_.start_job(result_, t0, &rejected_);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < result_.workers_used; ++i) threads.emplace_back([this, i] { worker(i); });
-  for (auto& t : threads) t.join();
+  progress_.start_job(result_, t0_, &rejected_);
+  return result_;
+}
+
+int64_t Executor::queued_rows() const {
+  std::lock_guard lock(claim_mu_);
+  int64_t rows = 0;
+  for (size_t i = std::min(next_, queue_.size()); i < queue_.size(); ++i) {
+    rows += queue_[i]->estimated_rows;
+  }
+  return rows;
+}
+
+void Executor::halt(const std::string& why) {
+  {
+    std::lock_guard lock(errors_mu_);
+    if (halted_.empty()) halted_ = why;
+  }
+  stop_ = true;
+}
+
+ParallelResult Executor::finish() {
   pool_.close_all_connections();
   coord_src_->close();
 
@@ -329,7 +366,7 @@ ParallelResult Executor::run() {
   if (cancelled() && !complete) {
     coord_tgt_->close();
     result_.retries = retries_;
-    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     progress_.finish_job(result_);
     throw Error(
         ErrorKind::Cancelled,
@@ -341,14 +378,22 @@ ParallelResult Executor::run() {
     mark_finished();
     result_.finished = true;
   } else if (result_.errors.empty()) {
-    // Not one chunk said why (this would be a bug): the run still must not pass as complete.
-    result_.errors.push_back(fmt::format(
-        "job {}: {} of {} chunks did not finish and reported no error", job_id_,
-        result_.unfinished_chunks.size(), result_.chunks_planned));
+    std::lock_guard lock(errors_mu_);
+    if (!halted_.empty()) {
+      result_.errors.push_back(fmt::format("job {}, table {}: {} of {} chunks not copied: {}",
+                                           job_id_, table_.display(),
+                                           result_.unfinished_chunks.size(),
+                                           result_.chunks_planned, halted_));
+    } else {
+      // Not one chunk said why (this would be a bug): the run still must not pass as complete.
+      result_.errors.push_back(fmt::format(
+          "job {}: {} of {} chunks did not finish and reported no error", job_id_,
+          result_.unfinished_chunks.size(), result_.chunks_planned));
+    }
   }
   result_.retries = retries_;
   coord_tgt_->close();
-  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
   result_.rows_per_second =
       result_.elapsed_seconds > 0
           ? static_cast<double>(result_.total_rows_processed) / result_.elapsed_seconds
@@ -358,19 +403,23 @@ ParallelResult Executor::run() {
 }
 
 void Executor::worker(int id) {
-  for (;;) {
-    if (stop_ || cancelled() || !wait_turn(id)) break;
-    const ChunkGroup group = claim();
-    if (group.empty()) break;
-    const auto t0 = Clock::now();
-    if (group.size() == 1) {
-      run_chunk(*group.front());
-    } else {
-      run_group(group);
-    }
-    measured(group.size(), std::chrono::duration<double>(Clock::now() - t0).count());
+  while (wait_turn(id) && step()) {
   }
   pool_.release_thread_connections();
+}
+
+bool Executor::step() {
+  if (stop_ || cancelled()) return false;
+  const ChunkGroup group = claim();
+  if (group.empty()) return false;
+  const auto t0 = Clock::now();
+  if (group.size() == 1) {
+    run_chunk(*group.front());
+  } else {
+    run_group(group);
+  }
+  measured(group.size(), std::chrono::duration<double>(Clock::now() - t0).count());
+  return true;
 }
 
 bool Executor::wait_turn(int id) {

@@ -92,6 +92,34 @@ class Executor {
   const std::string& job_id() const { return job_id_; }
 
   ParallelResult run();
+
+  // The run in phases, for a runner that drives several jobs with one pool of threads
+  // (multi_run.cpp); run() is start(), worker threads calling step(), then finish().
+
+  /// Before start(): read the source through this exported snapshot (another job's
+  /// coordinator holds it open) instead of exporting one of its own.
+  void share_snapshot(std::string id) { shared_snapshot_ = std::move(id); }
+  /// The snapshot the chunks read ("" when the engine has none): exported here, or shared.
+  const std::string& snapshot() const { return snapshot_; }
+  /// Plans (or loads the stored plan), prepares the target and fills the queue, with
+  /// retries; returns the result so far (complete for a dry run). Throws Error.
+  const ParallelResult& start();
+  /// Worker threads this job may use at once: 1 for a serial plan, 0 with nothing to do.
+  int workers_allowed() const { return result_.workers_used; }
+  /// Rows of the chunks still queued, as estimated by the plan (the larger go first).
+  int64_t queued_rows() const;
+  /// One unit of work from the queue on the calling thread; false when the queue is drained,
+  /// the job stopped or the user cancelled. Thread-safe among workers.
+  bool step();
+  /// Closes the calling thread's connections of this job (a worker leaving it).
+  void release_thread() noexcept { pool_.release_thread_connections(); }
+  /// Hands out no more chunks; `why` is reported if the job ends incomplete. Thread-safe.
+  void halt(const std::string& why);
+  /// True once a chunk failed after its retries.
+  bool failed() const { return chunks_failed_ > 0; }
+  /// After the workers are joined: counts, the finished stamp when complete, the sessions
+  /// closed. Throws Error(Cancelled) when the user cancelled an incomplete run.
+  ParallelResult finish();
   /// Compares source (or ledger) and target range by range; see verify_query_parallel.
   VerifyResult verify(bool against_ledger);
 
@@ -185,7 +213,10 @@ class Executor {
   ParallelResult result_;
   StoredPlan plan_;
   std::vector<std::string> out_columns_;
-  std::string snapshot_;  ///< exported snapshot id, "" when the engine has none
+  std::string snapshot_;  ///< exported or shared snapshot id, "" when the engine has none
+  std::string shared_snapshot_;  ///< another coordinator's snapshot to import, or ""
+  Clock::time_point t0_;
+  std::string halted_;  ///< why halt() stopped the job, under errors_mu_
   bool fast_path_ = false;
   std::vector<const Chunk*> queue_;
   /// Commit groups of consecutive chunks (chunk_size auto, a target with concurrent writers).
@@ -203,7 +234,7 @@ class Executor {
   double best_rate_ = 0;
   int best_workers_ = 1;
   std::string workers_decision_;
-  std::mutex claim_mu_;
+  mutable std::mutex claim_mu_;
   size_t next_ = 0;                ///< the next queued chunk to claim, under claim_mu_
   double seconds_per_chunk_ = 0;   ///< smoothed, from the groups done; 0: none yet
   std::atomic<int64_t> commits_{0};      ///< target transactions that committed chunks

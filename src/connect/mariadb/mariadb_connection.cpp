@@ -587,4 +587,17 @@ void MariadbConnection::close() noexcept {
   mysql_ = nullptr;
 }
 
+std::vector<TableRef> MariadbConnection::list_tables() {
+  const auto rows = query(
+      "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = "
+      "DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1");
+  std::vector<TableRef> out;
+  for (const auto& r : rows) {
+    // The name comes back as text, or as bytes where the server gives it a binary collation.
+    const Value& v = r[0];
+    out.push_back({"", v.is_blob() ? v.as_blob().bytes : v.as_text()});
+  }
+  return out;
+}
+
 }  // namespace parmap::mariadb

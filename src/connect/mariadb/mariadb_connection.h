@@ -83,6 +83,7 @@ class MariadbConnection final : public Connection {
   TableSchema describe_query(std::string_view sql) override;
   std::optional<TableSchema> describe_table(const TableRef& table) override;
   std::optional<std::string> integer_primary_key(const TableRef& table) override;
+  std::vector<TableRef> list_tables() override;
   /// COUNT(*) of the query: exact (InnoDB's table statistics are often far off).
   int64_t estimate_rows(std::string_view sql) override;
   KeyStats key_stats(std::string_view sql, std::string_view column, int max_sample) override;

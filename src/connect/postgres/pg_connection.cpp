@@ -1388,4 +1388,16 @@ void PgConnection::close() noexcept {
   exported_ = false;
 }
 
+std::vector<TableRef> PgConnection::list_tables() {
+  // Ordinary and partitioned tables (not the partitions: their parent reads them) of every
+  // schema but the system's.
+  const auto rows = query(
+      "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+      "c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT "
+      "IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2");
+  std::vector<TableRef> out;
+  for (const auto& r : rows) out.push_back({r[0].as_text(), r[1].as_text()});
+  return out;
+}
+
 }  // namespace parmap::pg

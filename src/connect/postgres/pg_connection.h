@@ -93,6 +93,7 @@ class PgConnection final : public Connection {
   std::optional<TableSchema> describe_table(const TableRef& table) override;
   /// The single primary-key column of type smallint, integer or bigint.
   std::optional<std::string> integer_primary_key(const TableRef& table) override;
+  std::vector<TableRef> list_tables() override;
   /// The planner's estimate ("Plan Rows" of EXPLAIN (FORMAT JSON)); never counts.
   int64_t estimate_rows(std::string_view sql) override;
   /// The least and greatest non-null keys by ORDER BY ... LIMIT 1 (any type with an ordering:

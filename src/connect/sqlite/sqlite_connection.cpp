@@ -944,4 +944,13 @@ bool SqliteConnection::try_lock_job(std::string_view key) {
               {}, sqlite_context());
 }
 
+std::vector<TableRef> SqliteConnection::list_tables() {
+  const auto rows = query(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+      "ESCAPE '\\' ORDER BY name");
+  std::vector<TableRef> out;
+  for (const auto& r : rows) out.push_back({"", r[0].as_text()});
+  return out;
+}
+
 }  // namespace parmap::sqlite

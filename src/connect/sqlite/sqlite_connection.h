@@ -90,6 +90,7 @@ class SqliteConnection final : public Connection {
   /// The single primary-key column whose declared type contains "INT" (which covers the
   /// rowid alias, INTEGER PRIMARY KEY), else nullopt.
   std::optional<std::string> integer_primary_key(const TableRef& table) override;
+  std::vector<TableRef> list_tables() override;
   /// Counts the rows (SQLite keeps no statistics cheap enough to estimate from).
   int64_t estimate_rows(std::string_view sql) override;
   /// Exact min, max and counts; the sample keeps every k-th key of the sorted keys.
