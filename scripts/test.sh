@@ -29,10 +29,11 @@ run_suite() {  # DIR [ctest arguments...]
 # The sanitizer builds run what exercises memory, threads, drivers and faults, not
 # everything three times. AddressSanitizer+UBSan: every unit test and every copy, fault,
 # retry, resume and verify test of each engine (value conversion is driver code); the
-# key-type, bad-input and CLI suites check SQL and messages, and run in the main build only.
+# key-type, bad-input, CLI, progress display, example and completion suites check SQL,
+# messages and output, and run in the main build only.
 # ThreadSanitizer: the suites that run workers against real servers and their faults.
-asan_skip='^(PgKeysTest|SqliteKeysTest|BadInputSqlite|BadInputPostgres|CliTest|PythonTests|InstallTest|PipInstallTest)($|[./])'
-tsan_only='^(BatchPipe|ExecutorTest|ApiTest|PoolTest|VerifyTest|PgCopyTest|PgChunkTest|PgFaultTest|PgPhaseFaultTest|PgResumeTest|PgTlsTest|PgMultiTableTest|SqliteChunkTest|Mariadb[A-Za-z]*Test|Odbc[A-Za-z]*Test)($|[./])'
+asan_skip='^(PgKeysTest|SqliteKeysTest|BadInputSqlite|BadInputPostgres|CliTest|ProgressCliTest|PlanConfigTest|CompletionTest|ExamplesTest|PgExampleTest|MultiJobCliTest|PythonTests|InstallTest|PipInstallTest)($|[./])'
+tsan_only='^(BatchPipe|ExecutorTest|ApiTest|PoolTest|VerifyTest|PgCopyTest|PgChunkTest|PgFaultTest|PgPhaseFaultTest|PgResumeTest|PgTlsTest|PgMultiTableTest|PgProgressTest|ProgressTracker|ProgressEventsTest|SqliteChunkTest|Mariadb[A-Za-z]*Test|Odbc[A-Za-z]*Test)($|[./])'
 
 scripts/build.sh build
 
