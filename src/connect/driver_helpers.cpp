@@ -3,7 +3,54 @@
 
 #include <fmt/format.h>
 
+#include "common/temporal.h"
+
 namespace parmap {
+
+ZeroDates parse_zero_dates(std::string_view setting, std::string_view value) {
+  if (value == "error") return ZeroDates::Refuse;
+  if (value == "null") return ZeroDates::Null;
+  throw_config(std::string(setting), std::string(value),
+               "error (a zero date is a refused value) or null");
+}
+
+bool is_zero_date(std::string_view text) {
+  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return false;
+  return text.substr(5, 2) == "00" || text.substr(8, 2) == "00" || text.substr(0, 4) == "0000";
+}
+
+std::string zero_date_hint(const Value& value, ZeroDates zero_dates) {
+  if (zero_dates != ZeroDates::Refuse || !value.is_text() || !is_zero_date(value.as_text())) {
+    return {};
+  }
+  return fmt::format("'{}' is a MariaDB zero date, which other engines do not have; the source "
+                     "URL parameter zero_dates=null reads zero dates as NULL",
+                     value.as_text());
+}
+
+void append_mysql_temporal_text(Column& column, std::string_view text, ZeroDates zero_dates) {
+  if (is_zero_date(text)) {
+    if (zero_dates == ZeroDates::Null) {
+      column.append_null();
+    } else {
+      column.append(Value(std::string(text)));
+    }
+    return;
+  }
+  std::optional<int64_t> v;
+  if (column.type == ColumnType::Date) {
+    v = parse_date(text);
+  } else if (column.type == ColumnType::Timestamp) {
+    v = parse_timestamp(text, false);
+  } else {
+    v = parse_timestamp(std::string(text) + "+00", true);
+  }
+  if (v) {
+    column.append_int(*v);
+  } else {
+    column.append(Value(std::string(text)));
+  }
+}
 
 std::string create_table_sql(const Connection& conn, std::string_view where, const TableRef& table,
                              const TableSchema& schema,

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "parmap/batch.h"
 #include "parmap/connection.h"
 #include "parmap/error.h"
 
@@ -34,6 +35,29 @@ std::string create_table_sql(const Connection& conn, std::string_view where, con
 std::optional<std::string> single_integer_key(
     const std::optional<TableSchema>& schema,
     const std::function<bool(const ColumnInfo&)>& is_integer);
+
+/// What a MySQL/MariaDB value that other engines do not have (the zero date '0000-00-00', a
+/// zero month or day) becomes when read, natively or through ODBC: left as its text, so that
+/// a typed target refuses it as a data error naming the row (the default), or NULL (URL
+/// parameter zero_dates=null, what MySQL migrations expect).
+enum class ZeroDates { Refuse, Null };
+
+/// The URL parameter zero_dates: "error" or "null"; Error(Config) naming `setting` otherwise.
+ZeroDates parse_zero_dates(std::string_view setting, std::string_view value);
+
+/// True when `text` is a zero date or has a zero month or day ("0000-00-00", "2024-00-10").
+bool is_zero_date(std::string_view text);
+
+/// The hint a reject record gives for a refused zero date read under ZeroDates::Refuse
+/// ("'0000-00-00' is a MariaDB zero date ... zero_dates=null ..."); "" for any other value.
+std::string zero_date_hint(const Value& value, ZeroDates zero_dates);
+
+/// Appends a MySQL date, datetime or timestamp cell given as text ("2024-02-29",
+/// "2024-02-29 12:00:00.500000") to a Date, Timestamp or TimestampTz column (TimestampTz
+/// text is UTC). A zero date, and any text that does not parse, is appended as its text,
+/// which turns the column into Any for the batch so that nothing is silently changed; a
+/// zero date is NULL instead under ZeroDates::Null.
+void append_mysql_temporal_text(Column& column, std::string_view text, ZeroDates zero_dates);
 
 /// Error(Schema): "<where>: key column '<column>' is not a column of the query; its columns
 /// are: a, b, c".

@@ -43,6 +43,15 @@ std::string odbc_pg_url(const std::string& pg_url, const std::string& database) 
          "&port=" + std::to_string(url.port.value_or(5432)) + "&database=" + database;
 }
 
+std::string odbc_mariadb_url(const std::string& mysql_url, const std::string& database) {
+  const ConnectionUrl url = parse_url(mysql_url);
+  std::string userinfo = percent_encode(url.user);
+  if (!url.password.empty()) userinfo += ":" + percent_encode(url.password);
+  return "odbc://" + userinfo + "@/?driver=MariaDB%20Unicode&server=" + url.host +
+         "&port=" + std::to_string(url.port.value_or(3306)) + "&database=" + database +
+         "&charset=utf8mb4";
+}
+
 ParallelOptions odbc_options(int workers, int64_t chunk_size) {
   ParallelOptions o;
   o.config = resolve_config({{"max_workers", std::to_string(workers)},

@@ -19,6 +19,10 @@ std::string odbc_sqlite_url(const std::string& path);
 /// postgresql:// URL: its host, port, user and password are carried over).
 std::string odbc_pg_url(const std::string& pg_url, const std::string& database);
 
+/// The MariaDB Connector/ODBC ("MariaDB Unicode") URL of `database` on the server of
+/// `mysql_url` (a mysql:// URL: its host, port, user and password are carried over).
+std::string odbc_mariadb_url(const std::string& mysql_url, const std::string& database);
+
 /// Options for a parallel run of `workers` workers and chunks of `chunk_size` rows, parallel
 /// from 10 rows on.
 ParallelOptions odbc_options(int workers, int64_t chunk_size);

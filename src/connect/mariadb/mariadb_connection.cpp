@@ -63,13 +63,7 @@ std::unique_ptr<MariadbConnection> MariadbConnection::open(const ConnectionUrl& 
   for (const auto& [key, value] : url.params) {
     const std::string setting = fmt::format("mariadb URL parameter '{}'", key);
     if (key == "zero_dates") {
-      if (value == "error") {
-        read_options.zero_dates = ZeroDates::Refuse;
-      } else if (value == "null") {
-        read_options.zero_dates = ZeroDates::Null;
-      } else {
-        throw_config(setting, value, "error (a zero date is a refused value) or null");
-      }
+      read_options.zero_dates = parse_zero_dates(setting, value);
     } else if (key == "tinyint1_bool") {
       read_options.tinyint1_bool = parse_bool(setting, value);
     } else if (key == "connect_timeout") {
@@ -147,13 +141,7 @@ MariadbConnection::MariadbConnection(Token /*only open() constructs*/, MYSQL* my
 MariadbConnection::~MariadbConnection() { close(); }
 
 std::string MariadbConnection::refused_value_hint(const Value& value) const {
-  if (read_options_.zero_dates != ZeroDates::Refuse || !value.is_text() ||
-      !is_zero_date(value.as_text())) {
-    return {};
-  }
-  return fmt::format("'{}' is a MariaDB zero date, which other engines do not have; the source "
-                     "URL parameter zero_dates=null reads zero dates as NULL",
-                     value.as_text());
+  return zero_date_hint(value, read_options_.zero_dates);
 }
 
 Capabilities MariadbConnection::capabilities() const {

@@ -75,11 +75,6 @@ void append_text_value(Column& column, std::string_view text) {
 
 }  // namespace
 
-bool is_zero_date(std::string_view text) {
-  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return false;
-  return text.substr(5, 2) == "00" || text.substr(8, 2) == "00" || text.substr(0, 4) == "0000";
-}
-
 ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared,
                          const ReadOptions& options) {
   declared.clear();
@@ -311,30 +306,9 @@ void append_cell(Column& column, const char* data, unsigned long size, ZeroDates
       return;
     case ColumnType::Date:
     case ColumnType::Timestamp:
-    case ColumnType::TimestampTz: {
-      if (is_zero_date(text)) {
-        if (zero_dates == ZeroDates::Null) {
-          column.append_null();
-        } else {
-          append_text_value(column, text);
-        }
-        return;
-      }
-      std::optional<int64_t> v;
-      if (column.type == ColumnType::Date) {
-        v = parse_date(text);
-      } else if (column.type == ColumnType::Timestamp) {
-        v = parse_timestamp(text, false);
-      } else {
-        v = parse_timestamp(std::string(text) + "+00", true);
-      }
-      if (v) {
-        column.append_int(*v);
-      } else {
-        append_text_value(column, text);
-      }
+    case ColumnType::TimestampTz:
+      append_mysql_temporal_text(column, text, zero_dates);
       return;
-    }
     case ColumnType::Time: {
       // MariaDB's TIME spans -838:59:59 to 838:59:59; only a time of day is a time.
       const std::optional<int64_t> v = parse_time(text);

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "connect/driver_helpers.h"
 #include "parmap/batch.h"
 #include "parmap/connection.h"
 
@@ -13,14 +14,9 @@ struct st_mysql_res;
 
 namespace parmap::mariadb {
 
-/// What a value that MariaDB allows and other engines do not (the zero date '0000-00-00',
-/// a zero month or day) becomes when read: left as its text, so that a typed target refuses
-/// it as a data error naming the row (the default), or NULL (URL parameter zero_dates=null,
-/// what MySQL migrations expect).
-enum class ZeroDates { Refuse, Null };
-
 /// How a source reads the values other engines do not have.
 struct ReadOptions {
+  /// Zero dates left as text to be refused (the default) or read as NULL (ZeroDates).
   ZeroDates zero_dates = ZeroDates::Refuse;
   /// TINYINT(1) read as boolean (URL parameter tinyint1_bool=true), not as an integer: a
   /// value other than 0 and 1 is then left as it is, so that a boolean column refuses it.
@@ -35,9 +31,6 @@ ColumnType type_of_field(const st_mysql_field& field, std::string& declared,
 
 /// The columns of a result set, typed by type_of_field.
 TableSchema schema_of_result(st_mysql_res* result, const ReadOptions& options = {});
-
-/// True when `text` is a zero date or has a zero month or day ("0000-00-00", "2024-00-10").
-bool is_zero_date(std::string_view text);
 
 /// A column type as information_schema.COLUMNS.COLUMN_TYPE or a CREATE TABLE spells it
 /// ("int(11)", "bigint(20) unsigned", "decimal(10,2)", "varchar(40)", "longblob"), and as the

@@ -74,26 +74,46 @@ std::unique_ptr<OdbcConnection> OdbcConnection::open(const ConnectionUrl& url) {
   }
   // One connect at a time in the process: psqlODBC calls setlocale() while it connects, which
   // is process-wide state, and two workers connecting at once raced on it.
+  // parmap's own parameters are read here and not passed to the driver.
+  ConnectionUrl driver_url = url;
+  ZeroDates zero_dates = ZeroDates::Refuse;
+  if (const auto it = driver_url.params.find("zero_dates"); it != driver_url.params.end()) {
+    zero_dates = parse_zero_dates("odbc URL parameter 'zero_dates'", it->second);
+    driver_url.params.erase(it);
+  }
   static std::mutex connect_mu;
   std::shared_ptr<Session> session;
   {
     std::lock_guard lock(connect_mu);
-    session = Session::connect(connection_string(url), url.masked(), url.password);
+    session = Session::connect(connection_string(driver_url), url.masked(), url.password);
   }
   std::mutex* lock = session->dbms() == Dbms::SQLite ? writer_lock_for(identity_of(url)) : nullptr;
-  return std::make_unique<OdbcConnection>(Token{}, std::move(session), lock);
+  auto conn = std::make_unique<OdbcConnection>(Token{}, std::move(session), lock, zero_dates);
+  // As the native driver's sessions: TIMESTAMP values in UTC, and a value the column cannot
+  // hold is an error, never truncated or changed.
+  if (conn->dbms() == Dbms::MySQL) {
+    conn->execute(
+        "SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,"
+        "NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
+  }
+  return conn;
 }
 
 OdbcConnection::OdbcConnection(Token /*only open() constructs*/, std::shared_ptr<Session> session,
-                               std::mutex* writer_lock)
+                               std::mutex* writer_lock, ZeroDates zero_dates)
     : session_(std::move(session)),
       display_(session_->display()),
       dbms_(session_->dbms()),
       dbms_name_(session_->dbms_name()),
       quote_(session_->quote()),
-      writer_lock_(writer_lock) {}
+      writer_lock_(writer_lock),
+      zero_dates_(zero_dates) {}
 
 OdbcConnection::~OdbcConnection() { close(); }
+
+std::string OdbcConnection::refused_value_hint(const Value& value) const {
+  return dbms_ == Dbms::MySQL ? zero_date_hint(value, zero_dates_) : std::string();
+}
 
 Capabilities OdbcConnection::capabilities() const {
   Capabilities caps;
@@ -395,7 +415,8 @@ std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
   stmt->check(SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
               "open query", text);
   return std::make_unique<OdbcRowSource>(std::move(stmt), std::move(binder), std::move(text),
-                                         batch_rows, max_batch_bytes, std::move(doubles_as_text));
+                                         batch_rows, max_batch_bytes, std::move(doubles_as_text),
+                                         zero_dates_);
 }
 
 std::string OdbcConnection::exact_doubles_query(const std::string& sql,

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connect/driver_helpers.h"
 #include "connect/odbc/odbc_handles.h"
 #include "connect/odbc/odbc_types.h"
 #include "parmap/connection.h"
@@ -25,7 +26,8 @@ namespace parmap::odbc {
 /// database (as the native SQLite driver's do).
 class OdbcConnection final : public Connection {
  public:
-  /// Connects with connection_string(url). Throws Error(Config) for an unknown data source,
+  /// Connects with connection_string(url), less parmap's own parameter zero_dates (error or
+  /// null: what a MySQL zero date read through the driver becomes; see ZeroDates). Throws Error(Config) for an unknown data source,
   /// driver or attribute and Error(Connect) when the login fails, naming the masked URL.
   static std::unique_ptr<OdbcConnection> open(const ConnectionUrl& url);
 
@@ -35,13 +37,16 @@ class OdbcConnection final : public Connection {
     Token() = default;
     friend class OdbcConnection;
   };
-  OdbcConnection(Token, std::shared_ptr<Session> session, std::mutex* writer_lock);
+  OdbcConnection(Token, std::shared_ptr<Session> session, std::mutex* writer_lock,
+                 ZeroDates zero_dates);
   ~OdbcConnection() override;
   OdbcConnection(const OdbcConnection&) = delete;
   OdbcConnection& operator=(const OdbcConnection&) = delete;
 
   /// "odbc".
   std::string engine() const override { return "odbc"; }
+  /// MySQL: the zero_dates=null hint for a refused zero date; "" otherwise.
+  std::string refused_value_hint(const Value& value) const override;
   /// Concurrent writers except on SQLite; no snapshot export, no block ranges.
   Capabilities capabilities() const override;
   /// The driver's SQL_IDENTIFIER_QUOTE_CHAR around the name, that character doubled inside.
@@ -130,6 +135,7 @@ class OdbcConnection final : public Connection {
   std::string dbms_name_;
   char quote_;
   std::mutex* writer_lock_;  // process-wide, never freed; nullptr unless SQLite
+  ZeroDates zero_dates_;
   bool in_transaction_ = false;
   std::optional<std::string> default_schema_;
   int job_lock_fd_ = -1;  // SQLite: the job lock file, open while the lock is held

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "connect/driver_helpers.h"
 #include "connect/odbc/odbc_handles.h"
 #include "connect/odbc/odbc_params.h"
 #include "connect/odbc/odbc_values.h"
@@ -32,12 +33,19 @@ inline constexpr size_t kMaxBoundChars = 4000;
 /// under-reported a column's size) is an Error(Internal) naming the column, never a truncated
 /// value. Columns flagged in `doubles_as_text` arrive as text holding a double (see
 /// OdbcConnection::open_source) and are parsed into Double columns; text that is no number
-/// stays text (the column becomes Any). Owns the statement and its parameters. Not thread-safe.
+/// stays text (the column becomes Any). Two values are read as text because the driver would
+/// change them: psqlODBC's `real` (converted to a double from its short text, it differs from
+/// the float in the last digits; parsed as a float it is exact) and MySQL dates and datetimes
+/// (MariaDB Connector/ODBC hands a zero date over as NULL; as text it is the zero date, which
+/// `zero_dates` refuses or makes NULL, as the native driver does). MySQL BIT(n) arrives as
+/// its bytes and is read as the integer they spell. Owns the statement and its
+/// parameters. Not thread-safe.
 class OdbcRowSource final : public RowSource {
  public:
   OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
                 std::string sql, size_t batch_rows, size_t max_batch_bytes,
-                std::vector<bool> doubles_as_text = {});
+                std::vector<bool> doubles_as_text = {},
+                ZeroDates zero_dates = ZeroDates::Refuse);
   ~OdbcRowSource() override;
 
   bool next(Batch& out) override;
@@ -48,7 +56,8 @@ class OdbcRowSource final : public RowSource {
   struct Bound {
     ResultColumn column;
     bool bound = false;        // false: read with SQLGetData
-    bool text_double = false;  // a double carried as its exact decimal text
+    enum class Text { No, Double, Float, MysqlTemporal, Bits };
+    Text text = Text::No;      // what a value carried as text is parsed into
     SQLSMALLINT c_type = 0;    // the C type bound or read
     size_t width = 0;          // bytes per row in `data`
     std::vector<char> data;
@@ -66,6 +75,7 @@ class OdbcRowSource final : public RowSource {
   size_t batch_rows_;
   size_t max_batch_bytes_;
   std::vector<bool> doubles_as_text_;
+  ZeroDates zero_dates_;
   std::vector<Bound> columns_;
   std::string scratch_;  // pieces of values read with SQLGetData
   size_t rowset_rows_ = 1;

@@ -63,6 +63,19 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
       column.is_unsigned = numeric == SQL_TRUE && column.sql_type == SQL_BIGINT;
     }
     column.type = column_type_for(column.sql_type, column.type_name, column.is_unsigned);
+    if (stmt.session().dbms() == Dbms::MySQL) {
+      // MariaDB Connector/ODBC describes TIMESTAMP as a plain timestamp (the session is in
+      // UTC: see OdbcConnection::open) and BIT(n) as bytes; the native driver reads them as
+      // timestamptz and as an integer.
+      std::string name = column.type_name;
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "timestamp") {
+        column.type = ColumnType::TimestampTz;
+      } else if (name == "bit" && column.type == ColumnType::Blob) {
+        column.type = ColumnType::Int64;
+        column.bits = true;
+      }
+    }
   }
   return columns;
 }

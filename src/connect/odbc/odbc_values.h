@@ -24,6 +24,7 @@ struct ResultColumn {
   std::string type_name;
   bool is_unsigned = false;
   ColumnType type = ColumnType::Text;
+  bool bits = false;  ///< MySQL BIT(n): its bytes, most significant first, read as an integer
 };
 
 /// The columns of the result of a prepared or executed statement; throws the classified Error.

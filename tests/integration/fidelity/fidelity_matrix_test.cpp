@@ -74,13 +74,8 @@ class Database {
         return odbc_sqlite_url(path_);
       case Engine::Postgres:
         return odbc_pg_url(url_, db_);
-      case Engine::Mariadb: {
-        const ConnectionUrl u = parse_url(url_);
-        return "odbc://" + u.user + (u.password.empty() ? "" : ":" + u.password) +
-               "@/?driver=MariaDB%20Unicode&server=" + u.host +
-               "&port=" + std::to_string(u.port.value_or(3306)) + "&database=" + db_ +
-               "&charset=utf8mb4";
-      }
+      case Engine::Mariadb:
+        return odbc_mariadb_url(url_, db_);
     }
     return {};
   }
@@ -293,5 +288,8 @@ INSTANTIATE_TEST_SUITE_P(FidelityOdbcTarget, FidelityMatrixTest,
                                            Pair{Engine::Mariadb, Engine::Sqlite, Via::OdbcTarget}),
                          pair_name);
 
+INSTANTIATE_TEST_SUITE_P(FidelityOdbcSource, FidelityMatrixTest,
+                         ::testing::Values(Pair{Engine::Mariadb, Engine::Sqlite, Via::OdbcSource}),
+                         pair_name);
 }  // namespace
 }  // namespace parmap::test::fidelity

@@ -1,6 +1,7 @@
 // The ODBC driver end to end through real drivers: SQLite's ODBC driver as source and target,
 // PostgreSQL through psqlODBC (both ways, and against the native drivers), MariaDB's ODBC
 // driver when a MariaDB test server is running, and failed logins that keep the password.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -336,6 +338,32 @@ TEST_F(OdbcPostgresTest, RefusedRowsAreIsolatedUnderSavepointsThroughPsqlodbc) {
   EXPECT_EQ(dst_->scalar("SELECT count(*) FROM rej"), "9980");
   EXPECT_EQ(test::pg_checksum(*dst_, "rej"),
             test::pg_checksum(*src_, "(SELECT * FROM rej WHERE a <> 7)"));
+}
+
+// psqlODBC converts a real to a double from its shortest text, which differs from the float in
+// the last digits (-3.4028235e38 is not the float -3.40282347e38); read as a float it is exact.
+TEST_F(OdbcPostgresTest, RealColumnsArriveAsTheFloatTheyHold) {
+  src_->exec("CREATE TABLE r (id int PRIMARY KEY, f real);"
+             "INSERT INTO r VALUES (1, '-3.4028235e38'), (2, '1.1754944e-38'), (3, '0.1'),"
+             "(4, 'Infinity'), (5, '-Infinity'), (6, NULL), (7, '1e-45'), (8, '16777217')");
+  TempDir dir;
+  const std::string dst = dir.file("r.db");
+  ParallelOptions opts = odbc_options(1, 100);
+  opts.mode = TargetMode::Create;
+  const auto r = run_job(odbc_pg_url(base_, src_db_), "SELECT * FROM r ORDER BY id",
+                         "sqlite://" + dst, "r", opts);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->ok()) << (r->errors.empty() ? r->reason : r->errors.front());
+  const std::vector<float> want = {-3.4028235e38F, 1.1754944e-38F, 0.1F,
+                                   std::numeric_limits<float>::infinity(),
+                                   -std::numeric_limits<float>::infinity(), 0.0F, 1e-45F,
+                                   16777216.0F};
+  std::vector<std::string> rows;
+  for (size_t i = 0; i < want.size(); ++i) {
+    rows.push_back(fmt::format("i:{} | {}", i + 1,
+                               i == 5 ? "NULL" : test::row_double(static_cast<double>(want[i]))));
+  }
+  expect_same_rows(rows, test::sqlite_rows(dst, "SELECT id, f FROM r"));
 }
 
 TEST_F(OdbcPostgresTest, InterruptCancelsARunningStatement) {
