@@ -570,6 +570,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
   progress_.chunk_started(chunk);
   bool isolate = false;  // set after a data error: find the refused rows
   for (int attempt = 0;; ++attempt) {
+    bool found_committed = false;  // an earlier attempt's commit went through: no new one
     try {
       // Under the watchdog: past chunk_timeout_s the attempt's connections are interrupted
       // and it fails as Transient. When guard() is done the watchdog has let go of them, so
@@ -580,7 +581,10 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
           // ledger, not a blind retry, decides. That includes a "data error" that is the
           // ledger's own unique key refusing a second commit of this chunk.
           Ledger ledger(pool_.get_target_connection());
-          if (auto rows = ledger.committed_rows(job_id_, chunk.index)) return *rows;
+          if (auto rows = ledger.committed_rows(job_id_, chunk.index)) {
+            found_committed = true;
+            return *rows;
+          }
         }
         return isolate ? copy_chunk_isolating(chunk) : copy_group({&chunk}).front();
       };
@@ -593,7 +597,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
         pool_.discard_source_connection();
         pool_.discard_target_connection();
       }
-      ++commits_;
+      if (!found_committed) ++commits_;
       chunk_committed(chunk, rows, attempt + 1);
       return;
     } catch (const Error& e) {

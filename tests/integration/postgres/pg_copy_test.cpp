@@ -410,7 +410,23 @@ TEST_F(PgCopyTest, AutoWorkersStartWithOneAndSayWhereTheyStopped) {
       {{"max_workers", "auto"}, {"chunk_size", "500"}, {"min_rows_for_parallel", "10"}}, {}, 2);
   EXPECT_TRUE(opts.config.max_workers_auto);
   EXPECT_EQ(opts.config.max_workers, kAutoWorkersCeiling);
+  // parmap's sessions on the source, sampled while the job runs.
+  std::atomic<bool> done{false};
+  std::atomic<int> most_sessions{0};
+  std::thread sampler([&] {
+    Pg watch(base_);
+    const std::string count =
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'parmap' AND datname = '" +
+        src_db_ + "'";
+    while (!done) {
+      const int n = std::stoi(watch.scalar(count));
+      if (n > most_sessions) most_sessions = n;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
   const auto r = run(src_url(), "SELECT * FROM aw ORDER BY id", dst_url(), "", "aw", opts);
+  done = true;
+  sampler.join();
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->ok()) << (r->errors.empty() ? "" : r->errors.front());
   EXPECT_EQ(r->total_rows_processed, 200000);
@@ -421,8 +437,11 @@ TEST_F(PgCopyTest, AutoWorkersStartWithOneAndSayWhereTheyStopped) {
   EXPECT_LE(r->workers_used, kAutoWorkersCeiling);
   EXPECT_NE(r->workers_decision.find("max_workers auto: "), std::string::npos)
       << r->workers_decision;
-  // At most the workers it used held connections at once.
   EXPECT_EQ(dst_->scalar("SELECT count(*) FROM parmap_ledger"), std::to_string(r->chunks_done));
+  // At most the workers it used held source sessions at once, beside the coordinator's, which
+  // holds the exported snapshot.
+  EXPECT_GE(most_sessions, 2);
+  EXPECT_LE(most_sessions, r->workers_used + 1) << r->workers_decision;
 }
 
 TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
