@@ -124,7 +124,11 @@ struct PhysicalExtent {
 struct Capabilities {
   bool concurrent_writers = true;  ///< false: writes to one database are serialised
   bool snapshot_export = false;    ///< workers can share one snapshot
-  bool block_ranges = false;       ///< a plain table can be split by physical block ("ctid")
+  /// The key that cuts a plain table by its rows' physical positions, as key_stats, chunk
+  /// queries and a job's partition_column name it ("ctid" on PostgreSQL); "" when the engine
+  /// has none. Chunks cut by it stay exact on resume only while no row moves (position_token).
+  std::string position_key;
+  bool block_ranges = false;  ///< position_key ranges are answered by a range scan, not a full one
 };
 
 /// Yields the rows of one query in batches. Owned by one worker; not thread-safe.

@@ -100,6 +100,7 @@ void Executor::lock_job() {
 
 void Executor::prepare() {
   // Everything that can be wrong with the input is found here, before any write.
+  position_key_ = coord_src_->capabilities().position_key;
   if (job_id_.empty()) {
     job_id_ = derive_job_id(coord_src_->identity(), sql_, coord_tgt_->identity(),
                             table_.display(), opts_.mode);
@@ -192,7 +193,7 @@ void Executor::prepare() {
     // The stored plan decides the chunks; a job that names another key (or one that does
     // not exist) is not the job that was started.
     const int i = src_schema.find(opts_.partition_column);
-    if (opts_.partition_column != "ctid" && i < 0) {
+    if (i < 0 && (position_key_.empty() || opts_.partition_column != position_key_)) {
       throw_config("partition_column", opts_.partition_column, "a column of the source query");
     }
     const std::string key = i < 0 ? opts_.partition_column : src_schema.columns[i].name;

@@ -205,6 +205,7 @@ class Executor {
   std::optional<JobRecord> job_;  ///< the ledger's record of this job
 
   std::unique_ptr<Connection> coord_src_, coord_tgt_;  ///< the coordinator's sessions
+  std::string position_key_;  ///< the source's Capabilities::position_key, set by prepare()
   TableSchema out_schema_;                  ///< the columns written, in order
   std::optional<TableSchema> target_schema_;  ///< nullopt: the table does not exist yet
   std::optional<StoredPlan> stored_;        ///< the ledger's plan of this job

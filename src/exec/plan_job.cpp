@@ -7,11 +7,11 @@ namespace parmap {
 
 namespace {
 
-/// Whether the query's relation really splits by blocks (a table, not a view): the driver
-/// says so by answering key_stats for "ctid".
-bool splits_by_blocks_of(Connection& src, const std::string& sql) {
+/// Whether the query's relation really splits by physical positions (a table, not a view):
+/// the driver says so by answering key_stats for its position key.
+bool splits_by_positions(Connection& src, const std::string& sql, const std::string& position) {
   try {
-    src.key_stats(sql, "ctid", 0);
+    src.key_stats(sql, position, 0);
     return true;
   } catch (const Error&) {
     return false;
@@ -36,15 +36,21 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     return i < 0 ? std::string() : src_schema.columns[i].name;
   };
   const auto table = simple_table_of(sql_);
-  const bool blocks = table && src.capabilities().block_ranges;
+  const Capabilities caps = src.capabilities();
+  // The engine's key of physical positions ("ctid"), when the query is a plain table.
+  const std::string& position = caps.position_key;
+  const bool blocks = table && !position.empty() && caps.block_ranges;
+  auto split_by_positions = [&] { return blocks && splits_by_positions(src, sql_, position); };
   if (!opts_.partition_column.empty()) {
-    if (opts_.partition_column == "ctid") {
+    if (!position.empty() && opts_.partition_column == position) {
       if (!blocks) {
-        throw_config("partition_column", "ctid",
-                     "a column of the source query; 'ctid' (block ranges) needs a PostgreSQL "
-                     "source and a plain 'SELECT * FROM table' query");
+        throw_config("partition_column", position,
+                     fmt::format("a column of the source query; '{}' (the rows' physical "
+                                 "positions) needs a plain 'SELECT * FROM table' query and a "
+                                 "server that scans ranges of them",
+                                 position));
       }
-      key = "ctid";
+      key = position;
     } else {
       key = resolve(opts_.partition_column);
     }
@@ -56,13 +62,14 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     }
     why.push_back(fmt::format("partition column '{}' from the job", key));
     // A key the engine cannot order or compare (json, point) cannot be cut into ranges.
-    if (key != "ctid") {
+    if (key != position) {
       if (auto problem = src.range_filter_problem(sql_, key)) {
         why.push_back(*problem);
         key.clear();
-        if (blocks && splits_by_blocks_of(src, sql_)) {
-          key = "ctid";
-          why.push_back(fmt::format("{} split by block ranges (ctid) instead", table->display()));
+        if (split_by_positions()) {
+          key = position;
+          why.push_back(
+              fmt::format("{} split by physical positions ({}) instead", table->display(), key));
         } else {
           why.push_back("streamed as one chunk");
         }
@@ -93,10 +100,10 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
         refused = true;
       }
     }
-    if (key.empty() && blocks && splits_by_blocks_of(src, sql_)) {
-      key = "ctid";
-      why.push_back(fmt::format("{}{} split by block ranges (ctid)",
-                                refused ? "" : "no usable key column: ", table->display()));
+    if (key.empty() && split_by_positions()) {
+      key = position;
+      why.push_back(fmt::format("{}{} split by physical positions ({})",
+                                refused ? "" : "no usable key column: ", table->display(), key));
     } else if (refused) {
       why.push_back("streamed as one chunk");
     } else if (key.empty() && why.empty()) {
@@ -109,7 +116,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   // An estimate that says "small" can be far too low (a join, a view, stale statistics):
   // there a bounded count of the real rows decides.
   int64_t rows = p.estimated_rows;
-  if (!key.empty() && key != "ctid") {
+  if (!key.empty() && key != position) {
     const int64_t enough = config_.enable_parallel && config_.max_workers > 1
                                ? std::max(config_.chunk_size, config_.min_rows_for_parallel)
                                : config_.chunk_size;
@@ -154,7 +161,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // Chunks cut by physical position stay exact on resume only while no row moves: remember
     // where the rows were, so that a resume can tell.
     const bool by_position =
-        key == "ctid" || std::any_of(p.chunks.begin(), p.chunks.end(),
+        key == position || std::any_of(p.chunks.begin(), p.chunks.end(),
                                      [](const Chunk& c) { return c.slice.has_value(); });
     if (by_position) p.position_token = src.position_token(sql_);
   }

@@ -60,7 +60,8 @@ PlanProbe::PlanProbe(Connection& src, std::string sql, int64_t chunk_size)
 }
 
 std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled) {
-  if (chunks.empty() || chunks.front().key.empty() || chunks.front().key == "ctid") {
+  if (chunks.empty() || chunks.front().key.empty() ||
+      chunks.front().key == src_.capabilities().position_key) {
     return chunks;
   }
   const auto t0 = std::chrono::steady_clock::now();

@@ -33,7 +33,7 @@ class PlanProbe {
  public:
   PlanProbe(Connection& src, std::string sql, int64_t chunk_size);
 
-  /// The chunks, refit and renumbered. Plans on no key or on "ctid" come back unchanged.
+  /// The chunks, refit and renumbered. Plans on no key or on the source's position_key come back unchanged.
   /// `sampled`: the chunk bounds came from a sample of the real keys (else from an even
   /// split of [min, max], which is never trusted unchecked).
   std::vector<Chunk> fit(std::vector<Chunk> chunks, bool sampled);

@@ -109,15 +109,15 @@ VerifyResult Executor::verify(bool against_ledger) {
                 fmt::format("target table {} does not exist: nothing to verify", table_.display()));
   }
 
-  // Chunk ranges can be read back from the target when it has the partition column; block
-  // ranges (ctid) and a key the mapping dropped leave one comparison of everything.
+  // Chunk ranges can be read back from the target when it has the partition column; ranges of
+  // physical positions and a key the mapping dropped leave one comparison of everything.
   const std::string& key = plan_.partition_column;
-  // Chunks inside one key value are cut by the source's physical positions: like ctid.
+  // Chunks inside one key value are cut by the source's physical positions too.
   const bool sliced = std::any_of(plan_.chunks.begin(), plan_.chunks.end(),
                                   [](const Chunk& c) { return c.slice.has_value(); });
   const bool by_chunk =
       key.empty() ||
-      (key != "ctid" && !sliced &&
+      ((position_key_.empty() || key != position_key_) && !sliced &&
        std::find(out_columns_.begin(), out_columns_.end(), key) != out_columns_.end());
   std::vector<Chunk> ranges;
   if (by_chunk) {

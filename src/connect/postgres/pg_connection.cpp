@@ -411,6 +411,7 @@ Capabilities PgConnection::capabilities() const {
   Capabilities caps;
   caps.concurrent_writers = true;
   caps.snapshot_export = true;
+  caps.position_key = "ctid";
   caps.block_ranges = !block_ranges_problem(server_version());
   return caps;
 }
