@@ -28,7 +28,7 @@ std::string zero_date_hint(const Value& value, ZeroDates zero_dates) {
                      value.as_text());
 }
 
-void append_mysql_temporal_text(Column& column, std::string_view text, ZeroDates zero_dates) {
+void append_temporal_text(Column& column, std::string_view text, ZeroDates zero_dates) {
   if (is_zero_date(text)) {
     if (zero_dates == ZeroDates::Null) {
       column.append_null();
@@ -43,7 +43,8 @@ void append_mysql_temporal_text(Column& column, std::string_view text, ZeroDates
   } else if (column.type == ColumnType::Timestamp) {
     v = parse_timestamp(text, false);
   } else {
-    v = parse_timestamp(std::string(text) + "+00", true);
+    v = parse_timestamp(text, true);
+    if (!v) v = parse_timestamp(std::string(text) + "+00", true);
   }
   if (v) {
     column.append_int(*v);

@@ -52,12 +52,12 @@ bool is_zero_date(std::string_view text);
 /// ("'0000-00-00' is a MariaDB zero date ... zero_dates=null ..."); "" for any other value.
 std::string zero_date_hint(const Value& value, ZeroDates zero_dates);
 
-/// Appends a MySQL date, datetime or timestamp cell given as text ("2024-02-29",
-/// "2024-02-29 12:00:00.500000") to a Date, Timestamp or TimestampTz column (TimestampTz
-/// text is UTC). A zero date, and any text that does not parse, is appended as its text,
-/// which turns the column into Any for the batch so that nothing is silently changed; a
-/// zero date is NULL instead under ZeroDates::Null.
-void append_mysql_temporal_text(Column& column, std::string_view text, ZeroDates zero_dates);
+/// Appends a date, timestamp or timestamptz cell given as text ("2024-02-29", "infinity",
+/// "0044-03-15 BC", "2024-02-29 12:00:00.500000", with or without a UTC offset: text without
+/// one is UTC) to a Date, Timestamp or TimestampTz column. A MySQL zero date, and any text that
+/// does not parse, is appended as its text, which turns the column into Any for the batch so
+/// that nothing is silently changed; a zero date is NULL instead under ZeroDates::Null.
+void append_temporal_text(Column& column, std::string_view text, ZeroDates zero_dates);
 
 /// Error(Schema): "<where>: key column '<column>' is not a column of the query; its columns
 /// are: a, b, c".

@@ -307,7 +307,7 @@ void append_cell(Column& column, const char* data, unsigned long size, ZeroDates
     case ColumnType::Date:
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz:
-      append_mysql_temporal_text(column, text, zero_dates);
+      append_temporal_text(column, text, zero_dates);
       return;
     case ColumnType::Time: {
       // MariaDB's TIME spans -838:59:59 to 838:59:59; only a time of day is a time.

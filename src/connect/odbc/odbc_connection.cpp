@@ -89,12 +89,17 @@ std::unique_ptr<OdbcConnection> OdbcConnection::open(const ConnectionUrl& url) {
   }
   std::mutex* lock = session->dbms() == Dbms::SQLite ? writer_lock_for(identity_of(url)) : nullptr;
   auto conn = std::make_unique<OdbcConnection>(Token{}, std::move(session), lock, zero_dates);
-  // As the native driver's sessions: TIMESTAMP values in UTC, and a value the column cannot
-  // hold is an error, never truncated or changed.
+  // As the native driver's sessions: timestamps with a time zone in UTC, and (MySQL) a value
+  // the column cannot hold is an error, never truncated or changed. PostgreSQL's values read
+  // as text are in parmap's canonical forms (ISO dates, ISO 8601 intervals).
   if (conn->dbms() == Dbms::MySQL) {
     conn->execute(
         "SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,"
         "NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
+  } else if (conn->dbms() == Dbms::PostgreSQL) {
+    conn->execute("SET TimeZone = 'UTC'");
+    conn->execute("SET DateStyle = 'ISO, YMD'");
+    conn->execute("SET IntervalStyle = 'iso_8601'");
   }
   return conn;
 }
@@ -408,41 +413,49 @@ std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
                 odbc_context(sql));
   }
   std::string text(strip_sql(sql));
-  std::vector<bool> doubles_as_text;
-  if (dbms_ == Dbms::SQLite) text = exact_doubles_query(text, doubles_as_text);
+  std::vector<ColumnType> text_columns;
+  text = exact_text_query(text, text_columns);
   auto stmt = statement();
   auto binder = std::make_unique<ParamBinder>(*stmt, params, text);
   stmt->check(SQLExecDirect(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
               "open query", text);
   return std::make_unique<OdbcRowSource>(std::move(stmt), std::move(binder), std::move(text),
-                                         batch_rows, max_batch_bytes, std::move(doubles_as_text),
+                                         batch_rows, max_batch_bytes, std::move(text_columns),
                                          zero_dates_);
 }
 
-std::string OdbcConnection::exact_doubles_query(const std::string& sql,
-                                                std::vector<bool>& doubles_as_text) {
+std::string OdbcConnection::exact_text_query(const std::string& sql,
+                                             std::vector<ColumnType>& text_columns) {
+  text_columns.clear();
+  if (dbms_ != Dbms::SQLite && dbms_ != Dbms::PostgreSQL) return sql;
   const TableSchema schema = describe_query(sql);
-  doubles_as_text.assign(schema.columns.size(), false);
+  text_columns.assign(schema.columns.size(), ColumnType::Any);
   std::string list;
   bool any = false;
   for (size_t i = 0; i < schema.columns.size(); ++i) {
-    const std::string name = quote_identifier(schema.columns[i].name);
+    const ColumnInfo& c = schema.columns[i];
+    const std::string name = quote_identifier(c.name);
     if (i > 0) list += ", ";
-    if (schema.columns[i].type != ColumnType::Double) {
+    if (dbms_ == Dbms::SQLite && c.type == ColumnType::Double) {
+      // SQLite's own printf with the '!' flag writes the digits that its driver's conversions
+      // lose; only real values: a REAL column may hold text or NULL.
+      list += fmt::format(
+          "CASE WHEN typeof({0}) = 'real' THEN printf('%!.20g', {0}) ELSE {0} END AS {0}", name);
+    } else if (dbms_ == Dbms::PostgreSQL && c.declared_type == "float4") {
+      list += fmt::format("{0}::float8::text AS {0}", name);
+    } else if (dbms_ == Dbms::PostgreSQL &&
+               (c.type == ColumnType::Date || c.type == ColumnType::Timestamp ||
+                c.type == ColumnType::TimestampTz)) {
+      list += fmt::format("{0}::text AS {0}", name);
+    } else {
       list += name;
       continue;
     }
-    // SQLite's own printf with the '!' flag writes the digits that its driver's conversions
-    // lose; only real values: a REAL column may hold text or NULL.
-    list += fmt::format(
-        "CASE WHEN typeof({0}) = 'real' THEN printf('%!.20g', {0}) ELSE {0} END "
-        "AS {0}",
-        name);
-    doubles_as_text[i] = true;
+    text_columns[i] = c.type;
     any = true;
   }
   if (!any) {
-    doubles_as_text.clear();
+    text_columns.clear();
     return sql;
   }
   return fmt::format("SELECT {} FROM ({}) AS src", list, sql);

@@ -82,8 +82,9 @@ class OdbcConnection final : public Connection {
   /// CREATE TABLE with ddl_type for each column, NOT NULL and the primary key kept.
   void create_table(const TableRef& table, const TableSchema& schema) override;
 
-  /// OdbcRowSource: block fetches of `sql` with `params` bound. On SQLite the query is wrapped
-  /// so that REAL columns arrive as exact decimal text (see exact_doubles_query).
+  /// OdbcRowSource: block fetches of `sql` with `params` bound. On SQLite and PostgreSQL the
+  /// query is wrapped so that values the driver would change arrive as exact text (see
+  /// exact_text_query).
   std::unique_ptr<RowSource> open_source(std::string_view sql, const std::vector<Value>& params,
                                          size_t batch_rows, size_t max_batch_bytes) override;
   /// OdbcRowSink: the prepared INSERT with parameter arrays, in the caller's transaction.
@@ -120,11 +121,14 @@ class OdbcConnection final : public Connection {
   std::unique_ptr<Statement> statement() const;
   /// Runs a statement and reads every row.
   std::vector<std::vector<Value>> read_all(Statement& stmt, std::string_view sql);
-  /// SQLite's ODBC driver turns a REAL into a double through 15-digit text or an inexact
-  /// parser (-1.7976931348623157e308 comes back as -inf): `sql` wrapped so that each Double
-  /// column is SQLite's 20-digit text instead, flagged in `doubles_as_text`; `sql` itself
-  /// when the query has no Double column.
-  std::string exact_doubles_query(const std::string& sql, std::vector<bool>& doubles_as_text);
+  /// `sql` wrapped so that the values a driver would change arrive as text that parses to the
+  /// exact value, each such column's type in `text_columns` (Any for the others); `sql` itself
+  /// when there is none. SQLite's ODBC driver turns a REAL into a double through 15-digit text
+  /// or an inexact parser (-1.7976931348623157e308 comes back as -inf): SQLite's 20-digit text
+  /// instead. psqlODBC turns 'infinity' into 9999-12-31 23:59:59, mangles years past 9999 and
+  /// converts a real through its short text: dates and timestamps as the server's text, a real
+  /// as the text of its exact double.
+  std::string exact_text_query(const std::string& sql, std::vector<ColumnType>& text_columns);
   /// The schema an empty TableRef::schema means, "" when the engine has none to name.
   const std::string& default_schema();
 

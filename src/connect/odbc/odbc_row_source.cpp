@@ -33,10 +33,9 @@ bool is_pg_bounded_text(const std::string& type_name) {
 
 bool size_is_bounded(SQLULEN size) { return size > 0 && size <= kMaxBoundChars; }
 
-// from_chars rounds correctly; it takes "inf" but not a leading '+'. PostgreSQL spells the
-// infinities "Infinity", which from_chars also takes.
-template <typename Number>
-bool parse_number(std::string_view text, Number& out) {
+// from_chars rounds correctly; it takes "inf" and PostgreSQL's "Infinity", but not a leading
+// '+'.
+bool parse_double(std::string_view text, double& out) {
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && end == text.data() + text.size();
@@ -53,13 +52,13 @@ int64_t micros_of(const SQL_TIMESTAMP_STRUCT& ts) {
 
 OdbcRowSource::OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
                              std::string sql, size_t batch_rows, size_t max_batch_bytes,
-                             std::vector<bool> doubles_as_text, ZeroDates zero_dates)
+                             std::vector<ColumnType> text_columns, ZeroDates zero_dates)
     : stmt_(std::move(stmt)),
       params_(std::move(params)),
       sql_(std::move(sql)),
       batch_rows_(batch_rows),
       max_batch_bytes_(max_batch_bytes),
-      doubles_as_text_(std::move(doubles_as_text)),
+      text_columns_(std::move(text_columns)),
       zero_dates_(zero_dates) {
   bind_columns();
 }
@@ -80,7 +79,9 @@ void OdbcRowSource::bind_columns() {
     b.column = described[i];
     const ResultColumn& c = b.column;
     b.bound = true;
-    if (i < doubles_as_text_.size() && doubles_as_text_[i]) {
+    const ColumnType as_text = i < text_columns_.size() ? text_columns_[i] : ColumnType::Any;
+    if (as_text == ColumnType::Double && dbms == Dbms::SQLite) {
+      // A SQLite REAL column may hold text of any length: read with SQLGetData.
       b.column.type = ColumnType::Double;
       b.text = Bound::Text::Double;
       b.c_type = SQL_C_CHAR;
@@ -90,15 +91,14 @@ void OdbcRowSource::bind_columns() {
       continue;
     }
     // Values the driver would change, read as their text (see the class comment).
-    const bool pg_real = dbms == Dbms::PostgreSQL && c.type == ColumnType::Double &&
-                         (c.sql_type == SQL_REAL || c.type_name == "float4");
-    const bool mysql_date = dbms == Dbms::MySQL && (c.type == ColumnType::Date ||
-                                                    c.type == ColumnType::Timestamp ||
-                                                    c.type == ColumnType::TimestampTz);
-    if (pg_real || mysql_date || c.bits) {
-      b.text = pg_real      ? Bound::Text::Float
-               : mysql_date ? Bound::Text::MysqlTemporal
-                            : Bound::Text::Bits;
+    const bool mysql_temporal = dbms == Dbms::MySQL && (c.type == ColumnType::Date ||
+                                                        c.type == ColumnType::Timestamp ||
+                                                        c.type == ColumnType::TimestampTz);
+    if (as_text != ColumnType::Any || mysql_temporal || c.bits) {
+      if (as_text != ColumnType::Any) b.column.type = as_text;
+      b.text = c.bits                               ? Bound::Text::Bits
+               : b.column.type == ColumnType::Double ? Bound::Text::Double
+                                                     : Bound::Text::Temporal;
       b.c_type = c.bits ? SQL_C_BINARY : SQL_C_CHAR;
       b.width = c.bits ? sizeof(uint64_t) : kTimeChars;
       all_bound = all_bound && b.bound;
@@ -272,8 +272,8 @@ size_t OdbcRowSource::append_cell(Column& column, size_t index, size_t row) {
       bytes = std::string_view(cell, static_cast<size_t>(indicator));
     }
   }
-  if (b.text == Bound::Text::MysqlTemporal) {
-    append_mysql_temporal_text(column, bytes, zero_dates_);
+  if (b.text == Bound::Text::Temporal) {
+    append_temporal_text(column, bytes, zero_dates_);
     return kFixedValueBytes;
   }
   if (b.text == Bound::Text::Bits) {
@@ -297,12 +297,9 @@ size_t OdbcRowSource::append_cell(Column& column, size_t index, size_t row) {
     }
     case ColumnType::Double: {
       double v = 0;
-      float f = 0;
       if (b.text == Bound::Text::No) {
         std::memcpy(&v, cell, sizeof v);
-      } else if (b.text == Bound::Text::Float && parse_number(bytes, f)) {
-        v = static_cast<double>(f);
-      } else if (b.text != Bound::Text::Double || !parse_number(bytes, v)) {
+      } else if (!parse_double(bytes, v)) {
         column.append(Value(std::string(bytes)));
         return kStringValueBytes + bytes.size();
       }

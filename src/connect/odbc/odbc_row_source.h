@@ -31,20 +31,18 @@ inline constexpr size_t kMaxBoundChars = 4000;
 /// dates and timestamps bound as C integers, doubles and ODBC structs, text and bytes as
 /// character and binary buffers. A value longer than its bound buffer (a driver that
 /// under-reported a column's size) is an Error(Internal) naming the column, never a truncated
-/// value. Columns flagged in `doubles_as_text` arrive as text holding a double (see
-/// OdbcConnection::open_source) and are parsed into Double columns; text that is no number
-/// stays text (the column becomes Any). Two values are read as text because the driver would
-/// change them: psqlODBC's `real` (converted to a double from its short text, it differs from
-/// the float in the last digits; parsed as a float it is exact) and MySQL dates and datetimes
-/// (MariaDB Connector/ODBC hands a zero date over as NULL; as text it is the zero date, which
-/// `zero_dates` refuses or makes NULL, as the native driver does). MySQL BIT(n) arrives as
-/// its bytes and is read as the integer they spell. Owns the statement and its
-/// parameters. Not thread-safe.
+/// value. Columns whose `text_columns` entry is Double, Date, Timestamp or TimestampTz (Any:
+/// none) arrive as text the query made (OdbcConnection::exact_text_query) and are parsed into
+/// that type; text that does not parse stays text (the column becomes Any), so that nothing is
+/// silently changed. MySQL dates and datetimes are read as text too (MariaDB Connector/ODBC
+/// hands a zero date over as NULL; as text it is refused, or made NULL by `zero_dates`, as
+/// natively), and MySQL BIT(n) arrives as its bytes and is read as the integer they spell.
+/// Owns the statement and its parameters. Not thread-safe.
 class OdbcRowSource final : public RowSource {
  public:
   OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
                 std::string sql, size_t batch_rows, size_t max_batch_bytes,
-                std::vector<bool> doubles_as_text = {},
+                std::vector<ColumnType> text_columns = {},
                 ZeroDates zero_dates = ZeroDates::Refuse);
   ~OdbcRowSource() override;
 
@@ -56,7 +54,7 @@ class OdbcRowSource final : public RowSource {
   struct Bound {
     ResultColumn column;
     bool bound = false;        // false: read with SQLGetData
-    enum class Text { No, Double, Float, MysqlTemporal, Bits };
+    enum class Text { No, Double, Temporal, Bits };
     Text text = Text::No;      // what a value carried as text is parsed into
     SQLSMALLINT c_type = 0;    // the C type bound or read
     size_t width = 0;          // bytes per row in `data`
@@ -74,7 +72,7 @@ class OdbcRowSource final : public RowSource {
   std::string sql_;
   size_t batch_rows_;
   size_t max_batch_bytes_;
-  std::vector<bool> doubles_as_text_;
+  std::vector<ColumnType> text_columns_;
   ZeroDates zero_dates_;
   std::vector<Bound> columns_;
   std::string scratch_;  // pieces of values read with SQLGetData

@@ -63,6 +63,10 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
       column.is_unsigned = numeric == SQL_TRUE && column.sql_type == SQL_BIGINT;
     }
     column.type = column_type_for(column.sql_type, column.type_name, column.is_unsigned);
+    if (stmt.session().dbms() == Dbms::PostgreSQL && column.type_name == "timestamptz") {
+      // psqlODBC describes it as a plain timestamp; its text carries the offset.
+      column.type = ColumnType::TimestampTz;
+    }
     if (stmt.session().dbms() == Dbms::MySQL) {
       // MariaDB Connector/ODBC describes TIMESTAMP as a plain timestamp (the session is in
       // UTC: see OdbcConnection::open) and BIT(n) as bytes; the native driver reads them as

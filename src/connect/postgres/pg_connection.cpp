@@ -1019,8 +1019,11 @@ std::optional<std::string> PgConnection::positions_moved(std::string_view sql,
 uint32_t PgConnection::declared_type_oid(const std::string& declared) {
   try {
     return guarded([&] {
-      ResultPtr result =
-          exec_params("SELECT to_regtype($1)::oid::int8", {Value(declared)}, "check type");
+      // A pseudo-type ("unknown", which psqlODBC reports for jsonb) names no column type.
+      ResultPtr result = exec_params(
+          "SELECT t.oid::int8 FROM pg_catalog.pg_type t WHERE t.oid = to_regtype($1) "
+          "AND t.typtype <> 'p'",
+          {Value(declared)}, "check type");
       if (PQntuples(result.get()) != 1 || PQgetisnull(result.get(), 0, 0) != 0) return uint32_t{0};
       return static_cast<uint32_t>(cell_int(result.get(), 0, 0));
     });

@@ -223,7 +223,7 @@ class PgConnection final : public Connection {
                                      const std::vector<std::string>& columns);
   /// `sql` with `?` replaced by quoted literals (COPY takes no parameters).
   std::string inline_params(std::string_view sql, const std::vector<Value>& params);
-  /// The OID of the type `declared` names on this server, or 0.
+  /// The OID of the type `declared` names on this server, or 0 (also for a pseudo-type).
   uint32_t declared_type_oid(const std::string& declared);
 
   std::shared_ptr<Session> session_;

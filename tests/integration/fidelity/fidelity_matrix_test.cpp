@@ -258,7 +258,7 @@ TEST_P(FidelityMatrixTest, CreateCopiesEveryTypeExactlyOrRefusesIt) {
   const std::string& refusal = table.row4_refusal[static_cast<int>(GetParam().target)];
   const bool row4 = refusal.empty();
   EXPECT_EQ(result->total_rows_processed, row4 ? 4 : 3);
-  EXPECT_EQ(result->rows_rejected, row4 ? 0 : 1);
+  EXPECT_EQ(result->rows_rejected, row4 ? 0 : 1) << read_file(opts.reject_file);
   EXPECT_EQ(target->scalar(std::string("SELECT count(*) FROM ") + kTargetTable), row4 ? "4" : "3");
   if (!row4) {
     const std::string rejects = read_file(opts.reject_file);
@@ -289,7 +289,8 @@ INSTANTIATE_TEST_SUITE_P(FidelityOdbcTarget, FidelityMatrixTest,
                          pair_name);
 
 INSTANTIATE_TEST_SUITE_P(FidelityOdbcSource, FidelityMatrixTest,
-                         ::testing::Values(Pair{Engine::Mariadb, Engine::Sqlite, Via::OdbcSource}),
+                         ::testing::Values(Pair{Engine::Mariadb, Engine::Sqlite, Via::OdbcSource},
+                                           Pair{Engine::Postgres, Engine::Sqlite, Via::OdbcSource}),
                          pair_name);
 }  // namespace
 }  // namespace parmap::test::fidelity
