@@ -447,6 +447,12 @@ std::string OdbcConnection::exact_text_query(const std::string& sql,
                (c.type == ColumnType::Date || c.type == ColumnType::Timestamp ||
                 c.type == ColumnType::TimestampTz)) {
       list += fmt::format("{0}::text AS {0}", name);
+    } else if (dbms_ == Dbms::SQLite &&
+               (c.type == ColumnType::Date || c.type == ColumnType::Timestamp ||
+                c.type == ColumnType::TimestampTz)) {
+      // The SQLite ODBC driver drops a timestamp's UTC offset and reads a date that does not
+      // exist as NULL: the stored text instead.
+      list += fmt::format("CAST({0} AS TEXT) AS {0}", name);
     } else {
       list += name;
       continue;

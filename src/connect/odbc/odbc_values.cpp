@@ -63,9 +63,15 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
       column.is_unsigned = numeric == SQL_TRUE && column.sql_type == SQL_BIGINT;
     }
     column.type = column_type_for(column.sql_type, column.type_name, column.is_unsigned);
-    if (stmt.session().dbms() == Dbms::PostgreSQL && column.type_name == "timestamptz") {
-      // psqlODBC describes it as a plain timestamp; its text carries the offset.
-      column.type = ColumnType::TimestampTz;
+    const Dbms dbms = stmt.session().dbms();
+    if (column.type == ColumnType::Timestamp && (dbms == Dbms::PostgreSQL || dbms == Dbms::SQLite)) {
+      // psqlODBC and the SQLite ODBC driver describe a timestamp with a time zone as a plain
+      // one; its text carries the offset.
+      std::string name = column.type_name;
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "timestamptz" || name.find("with time zone") != std::string::npos) {
+        column.type = ColumnType::TimestampTz;
+      }
     }
     if (stmt.session().dbms() == Dbms::MySQL) {
       // MariaDB Connector/ODBC describes TIMESTAMP as a plain timestamp (the session is in

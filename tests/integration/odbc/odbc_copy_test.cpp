@@ -95,6 +95,29 @@ TEST(OdbcSqliteTest, EdgeValuesCopyExactlyBetweenSqliteFiles) {
   }
 }
 
+// The SQLite ODBC driver drops a timestamp's UTC offset and reads a date that does not exist
+// as NULL; read as their stored text, the instant is kept and the bad date stays as it was.
+TEST(OdbcSqliteTest, DatesAndTimestampsKeepTheirOffsetAndTheirText) {
+  TempDir dir;
+  const std::string src = dir.file("src.db"), dst = dir.file("dst.db");
+  test::sqlite_exec(src,
+                    "CREATE TABLE t (id INTEGER PRIMARY KEY, tz TIMESTAMPTZ, ts TIMESTAMP, d DATE);"
+                    "INSERT INTO t VALUES (1, '2024-01-01 10:00:00+02', '2024-01-01 10:00:00.5', "
+                    "'2024-02-29'), (2, '1999-12-31 23:59:59.999999-05:30', NULL, '2024-13-45'),"
+                    "(3, NULL, 'not a time', NULL)");
+  auto opts = odbc_options(1, 100);
+  opts.mode = TargetMode::Create;
+  const auto r = run_job(odbc_sqlite_url(src), "SELECT * FROM t ORDER BY id", "sqlite://" + dst,
+                         "t", opts);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->ok()) << (r->errors.empty() ? r->reason : r->errors.front());
+  EXPECT_EQ(r->total_rows_processed, 3);
+  expect_same_rows({"i:1 | t:2024-01-01 08:00:00+00 | t:2024-01-01 10:00:00.5 | t:2024-02-29",
+                    "i:2 | t:2000-01-01 05:29:59.999999+00 | NULL | t:2024-13-45",
+                    "i:3 | NULL | t:not a time | NULL"},
+                   test::sqlite_rows(dst, "SELECT id, tz, ts, d FROM t"));
+}
+
 TEST(OdbcSqliteTest, CreateModeTargetAndNativeDriversAgree) {
   TempDir dir;
   const std::string src = dir.file("src.db"), via_odbc = dir.file("odbc.db"),
