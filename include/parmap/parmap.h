@@ -85,6 +85,9 @@ struct ProgressEvent {
   int64_t chunks_done = 0;    ///< committed by this invocation
   int64_t chunks_skipped = 0; ///< committed by an earlier invocation of the run
   int64_t chunks_failed = 0;
+  /// Of chunks_failed, those stopped by a row the target refused past max_rejects (a
+  /// constraint, a type, a length): a rerun fails the same way until the row or target changes.
+  int64_t chunks_refused = 0;
   int64_t retries = 0;
   int64_t rows_rejected = 0;
   int workers = 0;            ///< worker threads of the run
@@ -141,6 +144,9 @@ struct ParallelResult {
   int64_t chunks_done = 0;
   int64_t chunks_skipped = 0;
   int64_t chunks_failed = 0;
+  /// Of chunks_failed, those stopped by a row the target refused past max_rejects (a
+  /// constraint, a type, a length): a rerun fails the same way until the row or target changes.
+  int64_t chunks_refused = 0;
   int64_t retries = 0;
   int64_t rows_rejected = 0;      ///< refused by the target, written to reject_file
   std::string reject_file;        ///< set when rows were rejected

@@ -261,10 +261,24 @@ int run_job(const RunFlags& f, bool plan_only) {
   }
   if (!plan_only && !r.ok()) {
     // The summary may go to a file or a program (JSON has no hint): stderr says it too.
-    spdlog::error(
-        "job {} is incomplete: {} of {} chunks not committed; rerun the same command "
-        "to resume",
-        r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
+    if (r.chunks_refused == 0) {
+      spdlog::error(
+          "job {} is incomplete: {} of {} chunks not committed; rerun the same command "
+          "to resume",
+          r.job_id, r.unfinished_chunks.size(), r.chunks_planned);
+    } else {
+      // A rerun as it is would be refused again.
+      spdlog::error(
+          "job {} is incomplete: {} of {} chunks not committed, stopped by a row the target "
+          "refused (above); fix the row or the target, or let max_rejects set such rows aside "
+          "in the reject file, then rerun the same command to resume{}",
+          r.job_id, r.unfinished_chunks.size(), r.chunks_planned,
+          job.opts.mode == TargetMode::Append && r.run > 1 && !r.resumed
+              ? fmt::format(". Mode append adds every row again in each new run (this is run "
+                            "{}): to reload the table use mode truncate",
+                            r.run)
+              : "");
+    }
   }
   return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
 }

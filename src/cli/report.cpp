@@ -172,6 +172,7 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"chunks_done", r.chunks_done},
                    {"chunks_skipped", r.chunks_skipped},
                    {"chunks_failed", r.chunks_failed},
+                   {"chunks_refused", r.chunks_refused},
                    {"commits", r.commits},
                    {"commit_groups", r.commit_groups},
                    {"retries", r.retries},

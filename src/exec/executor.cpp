@@ -336,6 +336,7 @@ ParallelResult Executor::finish() {
   result_.total_rows_processed = rows_done_;
   result_.chunks_done = chunks_done_;
   result_.chunks_failed = chunks_failed_;
+  result_.chunks_refused = chunks_refused_;
   result_.rows_rejected = rejected_;
   if (auto_workers_) {
     result_.workers_used = most_active_;
@@ -622,7 +623,10 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
       }
       ++chunks_failed_;
       // A refused row beyond max_rejects fails the job: no more chunks are handed out.
-      if (e.kind() == ErrorKind::Data) stop_ = true;
+      if (e.kind() == ErrorKind::Data) {
+        ++chunks_refused_;
+        stop_ = true;
+      }
       const std::string line = fmt::format("job {}, {}, table {}: {}", job_id_, chunk.describe(),
                                            table_.display(), e.what());
       spdlog::error("{}", line);

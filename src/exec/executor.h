@@ -238,6 +238,7 @@ class Executor {
   mutable std::mutex claim_mu_;
   size_t next_ = 0;                ///< the next queued chunk to claim, under claim_mu_
   double seconds_per_chunk_ = 0;   ///< smoothed, from the groups done; 0: none yet
+  std::atomic<int64_t> chunks_refused_{0};  ///< failed by a row the target refused
   std::atomic<int64_t> commits_{0};      ///< target transactions that committed chunks
   std::atomic<size_t> largest_group_{0};
   std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};

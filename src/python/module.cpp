@@ -348,6 +348,7 @@ void bind_result(py::module_& m) {
       .def_readonly("chunks_done", &ParallelResult::chunks_done)
       .def_readonly("chunks_skipped", &ParallelResult::chunks_skipped)
       .def_readonly("chunks_failed", &ParallelResult::chunks_failed)
+      .def_readonly("chunks_refused", &ParallelResult::chunks_refused)
       .def_readonly("retries", &ParallelResult::retries)
       .def_readonly("rows_rejected", &ParallelResult::rows_rejected)
       .def_readonly("reject_file", &ParallelResult::reject_file)

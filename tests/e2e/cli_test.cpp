@@ -212,6 +212,29 @@ TEST_F(CliTest, PlanWritesNothingAndListsChunks) {
   EXPECT_FALSE(test::sqlite_has_table(work_.file("t.db"), "parmap_jobs"));
 }
 
+// A second run in mode append into a keyed table meets its own rows: exit 1, the table as the
+// first run left it, and a hint that does not promise that a plain rerun would help.
+TEST_F(CliTest, AppendRunAgainIntoAKeyedTableSaysWhyARerunWouldNotHelp) {
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t,
+                    "CREATE TABLE dst (id INTEGER PRIMARY KEY, grp INTEGER, amount REAL, label "
+                    "TEXT, note TEXT, day TEXT, payload BLOB)");
+  const std::vector<std::string> args{"run", "--source", src_url(), "--target", "sqlite://" + t,
+                                      "--query", "SELECT * FROM src ORDER BY id",
+                                      "--target-table", "dst", "--mode", "append", "-q"};
+  ASSERT_EQ(run_parmap(args).exit_code, 0);
+  const auto first = sqlite_checksum(t, std::string(kAll) + "dst");
+  EXPECT_EQ(first, source_sum_);
+  const auto again = run_parmap(args);
+  EXPECT_EQ(again.exit_code, 1) << again.err;
+  EXPECT_NE(again.err.find("UNIQUE constraint failed"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("stopped by a row the target refused"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("Mode append adds every row again in each new run (this is run 2)"),
+            std::string::npos)
+      << again.err;
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"), first);
+}
+
 TEST_F(CliTest, BadInputExitsTwoAndLeavesTargetUntouched) {
   const std::string t = work_.file("t.db");
   test::sqlite_exec(t,
