@@ -106,5 +106,32 @@ TEST_F(PgProgressTest, TheReportFromTheLedgerDrawsEveryCommittedChunkInItsWorker
   }
 }
 
+TEST_F(PgProgressTest, AnOlderLedgerGetsTheChunkTimeColumnsAndTheRunRecordsThem) {
+  src_->exec(
+      "CREATE TABLE ol (id int8 PRIMARY KEY, label text); "
+      "INSERT INTO ol SELECT g, 'row ' || g FROM generate_series(1, 20000) g; ANALYZE ol");
+  // The chunks table as the DDL before these columns made it.
+  dst_->exec(
+      "CREATE TABLE ol (id int8 PRIMARY KEY, label text); "
+      "CREATE TABLE parmap_ledger (job_id varchar(200) NOT NULL, chunk_id bigint NOT NULL, "
+      "lo text, hi text, rows_read bigint NOT NULL, rows_written bigint NOT NULL, "
+      "row_hash varchar(40) NOT NULL, committed_at varchar(32) NOT NULL, "
+      "PRIMARY KEY (job_id, chunk_id))");
+  const auto r = test::run_parmap({"run", "--source", src_url(), "--target", dst_url(), "--query",
+                                   "SELECT * FROM ol ORDER BY id", "--target-table", "ol",
+                                   "--workers", "2", "--chunk-size", "2000",
+                                   "--min-rows-for-parallel", "10", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                         "'parmap_ledger' AND column_name IN ('started_at', 'worker', 'attempt')"),
+            "3");
+  const std::string chunks = dst_->scalar("SELECT count(*) FROM parmap_ledger");
+  EXPECT_GE(std::stoi(chunks), 9);
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM parmap_ledger WHERE started_at IS NOT NULL AND "
+                         "worker IN (0, 1) AND attempt = 1 AND started_at <= committed_at"),
+            chunks);
+  EXPECT_EQ(pg_checksum(*dst_, "ol"), pg_checksum(*src_, "ol"));
+}
+
 }  // namespace
 }  // namespace parmap
