@@ -402,14 +402,20 @@ struct ReportFlags {
 
 int report_job(const ReportFlags& f) {
   const LedgerReport r = ledger_report(f.target, f.job);
-  const std::string path = f.file.empty() ? r.job_id + ".report.html" : f.file;
+  const std::string path = !f.file.empty() ? f.file
+                           : r.jobs == 1   ? r.job_id + ".report.html"
+                                           : "parmap-report.html";
   std::ofstream out(path, std::ios::trunc);
   out << r.html;
   out.close();
   if (!out) throw_config("--output", path, "a file that can be written");
-  print(fmt::format("report of job {} (run {}, {}): {} chunk(s), {} rows, {} worker(s) -> {}\n",
-                    r.job_id, r.run, r.finished ? "finished" : "not finished", r.chunks, r.rows,
-                    r.workers, path));
+  const std::string what =
+      r.jobs == 1 ? fmt::format("job {} (run {}, {})", r.job_id, r.run,
+                                r.finished ? "finished" : "not finished")
+                  : fmt::format("{} jobs ({})", r.jobs,
+                                r.finished ? "every last run finished" : "not all finished");
+  print(fmt::format("report of {}: {} chunk(s), {} rows, {} worker(s) -> {}\n", what, r.chunks,
+                    r.rows, r.workers, path));
   return 0;
 }
 
@@ -483,11 +489,13 @@ int main(int argc, char** argv) {
       "bar per chunk, throughput, rows per chunk) after the fact from the target's ledger; "
       "only committed chunks are in the ledger; writes nothing to the target");
   report->add_option("job", report_flags.job,
-                     "job id whose last run to draw (default: the ledger's only job)");
+                     "job id whose last run to draw (default: the ledger's only job, or every "
+                     "job's last run on one page, a line and lanes per table)");
   report->add_option("--target", report_flags.target, "target URL whose ledger to read")
       ->required();
-  report->add_option("-o,--output", report_flags.file,
-                     "HTML file to write (default: <job id>.report.html)");
+  report->add_option(
+      "-o,--output", report_flags.file,
+      "HTML file to write (default: <job id>.report.html; parmap-report.html for several jobs)");
 
   // Hidden: prints this page's definitions as parmap(1), which the build installs.
   auto* man = app.add_subcommand("man", "print the manual page (roff)")->group("");

@@ -135,11 +135,13 @@ std::string HtmlReport::render_locked() const {
   const ParallelResult* r = summary_ ? &*summary_ : plan_ ? &*plan_ : nullptr;
   const double total = std::max(elapsed_, 1e-3);
   auto x = [&](double t) { return left + (kWidth - left) * std::clamp(t / total, 0.0, 1.0); };
+  // "<title>: job <id>"; a page of several jobs has no one id.
+  const std::string heading =
+      r && !r->job_id.empty() ? fmt::format("{}: job {}", title_, r->job_id) : title_;
   std::string html = fmt::format(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}: job {}"
-      "</title><style>{}</style></head><body>\n<h1>{}: job {}</h1>\n",
-      escape(title_), escape(r ? r->job_id : ""), kStyle, escape(title_),
-      escape(r ? r->job_id : ""));
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}"
+      "</title><style>{}</style></head><body>\n<h1>{}</h1>\n",
+      escape(heading), kStyle, escape(heading));
 
   // Summary.
   html += "<table class=\"summary\">\n";
@@ -148,7 +150,7 @@ std::string HtmlReport::render_locked() const {
   };
   if (r) {
     row("result", summary_ ? (r->ok() ? "complete" : "INCOMPLETE") : "running");
-    row("run", fmt::format("{}{}", r->run, r->resumed ? " (resumed)" : ""));
+    if (r->run > 0) row("run", fmt::format("{}{}", r->run, r->resumed ? " (resumed)" : ""));
     row("rows", fmt::format("{} in {:.2f} s ({:.0f} rows/s)", rows_done_, elapsed_,
                             static_cast<double>(rows_done_) / total));
     row("estimate", fmt::format("{} rows", r->estimated_rows));

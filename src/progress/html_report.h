@@ -24,7 +24,8 @@ class HtmlReport : public ProgressReporter {
   void on_event(const ProgressEvent& ev) override;
   /// A line shown under the summary (what the page does not show, and why).
   void add_note(std::string note);
-  /// The page's heading and title instead of "parmap run report".
+  /// The page's heading and title instead of "parmap run report" (followed by ": job <id>"
+  /// when the result names one).
   void set_title(std::string title);
   /// Labels of the lanes by worker number instead of "worker N" (a run of many tables: the
   /// table and its worker).
@@ -35,7 +36,7 @@ class HtmlReport : public ProgressReporter {
   struct TableLine {
     std::string table, job_id, state;
     int64_t rows = 0, chunks_done = 0, chunks_planned = 0;
-    double seconds = 0;  ///< from its first chunk's start to its last commit
+    double seconds = 0;  ///< from its run's start (or first chunk's) to its last commit
   };
   void add_table(TableLine line);
   /// The page as collected so far.

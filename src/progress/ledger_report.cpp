@@ -204,13 +204,12 @@ LedgerReport draw_jobs(std::vector<JobData> jobs, const std::string& where) {
   t0 = std::max(0.0, t0);
 
   ParallelResult r;
-  r.job_id = fmt::format("{} tables", jobs.size());
   r.reason = "a run of many tables: every job in the ledger, each job's last run";
   r.partition_column = "per table";
   r.finished = true;
   r.elapsed_seconds = std::max(0.0, t_end - t0);
   HtmlReport report("");
-  report.set_title("parmap report from the ledger");
+  report.set_title(fmt::format("parmap report from the ledger: {} tables", jobs.size()));
   report.add_note(only_committed_note(where));
   // A lane per (job, worker); chunks keyed by their order on the page.
   std::vector<std::string> labels;
