@@ -66,13 +66,14 @@ TEST_F(PgProgressTest, TheReportFromTheLedgerDrawsEveryCommittedChunkInItsWorker
   // chunk_size auto commits groups of chunks: each still has its own ledger row.
   for (const char* chunk_size : {"5000", "auto"}) {
     SCOPED_TRACE(chunk_size);
-    dst_->exec("DROP TABLE IF EXISTS rp; DROP TABLE IF EXISTS parmap_ledger; "
-               "DROP TABLE IF EXISTS parmap_jobs; DROP TABLE IF EXISTS parmap_runs; "
-               "CREATE TABLE rp (id int8 PRIMARY KEY, label text)");
-    const auto r = test::run_parmap(
-        {"run", "--source", src_url(), "--target", dst_url(), "--query",
-         "SELECT * FROM rp ORDER BY id", "--target-table", "rp", "--workers", "2", "--chunk-size",
-         chunk_size, "--min-rows-for-parallel", "10", "--progress", "json"});
+    dst_->exec(
+        "DROP TABLE IF EXISTS rp; DROP TABLE IF EXISTS parmap_ledger; "
+        "DROP TABLE IF EXISTS parmap_jobs; DROP TABLE IF EXISTS parmap_runs; "
+        "CREATE TABLE rp (id int8 PRIMARY KEY, label text)");
+    const auto r = test::run_parmap({"run", "--source", src_url(), "--target", dst_url(), "--query",
+                                     "SELECT * FROM rp ORDER BY id", "--target-table", "rp",
+                                     "--workers", "2", "--chunk-size", chunk_size,
+                                     "--min-rows-for-parallel", "10", "--progress", "json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::vector<nlohmann::json> events;
     std::istringstream in(r.err);
@@ -117,10 +118,10 @@ TEST_F(PgProgressTest, AnOlderLedgerGetsTheChunkTimeColumnsAndTheRunRecordsThem)
       "lo text, hi text, rows_read bigint NOT NULL, rows_written bigint NOT NULL, "
       "row_hash varchar(40) NOT NULL, committed_at varchar(32) NOT NULL, "
       "PRIMARY KEY (job_id, chunk_id))");
-  const auto r = test::run_parmap({"run", "--source", src_url(), "--target", dst_url(), "--query",
-                                   "SELECT * FROM ol ORDER BY id", "--target-table", "ol",
-                                   "--workers", "2", "--chunk-size", "2000",
-                                   "--min-rows-for-parallel", "10", "-q"});
+  const auto r =
+      test::run_parmap({"run", "--source", src_url(), "--target", dst_url(), "--query",
+                        "SELECT * FROM ol ORDER BY id", "--target-table", "ol", "--workers", "2",
+                        "--chunk-size", "2000", "--min-rows-for-parallel", "10", "-q"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(dst_->scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = "
                          "'parmap_ledger' AND column_name IN ('started_at', 'worker', 'attempt')"),
