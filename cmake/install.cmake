@@ -1,6 +1,7 @@
-# What `cmake --install` puts where: the command line, the headers, the static and shared
-# libraries, a CMake package (find_package(parmap) -> parmap::parmap, parmap::parmap_static), a
-# pkg-config file, and the Python package when it is built; and the Debian package cpack makes.
+# What `cmake --install` puts where: the command line and its manual page, the headers, the
+# static and shared libraries, a CMake package (find_package(parmap) -> parmap::parmap,
+# parmap::parmap_static), a pkg-config file, and the Python package when it is built; and the
+# Debian package cpack makes.
 include(CMakePackageConfigHelpers)
 
 set(PARMAP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/parmap)
@@ -13,6 +14,7 @@ install(TARGETS parmap parmap_shared EXPORT parmapTargets
 install(DIRECTORY include/parmap DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES completions/parmap.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME parmap)
+install(FILES ${PROJECT_BINARY_DIR}/parmap.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(EXPORT parmapTargets NAMESPACE parmap:: DESTINATION ${PARMAP_CMAKE_DIR})
 
 configure_package_config_file(cmake/parmapConfig.cmake.in

@@ -3,9 +3,9 @@
 # subcommand's own --help, so that this file cannot fall behind the command line.
 _parmap() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local subs="run plan verify status config demo" sub="" w
+  local subs="run plan verify status report config demo" sub="" w
   for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case $w in run|plan|verify|status|config|demo) sub=$w; break ;; esac
+    case $w in run|plan|verify|status|report|config|demo) sub=$w; break ;; esac
   done
   if [[ -z $sub ]]; then
     COMPREPLY=($(compgen -W "$subs --help --version" -- "$cur"))
@@ -14,7 +14,14 @@ _parmap() {
   case $prev in
     --mode) COMPREPLY=($(compgen -W "append truncate create" -- "$cur")); return ;;
     --progress) COMPREPLY=($(compgen -W "auto live plain json none" -- "$cur")); return ;;
-    --output) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
+    --output|-o)
+      # report writes its page to a file; the others print text or json.
+      if [[ $sub == report ]]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "text json" -- "$cur"))
+      fi
+      return ;;
     --progress-file|--log-file|--report|--reject-file|--dir)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac

@@ -9,14 +9,17 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "cli/demo.h"
 #include "cli/job_spec.h"
+#include "cli/man_page.h"
 #include "cli/progress_setup.h"
 #include "cli/report.h"
 #include "parmap/parmap.h"
+#include "progress/ledger_report.h"
 
 namespace {
 
@@ -25,6 +28,7 @@ using namespace parmap;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitCancelled = 130;
+constexpr const char* kVersion = "parmap 0.1.0";
 
 std::atomic<bool> g_cancel{false};
 
@@ -403,6 +407,32 @@ int status_job(const StatusFlags& f) {
   return 0;
 }
 
+/// `parmap report`: a job's run report drawn from the target's ledger after the fact.
+struct ReportFlags {
+  std::string target;
+  std::string job;
+  std::string file;  ///< "": <job id>.report.html
+};
+
+int report_job(const ReportFlags& f) {
+  const LedgerReport r = ledger_report(f.target, f.job);
+  const std::string path = !f.file.empty() ? f.file
+                           : r.jobs == 1   ? r.job_id + ".report.html"
+                                           : "parmap-report.html";
+  std::ofstream out(path, std::ios::trunc);
+  out << r.html;
+  out.close();
+  if (!out) throw_config("--output", path, "a file that can be written");
+  const std::string what =
+      r.jobs == 1 ? fmt::format("job {} (run {}, {})", r.job_id, r.run,
+                                r.finished ? "finished" : "not finished")
+                  : fmt::format("{} jobs ({})", r.jobs,
+                                r.finished ? "every last run finished" : "not all finished");
+  print(fmt::format("report of {}: {} chunk(s), {} rows, {} worker(s) -> {}\n", what, r.chunks,
+                    r.rows, r.workers, path));
+  return 0;
+}
+
 int exit_code_for(const Error& e) {
   switch (e.kind()) {
     case ErrorKind::Config:
@@ -429,7 +459,7 @@ int main(int argc, char** argv) {
       "(rerun the same command to resume), 2 usage or configuration error (nothing written), "
       "130 cancelled by SIGINT/SIGTERM."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "parmap 0.1.0");
+  app.set_version_flag("--version", kVersion);
 
   RunFlags run_flags, plan_flags, verify_flags;
   auto* run = app.add_subcommand("run", "run a mapper job (from a job file and/or flags)");
@@ -466,6 +496,24 @@ int main(int argc, char** argv) {
   status->add_option("--output", status_flags.output, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
 
+  ReportFlags report_flags;
+  auto* report = app.add_subcommand(
+      "report",
+      "draw a job's run report (the HTML page of run --report: summary, a lane per worker, a "
+      "bar per chunk, throughput, rows per chunk) after the fact from the target's ledger; "
+      "only committed chunks are in the ledger; writes nothing to the target");
+  report->add_option("job", report_flags.job,
+                     "job id whose last run to draw (default: the ledger's only job, or every "
+                     "job's last run on one page, a line and lanes per table)");
+  report->add_option("--target", report_flags.target, "target URL whose ledger to read")
+      ->required();
+  report->add_option(
+      "-o,--output", report_flags.file,
+      "HTML file to write (default: <job id>.report.html; parmap-report.html for several jobs)");
+
+  // Hidden: prints this page's definitions as parmap(1), which the build installs.
+  auto* man = app.add_subcommand("man", "print the manual page (roff)")->group("");
+
   cli::DemoOptions demo_opts;
   auto* demo = app.add_subcommand(
       "demo", "make a sample SQLite source, copy it serially and in parallel, verify both");
@@ -497,6 +545,11 @@ int main(int argc, char** argv) {
     register_builtin_drivers();
     if (*demo) return cli::run_demo(demo_opts);
     if (*status) return status_job(status_flags);
+    if (*report) return report_job(report_flags);
+    if (*man) {
+      print(cli::man_page(app, kVersion));
+      return 0;
+    }
     if (*config_cmd) return config_job(config_flags);
     const bool plan_only = static_cast<bool>(*plan);
     const bool verify_only = static_cast<bool>(*verify_cmd);

@@ -15,6 +15,7 @@ struct Tally {
   int64_t read = 0;
   int64_t written = 0;
   uint64_t hash = 0;
+  std::string started_at;  ///< when its read began
 };
 
 /// The rows the target took against those the chunks sent: a group's chunks share one bulk
@@ -35,9 +36,10 @@ std::string describe_group(const ChunkGroup& group) {
                      group.front()->index, group.back()->index);
 }
 
-std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, Connection& src,
-                                                 Connection& tgt) {
+std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int attempt,
+                                                 Connection& src, Connection& tgt) {
   std::vector<int64_t> rows(group.size());
+  std::vector<ChunkStamp> stamps(group.size(), ChunkStamp{"", worker_number(), attempt});
   in_write_transaction(tgt, [&] {
     auto sink = tgt.open_native_sink(table_, out_columns_);
     std::vector<uint64_t> hashes(group.size());
@@ -45,6 +47,7 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, Connec
     for (size_t i = 0; i < group.size(); ++i) {
       // Declared before the source, which may point into them: destroyed after it.
       std::vector<Value> params;
+      stamps[i].started_at = now_utc_millis();
       const std::string sql = src.chunk_query(sql_, *group[i], params);
       auto source = src.open_native_source(sql, params);
       // One stream into the target: the first chunk's header, the last chunk's trailer.
@@ -64,17 +67,19 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, Connec
     check_total(group, sent, sink->finish());
     Ledger ledger(tgt);
     for (size_t i = 0; i < group.size(); ++i) {
-      ledger.record_chunk(job_id_, *group[i], rows[i], rows[i], HashKind::Bytes, hashes[i]);
+      ledger.record_chunk(job_id_, *group[i], rows[i], rows[i], HashKind::Bytes, hashes[i],
+                          stamps[i]);
     }
   });
   return rows;
 }
 
-std::vector<int64_t> Executor::copy_group(const ChunkGroup& group) {
+std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) {
   Connection& src = pool_.get_source_connection();
   Connection& tgt = pool_.get_target_connection();
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
-  if (fast_path_) return copy_group_native(group, src, tgt);
+  if (fast_path_) return copy_group_native(group, attempt, src, tgt);
+  const int worker = worker_number();
   const size_t batch_rows =
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
   // Where writers may overlap, a reader thread keeps one batch ahead of the writer (three
@@ -104,6 +109,7 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group) {
       if (!source) {
         if (current == group.size()) return false;
         params.clear();
+        tally[current].started_at = now_utc_millis();
         sql = src.chunk_query(sql_, *group[current], params);
         source = src.open_source(sql, params, batch_rows, batch_bytes);
       }
@@ -132,7 +138,7 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group) {
     Ledger ledger(tgt);
     for (size_t i = 0; i < group.size(); ++i) {
       ledger.record_chunk(job_id_, *group[i], tally[i].read, tally[i].written, HashKind::Values,
-                          tally[i].hash);
+                          tally[i].hash, ChunkStamp{tally[i].started_at, worker, attempt});
     }
   };
 

@@ -270,11 +270,7 @@ ParallelResult Executor::run() {
   return finish();
 }
 
-const ParallelResult& Executor::start() {
-  t0_ = Clock::now();
-  // Planning, the snapshot export and the target's preparation: one unit, retried from the
-  // start on new sessions (a preparation whose commit was in doubt is found in the ledger by
-  // the next attempt, which then resumes the run it started).
+void Executor::plan_with_retries() {
   with_retries("planning", [&](int attempt) {
     if (attempt > 0) reset_plan();
     bool interrupted = false;
@@ -294,6 +290,35 @@ const ParallelResult& Executor::start() {
       throw watchdog_.timeout_error("planning", nullptr);
     }
   });
+}
+
+void Executor::fail_progress(const std::string& error) {
+  if (opts_.dry_run) return;
+  result_.job_id = job_id_;
+  result_.finished = false;
+  result_.errors.push_back(error);
+  result_.retries = retries_;
+  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+  try {
+    progress_.fail_job(result_);
+  } catch (const std::exception& e) {
+    // The run's own error is the one to throw.
+    spdlog::warn("progress callback failed on job_finished: {}", e.what());
+  }
+}
+
+const ParallelResult& Executor::start() {
+  t0_ = Clock::now();
+  // Planning, the snapshot export and the target's preparation: one unit, retried from the
+  // start on new sessions (a preparation whose commit was in doubt is found in the ledger by
+  // the next attempt, which then resumes the run it started).
+  try {
+    plan_with_retries();
+  } catch (const std::exception& e) {
+    // A consumer of the events learns how every run ended, this one too.
+    fail_progress(e.what());
+    throw;
+  }
   const int workers =
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
@@ -377,7 +402,16 @@ ParallelResult Executor::finish() {
                     job_id_, result_.chunks_done + result_.chunks_skipped, result_.chunks_planned));
   }
   if (complete) {
-    mark_finished();
+    try {
+      mark_finished();
+    } catch (const std::exception& e) {
+      coord_tgt_->close();
+      fail_progress(
+          fmt::format("job {}: every chunk is committed, but recording the run as "
+                      "finished failed: {}",
+                      job_id_, e.what()));
+      throw;
+    }
     result_.finished = true;
   } else if (result_.errors.empty()) {
     std::lock_guard lock(errors_mu_);
@@ -520,8 +554,8 @@ void Executor::run_group(const ChunkGroup& group) {
     Connection& src = pool_.get_source_connection();
     Connection& tgt = pool_.get_target_connection();
     bool interrupted = false;
-    const std::vector<int64_t> rows = watchdog_.guard(describe_group(group), {&src, &tgt},
-                                                      interrupted, [&] { return copy_group(group); });
+    const std::vector<int64_t> rows = watchdog_.guard(
+        describe_group(group), {&src, &tgt}, interrupted, [&] { return copy_group(group, 1); });
     if (interrupted) {
       pool_.discard_source_connection();
       pool_.discard_target_connection();
@@ -557,6 +591,13 @@ void Executor::run_group(const ChunkGroup& group) {
   }
 }
 
+int Executor::worker_number() {
+  std::lock_guard lock(workers_mu_);
+  const auto [it, added] = worker_numbers_.try_emplace(std::this_thread::get_id(),
+                                                       static_cast<int>(worker_numbers_.size()));
+  return it->second;
+}
+
 void Executor::chunk_committed(const Chunk& chunk, int64_t rows, int attempt) {
   rows_done_ += rows;
   ++chunks_done_;
@@ -588,7 +629,8 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
             return *rows;
           }
         }
-        return isolate ? copy_chunk_isolating(chunk) : copy_group({&chunk}).front();
+        return isolate ? copy_chunk_isolating(chunk, attempt + 1)
+                       : copy_group({&chunk}, attempt + 1).front();
       };
       Connection& src = pool_.get_source_connection();
       Connection& tgt = pool_.get_target_connection();

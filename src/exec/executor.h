@@ -135,6 +135,11 @@ class Executor {
   /// `attempt` opens its own sessions and runs under the watchdog.
   template <typename Fn>
   void with_retries(const std::string& what, Fn&& attempt);
+  /// Plans and prepares the target on new coordinator sessions, retried as with_retries says.
+  void plan_with_retries();
+  /// The run ends with `error` before it could finish: job_finished (ok false) with the error
+  /// still goes to on_progress, whether or not job_started did.
+  void fail_progress(const std::string& error);
   /// Forgets what an abandoned attempt at planning found, before the next attempt.
   void reset_plan();
   /// Takes the job's lock on the coordinator's target session, or refuses.
@@ -176,15 +181,18 @@ class Executor {
   void run_chunk(const Chunk& chunk, bool check_ledger = false);
   /// Counts a committed chunk and sends its chunk_done (`attempt`: 1-based).
   void chunk_committed(const Chunk& chunk, int64_t rows, int attempt);
-  /// One attempt at a group (or one chunk); returns each chunk's rows written.
-  std::vector<int64_t> copy_group(const ChunkGroup& group);
+  /// Attempt `attempt` (1-based) at a group (or one chunk); returns each chunk's rows written.
+  std::vector<int64_t> copy_group(const ChunkGroup& group, int attempt);
   /// The same on the fast path: native bytes from source to target, not decoded.
-  std::vector<int64_t> copy_group_native(const ChunkGroup& group, Connection& src,
+  std::vector<int64_t> copy_group_native(const ChunkGroup& group, int attempt, Connection& src,
                                          Connection& tgt);
+  /// The calling thread's worker number in this job (0-based, in order of first chunk), as
+  /// the ledger records it. Thread-safe.
+  int worker_number();
   /// After a data error: reads the whole chunk again and writes it in halving slices, each
   /// under a savepoint, until the refused rows are isolated; they go to the reject file
   /// (within max_rejects) and the others commit. Returns rows written.
-  int64_t copy_chunk_isolating(const Chunk& chunk);
+  int64_t copy_chunk_isolating(const Chunk& chunk, int attempt);
   void write_isolating(const Connection& src, Connection& tgt, const Chunk& chunk,
                        const Batch& rows, size_t begin, size_t end, int64_t& written, uint64_t& hash,
                        std::vector<std::string>& rejects);
@@ -249,6 +257,8 @@ class Executor {
   std::mutex errors_mu_;
   std::mutex done_mu_;
   std::set<uint32_t> done_;  ///< chunks committed by this invocation, under done_mu_
+  std::mutex workers_mu_;
+  std::map<std::thread::id, int> worker_numbers_;  ///< under workers_mu_
   ProgressTracker progress_{opts_};  ///< the events sent to opts_.on_progress
   /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
   /// joined) before the connections it may interrupt.

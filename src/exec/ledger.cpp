@@ -24,6 +24,17 @@ std::string now_utc() {
 
 }  // namespace
 
+std::string now_utc_millis() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(now);
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, ms.time_since_epoch().count() % 1000);
+}
+
 std::string hash_hex(uint64_t hash) { return fmt::format("{:016x}", hash); }
 
 std::string StoredPlan::to_json() const {
@@ -116,12 +127,23 @@ void Ledger::ensure_tables() {
       "finished_at {}, chunks_planned {} NOT NULL, chunks_done {}, "
       "rows_written {}, PRIMARY KEY (job_id, run))",
       kRunsTable, id, bigint, text, bounded(16), stamp, stamp, bigint, bigint, bigint));
-  db_.execute(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL, chunk_id {} NOT NULL, "
-      "lo {}, hi {}, rows_read {} NOT NULL, rows_written {} NOT NULL, "
-      "row_hash {} NOT NULL, committed_at {} NOT NULL, "
-      "PRIMARY KEY (job_id, chunk_id))",
-      kChunksTable, id, bigint, text, text, bigint, bigint, bounded(40), stamp));
+  db_.execute(
+      fmt::format("CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL, chunk_id {} NOT NULL, "
+                  "lo {}, hi {}, rows_read {} NOT NULL, rows_written {} NOT NULL, "
+                  "row_hash {} NOT NULL, committed_at {} NOT NULL, started_at {}, worker {}, "
+                  "attempt {}, PRIMARY KEY (job_id, chunk_id))",
+                  kChunksTable, id, bigint, text, text, bigint, bigint, bounded(40), stamp, stamp,
+                  bigint, bigint));
+  // A ledger made before chunks recorded when and by whom: their rows keep nulls there.
+  if (const auto chunks = db_.describe_table(TableRef{"", kChunksTable})) {
+    const std::pair<const char*, std::string> added[] = {
+        {"started_at", stamp}, {"worker", bigint}, {"attempt", bigint}};
+    for (const auto& [column, type] : added) {
+      if (chunks->find(column) < 0) {
+        db_.execute(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", kChunksTable, column, type));
+      }
+    }
+  }
 }
 
 bool Ledger::exists() {
@@ -208,6 +230,31 @@ std::map<uint32_t, LedgerEntry> Ledger::committed(const std::string& job_id) {
   return out;
 }
 
+std::vector<LedgerChunk> Ledger::chunk_history(const std::string& job_id) {
+  const auto table = db_.describe_table(TableRef{"", kChunksTable});
+  const bool stamped = table && table->find("started_at") >= 0 && table->find("worker") >= 0 &&
+                       table->find("attempt") >= 0;
+  const auto rows = db_.query(
+      fmt::format("SELECT chunk_id, lo, hi, rows_written, committed_at, {} FROM {} "
+                  "WHERE job_id = ? ORDER BY chunk_id",
+                  stamped ? "started_at, worker, attempt" : "NULL, NULL, NULL", kChunksTable),
+      {job_id});
+  std::vector<LedgerChunk> out;
+  for (const auto& r : rows) {
+    LedgerChunk c;
+    c.chunk_id = static_cast<uint32_t>(r[0].as_int());
+    c.lo = r[1].is_null() ? "" : r[1].as_text();
+    c.hi = r[2].is_null() ? "" : r[2].as_text();
+    c.rows = r[3].as_int();
+    c.committed_at = r[4].as_text();
+    c.started_at = r[5].is_null() ? "" : r[5].as_text();
+    c.worker = r[6].is_int() ? static_cast<int>(r[6].as_int()) : -1;
+    c.attempt = r[7].is_int() ? static_cast<int>(r[7].as_int()) : -1;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 std::optional<int64_t> Ledger::committed_rows(const std::string& job_id, uint32_t chunk_id) {
   const auto rows = db_.query(
       fmt::format("SELECT rows_written FROM {} WHERE job_id = ? AND chunk_id = ?", kChunksTable),
@@ -235,13 +282,18 @@ void Ledger::start_run(const std::string& job_id, const std::string& target_tabl
 }
 
 void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
-                          int64_t rows_written, HashKind kind, uint64_t row_hash) {
+                          int64_t rows_written, HashKind kind, uint64_t row_hash,
+                          const ChunkStamp& stamp) {
+  const std::string now = now_utc_millis();
   db_.query(fmt::format("INSERT INTO {} (job_id, chunk_id, lo, hi, rows_read, rows_written, "
-                        "row_hash, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "row_hash, committed_at, started_at, worker, attempt) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         kChunksTable),
             {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(),
              chunk.range.hi.serialize(), Value(rows_read), Value(rows_written),
-             std::string(kind == HashKind::Values ? "v:" : "b:") + hash_hex(row_hash), now_utc()});
+             std::string(kind == HashKind::Values ? "v:" : "b:") + hash_hex(row_hash), now,
+             stamp.started_at.empty() ? now : stamp.started_at, Value(int64_t{stamp.worker}),
+             Value(int64_t{stamp.attempt})});
 }
 
 void Ledger::mark_finished(const std::string& job_id, int64_t run) {

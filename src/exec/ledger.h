@@ -60,6 +60,28 @@ struct LedgerEntry {
   std::string row_hash;  ///< "v:<hex>" or "b:<hex>", see HashKind
 };
 
+/// When and by whom a chunk was copied, for its ledger row (parmap report draws it).
+struct ChunkStamp {
+  std::string started_at;  ///< UTC, ISO 8601 with milliseconds: when the chunk's read began
+  int worker = 0;          ///< the job's worker (0-based, in order of first chunk)
+  int attempt = 1;         ///< 1 for the first attempt, 2 after one retry, ...
+};
+
+/// One committed chunk with when and by whom, for `parmap report`. Rows of a ledger made before
+/// these were recorded have an empty started_at and worker and attempt -1.
+struct LedgerChunk {
+  uint32_t chunk_id = 0;
+  std::string lo, hi;        ///< the bounds as serialized
+  int64_t rows = 0;          ///< rows written
+  std::string started_at;    ///< "" when not recorded
+  std::string committed_at;  ///< UTC, ISO 8601 (whole seconds in older ledgers)
+  int worker = -1;
+  int attempt = -1;
+};
+
+/// UTC now in ISO 8601 with milliseconds, as the ledger stores chunk times.
+std::string now_utc_millis();
+
 /// What a chunk's row_hash was computed over: the values written, after any transformation
 /// and without refused rows (hash_rows, the same for every engine), or the engine-native
 /// bytes of each row (the fast path, never decoded). Stored as a prefix: "v:<16 hex>" or
@@ -77,8 +99,9 @@ class Ledger {
 
   explicit Ledger(Connection& target) : db_(target) {}
 
-  /// Creates the tables if missing, and adds the run column to a parmap_jobs table made by an
-  /// older parmap (safe to repeat; call inside the caller's transaction).
+  /// Creates the tables if missing, and adds the columns an older parmap did not make (run in
+  /// parmap_jobs; started_at, worker, attempt in parmap_ledger), safe to repeat; call inside
+  /// the caller's transaction.
   void ensure_tables();
   /// True when the ledger tables exist (a dry run must not create them).
   bool exists();
@@ -90,6 +113,8 @@ class Ledger {
   std::vector<RunRecord> runs(const std::string& job_id);
   /// Committed chunks of `job_id` by chunk id.
   std::map<uint32_t, LedgerEntry> committed(const std::string& job_id);
+  /// Committed chunks of `job_id` with their times, worker and attempt, in chunk order.
+  std::vector<LedgerChunk> chunk_history(const std::string& job_id);
   /// Rows written by one chunk when it is committed, else nullopt (resolves a commit whose
   /// outcome was unknown).
   std::optional<int64_t> committed_rows(const std::string& job_id, uint32_t chunk_id);
@@ -98,9 +123,11 @@ class Ledger {
   /// for mode truncate), so that a crash cannot leave one without the other.
   void start_run(const std::string& job_id, const std::string& target_table,
                  const StoredPlan& plan, int64_t run, const std::string& mode);
-  /// Records a chunk as committed; call inside the chunk's transaction.
+  /// Records a chunk as committed, with when it started, its worker and attempt (committed_at
+  /// is now); call inside the chunk's transaction.
   void record_chunk(const std::string& job_id, const Chunk& chunk, int64_t rows_read,
-                    int64_t rows_written, HashKind kind, uint64_t row_hash);
+                    int64_t rows_written, HashKind kind, uint64_t row_hash,
+                    const ChunkStamp& stamp);
   /// Marks run `run` of the job finished (every chunk committed), with its totals.
   void mark_finished(const std::string& job_id, int64_t run);
 

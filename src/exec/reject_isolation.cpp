@@ -89,7 +89,8 @@ void Executor::save_rejects(const std::vector<std::string>& rejects) {
   }
 }
 
-int64_t Executor::copy_chunk_isolating(const Chunk& chunk) {
+int64_t Executor::copy_chunk_isolating(const Chunk& chunk, int attempt) {
+  const ChunkStamp stamp{now_utc_millis(), worker_number(), attempt};
   Connection& src = pool_.get_source_connection();
   Connection& tgt = pool_.get_target_connection();
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
@@ -116,7 +117,7 @@ int64_t Executor::copy_chunk_isolating(const Chunk& chunk) {
       for (const Batch& b : batches) {
         write_isolating(src, tgt, chunk, b, 0, b.num_rows(), written, hash, rejects);
       }
-      Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash);
+      Ledger(tgt).record_chunk(job_id_, chunk, rows_read, written, HashKind::Values, hash, stamp);
     });
   } catch (...) {
     rejected_ -= static_cast<int64_t>(rejects.size());  // nothing of this attempt stands

@@ -41,7 +41,8 @@ void send_quietly(const std::function<void(const ProgressEvent&)>& fn, const Pro
   }
 }
 
-/// "[100, 200)" from "chunk 3 [100, 200)": the event names the chunk by its index already.
+}  // namespace
+
 std::string bounds_of(const Chunk& chunk) {
   std::string text = chunk.describe();
   if (text.rfind("chunk ", 0) == 0) {
@@ -50,8 +51,6 @@ std::string bounds_of(const Chunk& chunk) {
   }
   return text;
 }
-
-}  // namespace
 
 ProgressTracker::ProgressTracker(const ParallelOptions& options)
     : on_progress_(options.on_progress), interval_ms_(options.progress_interval_ms) {}
@@ -208,6 +207,20 @@ void ProgressTracker::finish_job(const ParallelResult& result) {
   ProgressEvent ev = event(ProgressKind::JobFinished);
   // The result's own counters are final (retries include planning's and the finish stamp's).
   ev.retries = result.retries;
+  ev.elapsed_seconds = result.elapsed_seconds;
+  ev.result = &result;
+  on_progress_(ev);
+}
+
+void ProgressTracker::fail_job(const ParallelResult& result) {
+  if (started_flag_) return finish_job(result);
+  if (!on_progress_ || finished_) return;
+  finished_ = true;
+  ProgressEvent ev;
+  ev.kind = ProgressKind::JobFinished;
+  ev.retries = result.retries;
+  ev.estimated_rows = result.estimated_rows;
+  ev.chunks_total = static_cast<uint32_t>(result.chunks_planned);
   ev.elapsed_seconds = result.elapsed_seconds;
   ev.result = &result;
   on_progress_(ev);

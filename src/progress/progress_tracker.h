@@ -17,6 +17,9 @@
 
 namespace parmap {
 
+/// "[100, 200)" from "chunk 3 [100, 200)": a chunk event names the chunk by its index already.
+std::string bounds_of(const Chunk& chunk);
+
 /// Owned by one run (Executor). Every method is cheap and does nothing visible when the
 /// options have no on_progress. Thread-safe: chunk methods are called from worker threads
 /// (add_bytes also from their reader threads), start_job and finish_job from the run's own
@@ -48,6 +51,9 @@ class ProgressTracker {
   void chunk_stopped(const Chunk& chunk);
   /// Stops the periodic events and sends job_finished with `result` (once).
   void finish_job(const ParallelResult& result);
+  /// The same for a run that failed, also one that failed before start_job (planning): a
+  /// consumer always receives job_finished (once).
+  void fail_job(const ParallelResult& result);
 
  private:
   struct Running {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <sstream>
 #include <string>
 
 #include "support/test_support.h"
@@ -34,6 +35,26 @@ TEST(CompletionTest, SubcommandsOptionsFromHelpAndFixedValues) {
   // Options a subcommand does not have are not offered.
   EXPECT_EQ(complete("plan --progress-"), "\n");
   EXPECT_NE(complete("verify --le"), "\n");
+  EXPECT_EQ(complete("report --t"), "--target\n");
+}
+
+TEST(CompletionTest, OffersEverySubcommandThatHelpLists) {
+  const auto help = test::run_parmap({"--help"});
+  ASSERT_EQ(help.exit_code, 0);
+  const size_t at = help.out.find("Subcommands:");
+  ASSERT_NE(at, std::string::npos) << help.out;
+  const std::string offered = complete("''");
+  std::istringstream in(help.out.substr(at));
+  std::string line;
+  std::getline(in, line);
+  size_t subs = 0;
+  while (std::getline(in, line) && line.find_first_not_of(' ') != std::string::npos) {
+    const size_t start = line.find_first_not_of(' ');
+    const std::string sub = line.substr(start, line.find(' ', start) - start);
+    EXPECT_NE(offered.find(sub + "\n"), std::string::npos) << sub << " not in:\n" << offered;
+    ++subs;
+  }
+  EXPECT_GE(subs, 7u);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 
 [ -x "$prefix/bin/parmap" ] || { echo "no parmap binary installed" >&2; exit 1; }
 [ -f "$prefix/include/parmap/parmap.h" ] || { echo "no headers installed" >&2; exit 1; }
+[ -f "$prefix/share/man/man1/parmap.1" ] || { echo "no manual page installed" >&2; exit 1; }
 libdir=$(dirname "$(find "$prefix" -name 'libparmap.a' | head -n1)")
 [ -f "$libdir/libparmap.a" ] && [ -e "$libdir/libparmap.so" ] || {
   echo "static and shared libraries not both installed in $libdir" >&2; exit 1; }
