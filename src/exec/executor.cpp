@@ -166,12 +166,16 @@ void Executor::prepare() {
   target_schema_ = coord_tgt_->describe_table(table_);
   const auto& target_schema = target_schema_;
   if (!target_schema && opts_.mode == TargetMode::Create) carry_primary_key();
-  if (!target_schema && opts_.mode != TargetMode::Create && !table_.schema.empty() &&
+  const bool may_create_schema = opts_.mode == TargetMode::Create && create_schema_;
+  if (!target_schema && !may_create_schema && !table_.schema.empty() &&
       !coord_tgt_->schema_exists(table_.schema)) {
     throw Error(ErrorKind::Schema,
                 fmt::format("target schema '{}' (of table {}) does not exist on the target; "
-                            "create it, or use mode 'create' to create it with the table",
-                            table_.schema, table_.display()));
+                            "create it first{}",
+                            table_.schema, table_.display(),
+                            opts_.mode == TargetMode::Create
+                                ? ""
+                                : ", or copy a table selection in mode 'create', which makes it"));
   }
   if (!target_schema && opts_.mode != TargetMode::Create) {
     throw Error(ErrorKind::Schema,

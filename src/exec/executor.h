@@ -111,6 +111,9 @@ class Executor {
   void share_job_lock(std::function<bool(const std::string&)> lock) {
     shared_lock_ = std::move(lock);
   }
+  /// Before start(): mode create may make a missing target schema (a table selection mapped
+  /// to it). Otherwise a missing schema is an error naming it, in every mode.
+  void allow_schema_creation() { create_schema_ = true; }
   /// Before finish(): a complete run is not stamped finished by finish() but by
   /// stamp_finished(), once what follows the data (indexes, constraints) is made too.
   void defer_finished_stamp() { defer_stamp_ = true; }
@@ -224,6 +227,7 @@ class Executor {
   std::unique_ptr<Connection> coord_src_, coord_tgt_;  ///< the coordinator's sessions
   std::function<bool(const std::string&)> shared_lock_;  ///< set: the job lock lives there
   bool defer_stamp_ = false;
+  bool create_schema_ = false;
   bool data_complete_ = false;
   TableSchema out_schema_;                  ///< the columns written, in order
   std::optional<TableSchema> target_schema_;  ///< nullopt: the table does not exist yet

@@ -262,6 +262,7 @@ MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
                                                 opts.job_id);
       Executor& ex = *executors[i];
       ex.share_job_lock(lock_on(job.target_url));
+      ex.allow_schema_creation();
       if (opts.mode == TargetMode::Create) {
         any_create = true;
         const bool pg_pair = source.scheme == "postgresql" &&
