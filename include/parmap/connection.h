@@ -64,7 +64,26 @@ struct ColumnInfo {
 
 struct TableSchema {
   std::vector<ColumnInfo> columns;
+  /// The primary key's columns in key order (describe_table fills it; empty: no key, or a
+  /// query's result). create_table declares it; when it is empty, the columns marked
+  /// primary_key form the key, in column order.
+  std::vector<std::string> primary_key;
   int find(std::string_view name) const;  ///< index by name (case-insensitive), or -1
+};
+
+/// An index or constraint of a table besides its primary key, as the source engine defines
+/// it (Connection::table_objects), to be made again on a copy of the table.
+struct TableObject {
+  enum class Kind {
+    Index,       ///< an index that backs no constraint
+    Constraint,  ///< CHECK, UNIQUE, EXCLUDE: needs only its own table
+    ForeignKey,  ///< needs the referenced table, loaded: made after every other object
+  };
+  Kind kind = Kind::Index;
+  std::string name;        ///< unquoted, as the source names it
+  std::string definition;  ///< the engine's own text of it, for that engine's table_object_sql
+  std::optional<TableRef> references;  ///< a foreign key's referenced table
+  std::string references_text;         ///< how `definition` names it
 };
 
 /// A half-open key range [lo, hi). A null bound is open (unbounded on that side).
@@ -243,8 +262,28 @@ class Connection {
   /// the types SQLite and PostgreSQL ledgers have always had; an engine that spells them
   /// otherwise, or whose unbounded text cannot be stored or keyed the same way, overrides it.
   virtual std::string sql_type(LedgerType type, int max_chars) const;
-  /// Creates the table with these columns (engine types mapped from ColumnType).
+  /// Creates the table with these columns (engine types mapped from ColumnType) and
+  /// schema.primary_key.
   virtual void create_table(const TableRef& table, const TableSchema& schema) = 0;
+  /// Whether a schema (PostgreSQL) or database (MariaDB, MySQL) of this name exists. Engines
+  /// without schemas return true.
+  virtual bool schema_exists(const std::string& /*schema*/) { return true; }
+  /// Creates the schema if it is missing (CREATE SCHEMA / DATABASE IF NOT EXISTS). Throws
+  /// Error(Config) on an engine that has none.
+  virtual void create_schema(const std::string& schema);
+
+  /// The table's indexes and constraints besides its primary key and NOT NULL, in an order
+  /// that makes them again (foreign keys last). Empty on engines that do not copy them.
+  virtual std::vector<TableObject> table_objects(const TableRef& /*table*/) { return {}; }
+  /// Whether `table` already has an index or constraint named object.name (of the same kind).
+  virtual bool has_table_object(const TableRef& /*table*/, const TableObject& /*object*/) {
+    return false;
+  }
+  /// The statement that makes `object` (read by table_objects of a connection to the same
+  /// engine) on `table`, a foreign key referencing `references`. Throws Error(Internal) on an
+  /// engine that does not copy them.
+  virtual std::string table_object_sql(const TableRef& table, const TableObject& object,
+                                       const std::optional<TableRef>& references) const;
 
   /// Streams the rows of `sql` bound with `params`, `batch_rows` rows a batch at most,
   /// fewer when a batch reaches `max_batch_bytes`.

@@ -244,6 +244,13 @@ struct MultiResult {
   double idle_share = 0;
   bool cancelled = false;  ///< the user's cancel stopped the run
   bool dry_run = false;
+  /// Indexes and constraints made after the data (PostgreSQL to PostgreSQL, mode create,
+  /// jobs whose source is a whole table): how many, how long, or why none ("" when no job
+  /// is in mode create).
+  std::string table_objects;
+  int64_t indexes_created = 0;
+  int64_t constraints_created = 0;
+  int64_t table_objects_present = 0;  ///< found already there (a rerun) and left as they are
   /// Every job complete (for a dry run: every job planned).
   bool ok() const;
 };

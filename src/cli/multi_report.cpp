@@ -68,6 +68,7 @@ std::string multi_summary_text(const MultiResult& r, const std::vector<Endpoints
   }
   out += fmt::format("{:<11} {} rows in {:.2f} s, {} worker(s), {:.1f}% of worker time idle\n",
                      "rows", rows, r.elapsed_seconds, r.workers_used, r.idle_share * 100);
+  if (!r.table_objects.empty()) out += fmt::format("{:<11} {}\n", "indexes", r.table_objects);
   if (r.ok()) {
     out += fmt::format("{:<11} complete: all {} tables, every planned chunk committed\n", "result",
                        r.jobs.size());
@@ -100,6 +101,10 @@ std::string multi_summary_json(const MultiResult& r, const std::vector<Endpoints
                      {"elapsed_seconds", r.elapsed_seconds},
                      {"idle_share", r.idle_share},
                      {"cancelled", r.cancelled},
+                     {"table_objects", r.table_objects},
+                     {"indexes_created", r.indexes_created},
+                     {"constraints_created", r.constraints_created},
+                     {"table_objects_present", r.table_objects_present},
                      {"jobs", std::move(jobs)}};
   return out.dump(2);
 }

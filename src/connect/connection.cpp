@@ -247,6 +247,20 @@ std::vector<TableRef> Connection::list_tables() {
                           engine()));
 }
 
+void Connection::create_schema(const std::string& schema) {
+  throw Error(ErrorKind::Config,
+              fmt::format("target schema '{}': a {} target has no schemas to create; drop the "
+                          "schema from the target table's name",
+                          schema, engine()));
+}
+
+std::string Connection::table_object_sql(const TableRef& table, const TableObject& object,
+                                         const std::optional<TableRef>& /*references*/) const {
+  throw Error(ErrorKind::Internal,
+              fmt::format("{}: cannot make index or constraint {} of {}", engine(), object.name,
+                          table.display()));
+}
+
 void Connection::truncate_in_transaction(const TableRef& table) {
   execute(fmt::format("DELETE FROM {}", quote_table(table)));
 }

@@ -70,10 +70,14 @@ std::string create_table_sql(const Connection& conn, std::string_view where, con
     const std::string type = type_of(column);
     if (!type.empty()) sql += ' ' + type;
     if (column.not_null) sql += " NOT NULL";
-    if (column.primary_key) {
+    if (column.primary_key && schema.primary_key.empty()) {
       if (!primary_key.empty()) primary_key += ", ";
       primary_key += conn.quote_identifier(column.name);
     }
+  }
+  for (const std::string& name : schema.primary_key) {
+    if (!primary_key.empty()) primary_key += ", ";
+    primary_key += conn.quote_identifier(name);
   }
   if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
   sql += ')';

@@ -37,7 +37,12 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
   Ledger ledger(tgt);
   in_write_transaction(tgt, [&] {
     ledger.ensure_tables();
-    if (!table_exists) tgt.create_table(table_, out_schema);
+    if (!table_exists) {
+      if (!table_.schema.empty() && !tgt.schema_exists(table_.schema)) {
+        tgt.create_schema(table_.schema);
+      }
+      tgt.create_table(table_, out_schema);
+    }
     // Truncate only when a run starts: atomically with recording it, so that a crash cannot
     // leave an emptied table that a rerun would not know about, nor a resumed run empty the
     // chunks it already committed.
@@ -46,6 +51,32 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
     }
     if (new_run_) ledger.start_run(job_id_, table_.display(), plan_, run_no_, to_string(opts_.mode));
   });
+}
+
+void Executor::carry_primary_key() {
+  // A source that is a whole table gives the created table its primary key, in key order,
+  // when every key column is written under its own name and type.
+  const auto source = simple_table_of(sql_);
+  if (!source) return;
+  const auto described = coord_src_->describe_table(*source);
+  if (!described || described->primary_key.empty()) return;
+  std::vector<int> at;
+  for (const std::string& name : described->primary_key) {
+    const int i = out_schema_.find(name);
+    const int s = described->find(name);
+    if (i < 0 || s < 0 || out_schema_.columns[i].type != described->columns[s].type) {
+      spdlog::info("job {}: {} is created without the primary key of {}: its column '{}' is not "
+                   "written as it is",
+                   job_id_, table_.display(), source->display(), name);
+      return;
+    }
+    at.push_back(i);
+  }
+  for (int i : at) {
+    ColumnInfo& column = out_schema_.columns[static_cast<size_t>(i)];
+    column.primary_key = column.not_null = true;
+    out_schema_.primary_key.push_back(column.name);
+  }
 }
 
 void Executor::reset_plan() {
@@ -87,9 +118,17 @@ void Executor::mark_finished() {
   });
 }
 
+void Executor::stamp_finished() {
+  coord_tgt_ = target_factory_();
+  mark_finished();
+  coord_tgt_->close();
+  result_.finished = true;
+}
+
 void Executor::lock_job() {
   // One run of a job at a time on a target: a second one would load its chunks twice.
-  if (!coord_tgt_->try_lock_job(job_lock_key(job_id_, table_.display()))) {
+  const std::string key = job_lock_key(job_id_, table_.display());
+  if (shared_lock_ ? !shared_lock_(key) : !coord_tgt_->try_lock_job(key)) {
     throw Error(ErrorKind::Config,
                 fmt::format("job '{}' is already running into {} (another parmap process holds "
                             "its lock on the target); wait for it to end, or stop it: a rerun "
@@ -127,6 +166,18 @@ void Executor::prepare() {
 
   target_schema_ = coord_tgt_->describe_table(table_);
   const auto& target_schema = target_schema_;
+  if (!target_schema && opts_.mode == TargetMode::Create) carry_primary_key();
+  const bool may_create_schema = opts_.mode == TargetMode::Create && create_schema_;
+  if (!target_schema && !may_create_schema && !table_.schema.empty() &&
+      !coord_tgt_->schema_exists(table_.schema)) {
+    throw Error(ErrorKind::Schema,
+                fmt::format("target schema '{}' (of table {}) does not exist on the target; "
+                            "create it first{}",
+                            table_.schema, table_.display(),
+                            opts_.mode == TargetMode::Create
+                                ? ""
+                                : ", or copy a table selection in mode 'create', which makes it"));
+  }
   if (!target_schema && opts_.mode != TargetMode::Create) {
     throw Error(ErrorKind::Schema,
                 fmt::format("target table {} does not exist (use mode 'create' to create it "
@@ -329,6 +380,9 @@ const ParallelResult& Executor::start() {
     return result_;
   }
 
+  // The job's lock lives on a session shared by the run's jobs: this one is not needed until
+  // the finished stamp, and a run of hundreds of tables must not hold hundreds of them.
+  if (shared_lock_) coord_tgt_->close();
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
   // Only the session that exported the snapshot must stay open: it holds it for the others.
   if (snapshot_.empty() || !shared_snapshot_.empty()) coord_src_->close();
@@ -401,11 +455,13 @@ ParallelResult Executor::finish() {
                     "to resume",
                     job_id_, result_.chunks_done + result_.chunks_skipped, result_.chunks_planned));
   }
-  if (complete) {
+  data_complete_ = complete;
+  if (complete && !defer_stamp_) {
     try {
+      if (shared_lock_) coord_tgt_ = target_factory_();
       mark_finished();
     } catch (const std::exception& e) {
-      coord_tgt_->close();
+      if (coord_tgt_) coord_tgt_->close();
       fail_progress(
           fmt::format("job {}: every chunk is committed, but recording the run as "
                       "finished failed: {}",
@@ -413,6 +469,8 @@ ParallelResult Executor::finish() {
       throw;
     }
     result_.finished = true;
+  } else if (complete) {
+    // stamp_finished() follows, once the indexes and constraints are made.
   } else if (result_.errors.empty()) {
     std::lock_guard lock(errors_mu_);
     if (!halted_.empty()) {

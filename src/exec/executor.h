@@ -104,6 +104,23 @@ class Executor {
   /// Plans (or loads the stored plan), prepares the target and fills the queue, with
   /// retries; returns the result so far (complete for a dry run). Throws Error.
   const ParallelResult& start();
+  /// Before start(): take the job's lock through `lock` (a session shared by the jobs of a
+  /// run on one target) instead of on the coordinator's own target session, which then
+  /// closes once the target is prepared. `lock(key)` returns false when another process
+  /// holds it.
+  void share_job_lock(std::function<bool(const std::string&)> lock) {
+    shared_lock_ = std::move(lock);
+  }
+  /// Before start(): mode create may make a missing target schema (a table selection mapped
+  /// to it). Otherwise a missing schema is an error naming it, in every mode.
+  void allow_schema_creation() { create_schema_ = true; }
+  /// Before finish(): a complete run is not stamped finished by finish() but by
+  /// stamp_finished(), once what follows the data (indexes, constraints) is made too.
+  void defer_finished_stamp() { defer_stamp_ = true; }
+  /// After finish() of a complete run deferred: stamps it finished. Throws Error.
+  void stamp_finished();
+  /// The run's chunks are all committed (finish() has run).
+  bool data_complete() const { return data_complete_; }
   /// Worker threads this job may use at once: 1 for a serial plan, 0 with nothing to do.
   int workers_allowed() const { return result_.workers_used; }
   /// Rows of the chunks still queued, as estimated by the plan (the larger go first).
@@ -140,6 +157,9 @@ class Executor {
   /// The run ends with `error` before it could finish: job_finished (ok false) with the error
   /// still goes to on_progress, whether or not job_started did.
   void fail_progress(const std::string& error);
+  /// Mode create, a target table still missing: when the source query is a whole table with
+  /// a primary key, out_schema_ gets that key (the table is created with it).
+  void carry_primary_key();
   /// Forgets what an abandoned attempt at planning found, before the next attempt.
   void reset_plan();
   /// Takes the job's lock on the coordinator's target session, or refuses.
@@ -214,6 +234,10 @@ class Executor {
 
   std::unique_ptr<Connection> coord_src_, coord_tgt_;  ///< the coordinator's sessions
   std::string position_key_;  ///< the source's Capabilities::position_key, set by prepare()
+  std::function<bool(const std::string&)> shared_lock_;  ///< set: the job lock lives there
+  bool defer_stamp_ = false;
+  bool create_schema_ = false;
+  bool data_complete_ = false;
   TableSchema out_schema_;                  ///< the columns written, in order
   std::optional<TableSchema> target_schema_;  ///< nullopt: the table does not exist yet
   std::optional<StoredPlan> stored_;        ///< the ledger's plan of this job

@@ -3,6 +3,7 @@
 #include <deque>
 
 #include "exec/executor.h"
+#include "exec/table_objects.h"
 
 namespace parmap {
 
@@ -101,6 +102,53 @@ std::vector<std::optional<JobRecord>> last_runs(const std::vector<JobDefinition>
   return out;
 }
 
+/// After the data: the indexes and constraints of the jobs `with_objects` whose chunks are all
+/// committed, then their finished stamps (a job whose objects failed stays unfinished, so that
+/// a rerun makes what is missing).
+void make_objects(const std::vector<JobDefinition>& jobs,
+                  const std::vector<std::unique_ptr<Executor>>& executors,
+                  const std::vector<bool>& with_objects, int max_workers, MultiResult& out) {
+  std::vector<ObjectJob> todo;
+  std::vector<TableRef> incomplete;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!with_objects[i] || !executors[i]) continue;
+    const TableRef source = *simple_table_of(jobs[i].source_sql);
+    if (!executors[i]->data_complete()) {
+      incomplete.push_back(source);
+      continue;
+    }
+    todo.push_back({i, jobs[i].source_url, jobs[i].target_url, source,
+                    TableRef{jobs[i].target_schema, jobs[i].target_table}});
+  }
+  if (todo.empty()) return;
+  const ObjectOutcome made = make_table_objects(todo, incomplete, max_workers);
+  out.indexes_created = made.indexes;
+  out.constraints_created = made.constraints;
+  out.table_objects_present = made.present;
+  out.table_objects = fmt::format(
+      "{} index(es) and {} constraint(s) made after the data in {:.2f} s on {} session(s){}{}",
+      made.indexes, made.constraints, made.seconds, made.sessions,
+      made.present > 0 ? fmt::format(", {} already there", made.present) : "",
+      made.errors.empty() ? "" : fmt::format(", {} table(s) with failures", made.errors.size()));
+  for (const ObjectJob& job : todo) {
+    JobOutcome& o = out.jobs[job.job];
+    auto failed = made.errors.find(job.job);
+    if (failed != made.errors.end()) {
+      for (const std::string& e : failed->second) {
+        o.result.errors.push_back(e);
+        spdlog::error("{}", e);
+      }
+      continue;
+    }
+    try {
+      executors[job.job]->stamp_finished();
+      o.result.finished = true;
+    } catch (const Error& e) {
+      o.result.errors.push_back(fmt::format("table {}: {}", o.target_table, e.what()));
+    }
+  }
+}
+
 }  // namespace
 
 MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
@@ -120,6 +168,27 @@ MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
   std::map<std::string, std::string> snapshots;  // source URL -> exported snapshot id
   std::set<std::string> unshared;                // engines that cannot share one
   bool stopped = false;
+  // One session per target URL holds every job's lock (session-level locks, released when it
+  // closes at the end), rather than one session per job: a schema of hundreds of tables must
+  // not open hundreds of sessions.
+  std::map<std::string, std::unique_ptr<Connection>> lock_sessions;
+  auto lock_on = [&lock_sessions](const std::string& url) {
+    return [&lock_sessions, url](const std::string& key) {
+      auto& db = lock_sessions[url];
+      if (!db) db = connection_factory(url)();
+      try {
+        return db->try_lock_job(key);
+      } catch (const Error&) {
+        db->close();  // the next attempt at planning opens a new one
+        db.reset();
+        throw;
+      }
+    };
+  };
+  // Jobs whose indexes and constraints follow their data: mode create, PostgreSQL to
+  // PostgreSQL, a source that is a whole table. Their runs are stamped finished after that.
+  std::vector<bool> with_objects(jobs.size(), false);
+  bool any_create = false, any_other_pair = false;
 
   // Job ids first: the ledger says whether this invocation continues an earlier one.
   std::vector<std::string> url_errors(jobs.size());
@@ -157,7 +226,11 @@ MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
     const TableRef table{job.target_schema, job.target_table};
     ParallelOptions& opts = options[i];
     o.result.job_id = opts.job_id;
-    if (resuming && last[i] && last[i]->finished) {
+    // A whole table loaded in mode create is done: copying it again would only meet its
+    // primary key (rows already there); mode truncate reloads it.
+    const bool created = !opts.fresh && opts.mode == TargetMode::Create && last[i] &&
+                         last[i]->finished && simple_table_of(job.source_sql).has_value();
+    if ((resuming || created) && last[i] && last[i]->finished) {
       // Finished by an earlier invocation of this run: starting it again would append it
       // twice (append, create) or reload it for nothing (truncate).
       const JobRecord& rec = *last[i];
@@ -170,9 +243,14 @@ MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
       o.result.parallel = rec.plan.parallel;
       o.result.chunks_planned = o.result.chunks_skipped =
           static_cast<int64_t>(rec.plan.chunks.size());
-      o.result.reason = fmt::format("run {} finished in an earlier invocation of this run; not "
-                                    "copied again",
-                                    rec.run);
+      o.result.reason =
+          created && !resuming
+              ? fmt::format("mode create: the table was loaded by run {}; not copied again "
+                            "(mode truncate reloads it)",
+                            rec.run)
+              : fmt::format("run {} finished in an earlier invocation of this run; not copied "
+                            "again",
+                            rec.run);
       continue;
     }
     try {
@@ -183,6 +261,19 @@ MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
                                                 connection_factory(job.target_url), table, opts,
                                                 opts.job_id);
       Executor& ex = *executors[i];
+      ex.share_job_lock(lock_on(job.target_url));
+      ex.allow_schema_creation();
+      if (opts.mode == TargetMode::Create) {
+        any_create = true;
+        const bool pg_pair = source.scheme == "postgresql" &&
+                             parse_url(job.target_url).scheme == "postgresql";
+        if (pg_pair && simple_table_of(job.source_sql) && !multi.dry_run) {
+          with_objects[i] = true;
+          ex.defer_finished_stamp();
+        } else if (!pg_pair) {
+          any_other_pair = true;
+        }
+      }
       auto shared = snapshots.find(job.source_url);
       if (shared != snapshots.end()) ex.share_snapshot(shared->second);
       o.result = ex.start();
@@ -260,9 +351,23 @@ MultiResult execute_jobs_parallel(const std::vector<JobDefinition>& jobs,
       }
       o.result.dry_run = false;
     }
+    if (!out.cancelled) make_objects(jobs, executors, with_objects, multi.max_workers, out);
   }
-  // The coordinators' sessions (the one holding the snapshot among them) close here.
+  if (any_create) {
+    const char* others = "primary keys only for the other tables: indexes and constraints are "
+                         "made only from PostgreSQL to PostgreSQL";
+    if (out.table_objects.empty() && any_other_pair) {
+      out.table_objects = others;
+    } else if (any_other_pair) {
+      out.table_objects += fmt::format("; {}", others);
+    }
+  }
+  // The coordinators' sessions (the one holding the snapshot among them) close here, then the
+  // sessions holding the jobs' locks.
   executors.clear();
+  for (auto& [url, db] : lock_sessions) {
+    if (db) db->close();
+  }
   out.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return out;
 }

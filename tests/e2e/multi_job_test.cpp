@@ -68,6 +68,15 @@ TEST_F(MultiJobCliTest, JobsListOverSharedDefaults) {
   expect_copied("big", "big_copy");
   EXPECT_EQ(test::sqlite_checksum(dst_, "SELECT * FROM small_even"),
             test::sqlite_checksum(src_, "SELECT * FROM small WHERE id % 2 = 0"));
+  // A job whose source is a whole table creates its target with the table's primary key; a
+  // query's result has none.
+  EXPECT_EQ(test::sqlite_scalar(dst_, "SELECT group_concat(name) FROM pragma_table_info("
+                                      "'big_copy') WHERE pk > 0"),
+            "id");
+  EXPECT_EQ(test::sqlite_scalar(dst_, "SELECT count(*) FROM pragma_table_info('small_even') "
+                                      "WHERE pk > 0"),
+            "0");
+  EXPECT_NE(run.out.find("primary keys only"), std::string::npos) << run.out;
 
 }
 

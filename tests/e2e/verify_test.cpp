@@ -53,10 +53,11 @@ TEST_F(VerifyTest, RunVerifyPassesAndVerifyFindsEveryTamperedRange) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
 
   // One row lost, one changed, one extra: three ranges, each named, by both checks. Keys
-  // are 3*i, so 3 (chunk 0), 45000 (the middle) and 90000 (the last, open-ended chunk).
+  // are 3*i, so 3 (chunk 0), 45000 (the middle) and 90001 (the last, open-ended chunk; a key
+  // the created table's primary key does not hold yet).
   sqlite_exec(dst(),
               "DELETE FROM dst WHERE id = 3; UPDATE dst SET label = 'changed' WHERE id = 45000; "
-              "INSERT INTO dst (id, label) VALUES (90000, 'extra')");
+              "INSERT INTO dst (id, label) VALUES (90001, 'extra')");
   for (const bool ledger : {false, true}) {
     SCOPED_TRACE(ledger ? "--ledger" : "against the source");
     std::vector<std::string> extra{"--output", "json"};

@@ -391,6 +391,13 @@ std::optional<TableSchema> MariadbConnection::describe_table(const TableRef& tab
     info.primary_key = r[3].is_text() && r[3].as_text() == "PRI";
     schema.columns.push_back(std::move(info));
   }
+  // The key's own order, which need not be the columns'.
+  const auto key = query(
+      "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+      "COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY "
+      "SEQ_IN_INDEX",
+      {table.schema.empty() ? Value() : Value(table.schema), Value(table.name)});
+  for (const auto& r : key) schema.primary_key.push_back(r[0].as_text());
   return schema;
 }
 
@@ -500,6 +507,16 @@ std::optional<std::string> MariadbConnection::range_filter_problem(std::string_v
       "no index on {} answers a key range (MariaDB reads {} by a full scan), so every chunk "
       "would read the whole query",
       key.name, scanned);
+}
+
+bool MariadbConnection::schema_exists(const std::string& schema) {
+  return !query("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", {Value(schema)})
+              .empty();
+}
+
+void MariadbConnection::create_schema(const std::string& schema) {
+  run(fmt::format("CREATE DATABASE IF NOT EXISTS {}", quote_identifier(schema)),
+      fmt::format("create database {}", schema));
 }
 
 void MariadbConnection::create_table(const TableRef& table, const TableSchema& schema) {

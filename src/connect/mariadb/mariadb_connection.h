@@ -94,6 +94,9 @@ class MariadbConnection final : public Connection {
   /// Column types from ddl_type(): the declared type when MariaDB knows it, else the closest
   /// exact type (see mariadb_types.h); InnoDB, utf8mb4.
   void create_table(const TableRef& table, const TableSchema& schema) override;
+  /// A schema is a database here.
+  bool schema_exists(const std::string& schema) override;
+  void create_schema(const std::string& schema) override;
 
   /// Streams the rows with mysql_use_result (nothing buffered beyond one batch) inside START
   /// TRANSACTION WITH CONSISTENT SNAPSHOT; at most one open source per connection.

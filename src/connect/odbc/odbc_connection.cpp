@@ -31,6 +31,7 @@ constexpr size_t kColumnsNullable = 10;
 constexpr size_t kKeysSchema = 1;
 constexpr size_t kKeysTable = 2;
 constexpr size_t kKeysColumn = 3;
+constexpr size_t kKeysSeq = 4;
 
 // One mutex per SQLite database for the life of the process: connections keep raw pointers
 // to it, so entries are never erased.
@@ -286,12 +287,20 @@ std::optional<TableSchema> OdbcConnection::describe_table(const TableRef& table)
       SQLPrimaryKeys(keys->get(), name_arg(catalog), name_length(catalog), name_arg(key_schema),
                      name_length(key_schema), name_arg(name), name_length(name)),
       what, {}, table.display());
+  std::vector<std::pair<int64_t, std::string>> key;  // (KEY_SEQ, column)
   for (const auto& row : read_all(*keys, what)) {
     if (row.size() <= kKeysColumn || text_of(row[kKeysTable]) != table.name) continue;
     if (!key_schema.empty() && text_of(row[kKeysSchema]) != key_schema) continue;
     const int index = out->find(text_of(row[kKeysColumn]));
-    if (index >= 0) out->columns[static_cast<size_t>(index)].primary_key = true;
+    if (index < 0) continue;
+    out->columns[static_cast<size_t>(index)].primary_key = true;
+    const int64_t seq = row.size() > kKeysSeq && row[kKeysSeq].is_int()
+                            ? row[kKeysSeq].as_int()
+                            : static_cast<int64_t>(key.size()) + 1;
+    key.emplace_back(seq, out->columns[static_cast<size_t>(index)].name);
   }
+  std::sort(key.begin(), key.end());
+  for (auto& [seq, column] : key) out->primary_key.push_back(std::move(column));
   return out;
 }
 
@@ -394,10 +403,14 @@ void OdbcConnection::create_table(const TableRef& table, const TableSchema& sche
     const std::string type = ddl_type(column.type, dbms_, column.primary_key);
     if (!type.empty()) sql += ' ' + type;
     if (column.not_null) sql += " NOT NULL";
-    if (column.primary_key) {
+    if (column.primary_key && schema.primary_key.empty()) {
       if (!primary_key.empty()) primary_key += ", ";
       primary_key += quote_identifier(column.name);
     }
+  }
+  for (const std::string& name : schema.primary_key) {
+    if (!primary_key.empty()) primary_key += ", ";
+    primary_key += quote_identifier(name);
   }
   if (!primary_key.empty()) sql += fmt::format(", PRIMARY KEY ({})", primary_key);
   sql += ')';

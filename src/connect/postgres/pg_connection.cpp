@@ -699,7 +699,9 @@ std::optional<std::vector<PgConnection::TableColumn>> PgConnection::table_column
   // and a missing table (or schema) is NULL rather than an error.
   constexpr std::string_view kSql =
       "SELECT a.attname, a.atttypid::int8, a.atttypmod, format_type(a.atttypid, a.atttypmod), "
-      "a.attnotnull, COALESCE(a.attnum = ANY (i.indkey::int2[]), false) "
+      "a.attnotnull, COALESCE(a.attnum = ANY (i.indkey::int2[]), false), "
+      "COALESCE((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
+      "WHERE k.attnum = a.attnum), 0) "
       "FROM pg_catalog.pg_attribute a "
       "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
       "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
@@ -721,6 +723,7 @@ std::optional<std::vector<PgConnection::TableColumn>> PgConnection::table_column
     column.info.type = column_type_for_oid(column.type_oid);
     column.info.not_null = cell(result.get(), r, 4) == "t";
     column.info.primary_key = cell(result.get(), r, 5) == "t";
+    column.key_position = static_cast<int>(cell_int(result.get(), r, 6));
     columns.push_back(std::move(column));
   }
   return columns;
@@ -732,7 +735,13 @@ std::optional<TableSchema> PgConnection::describe_table(const TableRef& table) {
     std::optional<TableSchema> schema;
     if (auto columns = table_columns(table)) {
       schema.emplace();
-      for (TableColumn& column : *columns) schema->columns.push_back(std::move(column.info));
+      std::vector<std::pair<int, std::string>> key;  // (position in the key, column)
+      for (TableColumn& column : *columns) {
+        if (column.key_position > 0) key.emplace_back(column.key_position, column.info.name);
+        schema->columns.push_back(std::move(column.info));
+      }
+      std::sort(key.begin(), key.end());
+      for (auto& [position, name] : key) schema->primary_key.push_back(std::move(name));
     }
     return schema;
   };

@@ -113,6 +113,17 @@ class PgConnection final : public Connection {
   /// writes it) that this server knows and that decodes to the column's type, else
   /// postgres_type_name(type) (driver_helpers.h).
   void create_table(const TableRef& table, const TableSchema& schema) override;
+  bool schema_exists(const std::string& schema) override;
+  void create_schema(const std::string& schema) override;
+  /// From pg_index (valid indexes backing no constraint, by pg_get_indexdef) and
+  /// pg_constraint (CHECK, UNIQUE, EXCLUDE, then FOREIGN KEY, by pg_get_constraintdef).
+  std::vector<TableObject> table_objects(const TableRef& table) override;
+  bool has_table_object(const TableRef& table, const TableObject& object) override;
+  /// CREATE [UNIQUE] INDEX name ON <table> USING ... / ALTER TABLE <table> ADD CONSTRAINT
+  /// name <definition>, the definition's table (and a foreign key's referenced table) named
+  /// as given.
+  std::string table_object_sql(const TableRef& table, const TableObject& object,
+                               const std::optional<TableRef>& references) const override;
 
   /// COPY (<sql with params inlined as literals>) TO STDOUT (FORMAT binary), decoded by
   /// CopyDecoder. Abandoning the source mid-stream cancels the COPY.
@@ -191,6 +202,7 @@ class PgConnection final : public Connection {
     ColumnInfo info;
     uint32_t type_oid = 0;
     int32_t typmod = -1;
+    int key_position = 0;  ///< 1-based place in the primary key, 0 when not in it
   };
 
   /// The live handle; throws Error(Connect) after close().

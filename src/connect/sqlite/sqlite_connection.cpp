@@ -694,6 +694,7 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
                         SQLITE_UTF8);
   }
   TableSchema schema;
+  std::vector<std::pair<int, std::string>> key;  // (1-based place in the primary key, column)
   for (;;) {
     const int rc = sqlite3_step(stmt.get());
     if (rc == SQLITE_DONE) break;
@@ -705,9 +706,12 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
     info.type = type_from_declared(info.declared_type);
     info.not_null = sqlite3_column_int(stmt.get(), 2) != 0;
     info.primary_key = sqlite3_column_int(stmt.get(), 3) != 0;
+    if (info.primary_key) key.emplace_back(sqlite3_column_int(stmt.get(), 3), info.name);
     schema.columns.push_back(std::move(info));
   }
   if (schema.columns.empty()) return std::nullopt;
+  std::sort(key.begin(), key.end());
+  for (auto& [position, name] : key) schema.primary_key.push_back(std::move(name));
   return schema;
 }
 
@@ -842,6 +846,10 @@ std::optional<PhysicalExtent> SqliteConnection::physical_extent(std::string_view
     if (e.kind() == ErrorKind::Schema || e.kind() == ErrorKind::Config) return std::nullopt;
     throw;
   }
+}
+
+bool SqliteConnection::schema_exists(const std::string& schema) {
+  return !query("SELECT 1 FROM pragma_database_list WHERE name = ?", {Value(schema)}).empty();
 }
 
 void SqliteConnection::create_table(const TableRef& table, const TableSchema& schema) {

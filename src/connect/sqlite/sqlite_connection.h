@@ -107,6 +107,8 @@ class SqliteConnection final : public Connection {
   /// Int64 INTEGER, Double REAL, Text TEXT, Blob BLOB, Bool BOOLEAN, and no declared type
   /// for Any, so that values keep exactly the type they arrive with.
   void create_table(const TableRef& table, const TableSchema& schema) override;
+  /// A schema is an attached database ("main", "temp", or ATTACH's name).
+  bool schema_exists(const std::string& schema) override;
 
   /// A source appending each value with its actual type; a value that does not match the
   /// column's declared type turns the column into Any for that batch (never coerced).

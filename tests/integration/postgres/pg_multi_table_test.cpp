@@ -271,6 +271,167 @@ TEST_F(PgMultiTableTest, RowsInsertedDuringTheRunAppearInNoTable) {
   EXPECT_LE(r.idle_share, 1.0);
 }
 
+/// The primary key's columns of `table` in key order ("a,b"), "" when it has none.
+std::string pk_of(test::Pg& db, const std::string& table) {
+  return db.scalar(fmt::format(
+      "SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index i, unnest(i.indkey) WITH "
+      "ORDINALITY k(attnum, n) JOIN pg_attribute a ON a.attnum = k.attnum WHERE i.indisprimary "
+      "AND a.attrelid = i.indrelid AND i.indrelid = '{}'::regclass",
+      table));
+}
+
+/// A small shop: two tables with keys (one composite, not in column order), a unique
+/// constraint, a CHECK, two plain indexes and a foreign key between them.
+void make_shop(test::Pg& db) {
+  db.exec(
+      "CREATE SCHEMA shop;"
+      "CREATE TABLE shop.customers (id int8 PRIMARY KEY, email text NOT NULL, region text, "
+      "CONSTRAINT customers_email_key UNIQUE (email));"
+      "CREATE INDEX customers_region_idx ON shop.customers (region);"
+      "CREATE TABLE shop.orders (region text, id int8, customer_id int8 NOT NULL REFERENCES "
+      "shop.customers (id), qty int4 CHECK (qty > 0), PRIMARY KEY (id, region));"
+      "CREATE INDEX orders_customer_idx ON shop.orders (customer_id, qty DESC);"
+      "INSERT INTO shop.customers SELECT g, 'c' || g || '@example.com', 'r' || (g % 7) FROM "
+      "generate_series(1, 3000) g;"
+      "INSERT INTO shop.orders SELECT 'r' || (g % 5), g, 1 + g % 3000, 1 + g % 9 FROM "
+      "generate_series(1, 20000) g;"
+      "ANALYZE shop.customers; ANALYZE shop.orders;");
+}
+
+/// Indexes (besides the keys) and constraints of the shop's two tables, by name.
+std::string shop_catalog(test::Pg& db) {
+  return db.scalar(
+             "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY "
+             "indexrelid::regclass::text) FROM pg_index WHERE indrelid IN "
+             "('shop.customers'::regclass, 'shop.orders'::regclass) AND NOT indisprimary") +
+         " / " +
+         db.scalar("SELECT string_agg(conname || ':' || contype::text || ':' || "
+                   "convalidated::text, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid "
+                   "IN ('shop.customers'::regclass, 'shop.orders'::regclass)");
+}
+
+TEST_F(PgMultiTableTest, CreateMakesKeysIndexesAndConstraintsAfterTheData) {
+  make_shop(*src_);
+  const std::string file = dir_.file("shop.yaml");
+  // The target has no schema "shop": create mode makes it.
+  test::write_file(file, fmt::format("source: {}\ntarget: {}\nmode: create\ntables: [shop.*]\n"
+                                     "params:\n  max_workers: 2\n  chunk_size: 2000\n"
+                                     "  min_rows_for_parallel: 1000\n",
+                                     src_url(), dst_url()));
+  const auto run = test::run_parmap({"run", file});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("2 index(es) and 3 constraint(s) made after the data"),
+            std::string::npos)
+      << run.out;
+  EXPECT_EQ(pk_of(*dst_, "shop.customers"), "id");
+  EXPECT_EQ(pk_of(*dst_, "shop.orders"), "id,region");
+  const std::string want =
+      "shop.customers_email_key,shop.customers_region_idx,shop.orders_customer_idx / "
+      "customers_email_key:u:true,customers_pkey:p:true,orders_customer_id_fkey:f:true,"
+      "orders_pkey:p:true,orders_qty_check:c:true";
+  EXPECT_EQ(shop_catalog(*dst_), want);
+  // The index is the source's, column for column.
+  EXPECT_EQ(dst_->scalar("SELECT pg_get_indexdef('shop.orders_customer_idx'::regclass)"),
+            src_->scalar("SELECT pg_get_indexdef('shop.orders_customer_idx'::regclass)"));
+  for (const char* t : {"shop.customers", "shop.orders"}) {
+    EXPECT_EQ(pg_checksum(*dst_, t), pg_checksum(*src_, t)) << t;
+  }
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM shop.orders"), "20000");
+  // The constraints hold on the copy: a row they refuse is refused.
+  EXPECT_THROW(dst_->exec("INSERT INTO shop.orders VALUES ('r1', 999999, 424242, 1)"),
+               std::exception);
+
+  // A crash while the indexes were being made leaves every chunk committed and the runs not
+  // stamped finished: the rerun resumes, makes only what is missing, and ends complete.
+  dst_->exec("DROP INDEX shop.customers_region_idx; ALTER TABLE shop.orders DROP CONSTRAINT "
+             "orders_customer_id_fkey; UPDATE parmap_jobs SET finished_at = NULL; "
+             "UPDATE parmap_runs SET finished_at = NULL");
+  const auto rerun = test::run_parmap({"run", file});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.out << rerun.err;
+  EXPECT_NE(rerun.out.find("1 index(es) and 1 constraint(s) made after the data"),
+            std::string::npos)
+      << rerun.out;
+  EXPECT_NE(rerun.out.find("3 already there"), std::string::npos) << rerun.out;
+  EXPECT_EQ(shop_catalog(*dst_), want);
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM shop.orders"), "20000");
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM parmap_runs WHERE finished_at IS NULL"), "0");
+  for (const RunStatus& r : job_status(dst_url())) EXPECT_EQ(r.run, 1) << r.job_id;
+
+  // A rerun after success adds nothing: no rows, no index, no constraint, no run.
+  const auto again = test::run_parmap({"run", file});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("done before"), std::string::npos) << again.out;
+  EXPECT_EQ(shop_catalog(*dst_), want);
+  for (const char* t : {"shop.customers", "shop.orders"}) {
+    EXPECT_EQ(pg_checksum(*dst_, t), pg_checksum(*src_, t)) << t;
+  }
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM parmap_runs"), "2");
+}
+
+TEST_F(PgMultiTableTest, FailedIndexIsNamedDataStaysAndRerunMakesIt) {
+  make_shop(*src_);
+  // A relation of the index's name in the target schema: CREATE INDEX fails.
+  dst_->exec("CREATE SCHEMA shop; CREATE TABLE shop.orders_customer_idx (x int)");
+  const std::string file = dir_.file("shop.yaml");
+  test::write_file(file, fmt::format("source: {}\ntarget: {}\nmode: create\ntables: [shop.*]\n"
+                                     "params:\n  max_workers: 2\n",
+                                     src_url(), dst_url()));
+  const auto run = test::run_parmap({"run", file});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.err.find("table shop.orders: index orders_customer_idx not made"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("CREATE INDEX \"orders_customer_idx\" ON \"shop\".\"orders\""),
+            std::string::npos)
+      << run.err;
+  for (const char* t : {"shop.customers", "shop.orders"}) {
+    EXPECT_EQ(pg_checksum(*dst_, t), pg_checksum(*src_, t)) << t;
+  }
+  dst_->exec("DROP TABLE shop.orders_customer_idx");
+  const auto rerun = test::run_parmap({"run", file});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.out << rerun.err;
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM pg_index WHERE indexrelid = "
+                         "to_regclass('shop.orders_customer_idx')"),
+            "1");
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM shop.orders"), "20000");
+}
+
+TEST_F(PgMultiTableTest, MissingTargetSchemaIsAnErrorInAppendMode) {
+  make_shop(*src_);
+  const std::string file = dir_.file("append.yaml");
+  test::write_file(file, fmt::format("source: {}\ntarget: {}\nmode: append\ntables: [shop.*]\n"
+                                     "target_schema: nowhere\n",
+                                     src_url(), dst_url()));
+  const auto run = test::run_parmap({"run", file});
+  EXPECT_NE(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.err.find("target schema 'nowhere'"), std::string::npos) << run.err;
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'nowhere'"), "0");
+}
+
+TEST_F(PgMultiTableTest, JobLocksShareOneSessionPerTarget) {
+  make_schema();
+  const std::string file = job_file();
+  const std::string edited = dir_.file("two.yaml");
+  std::string text = test::read_file(file);
+  text.replace(text.find("max_workers: 3"), 14, "max_workers: 2");
+  test::write_file(edited, text);
+  test::Pg watch(dst_url());
+  int most = 0;
+  const auto run = test::run_parmap({"run", edited}, {}, [&] {
+    most = std::max(most, std::stoi(watch.scalar(fmt::format(
+                              "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                              "'parmap' AND datname IN ('{}', '{}')",
+                              src_db_, dst_db_))));
+    return false;
+  });
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_every_table_exact();
+  // 2 workers with a source and a target session each, the snapshot's, the locks', and a
+  // coordinator's planning or stamping; not one per table (30).
+  EXPECT_GT(most, 0);
+  EXPECT_LE(most, 2 * 2 + 4) << "sessions of parmap at once";
+}
+
 /// The same schema from SQLite (no schemas there: the tables go to the target's default one).
 TEST_F(PgMultiTableTest, SqliteSchemaToPostgresEveryTableExact) {
   const std::string db = dir_.file("source.db");
@@ -328,7 +489,10 @@ TEST_F(PgMultiTableTest, SqliteSchemaToPostgresEveryTableExact) {
                            test::pg_rows(*dst_, "SELECT * FROM public." + s.name, kinds));
     EXPECT_EQ(dst_->scalar("SELECT count(*) FROM public." + s.name), std::to_string(s.rows))
         << s.name;
+    // The created table has the source's primary key.
+    EXPECT_EQ(pk_of(*dst_, "public." + s.name), s.kind == Shape::NoKey ? "" : "id") << s.name;
   }
+  EXPECT_NE(run.out.find("primary keys only"), std::string::npos) << run.out;
 }
 
 }  // namespace

@@ -58,6 +58,11 @@ TEST_F(ExecutorTest, ParallelCopyEqualsSourceAndRerunAddsNothing) {
                        {"chunk_size", std::to_string(chunk)},
                        {"min_rows_for_parallel", "1000"}});
   opts.mode = TargetMode::Create;
+  // A table mode create finds is used as it is: here one with no key, so that the second run
+  // below can append the same rows again (a created table would have the source's key).
+  test::sqlite_exec(work_.file("t.db"),
+                    "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                    "note TEXT, day TEXT, payload BLOB)");
   const auto r = execute_query_parallel(src_url(), "SELECT * FROM src ORDER BY id",
                                         work_.url("t.db"), "", "dst", opts);
   EXPECT_TRUE(r.ok());
