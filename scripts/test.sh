@@ -32,7 +32,7 @@ run_suite() {  # DIR [ctest arguments...]
 # key-type, bad-input, CLI, progress display, example and completion suites check SQL,
 # messages and output, and run in the main build only.
 # ThreadSanitizer: the suites that run workers against real servers and their faults.
-asan_skip='^(PgKeysTest|SqliteKeysTest|BadInputSqlite|BadInputPostgres|CliTest|ProgressCliTest|ManPageTest|PlanConfigTest|CompletionTest|ExamplesTest|PgExampleTest|MultiJobCliTest|PythonTests|InstallTest|PipInstallTest)($|[./])'
+asan_skip='^(PgKeysTest|SqliteKeysTest|BadInputSqlite|BadInputPostgres|CliTest|ProgressCliTest|ManPageTest|ReportCliTest|PlanConfigTest|CompletionTest|ExamplesTest|PgExampleTest|MultiJobCliTest|PythonTests|InstallTest|PipInstallTest)($|[./])'
 tsan_only='^(BatchPipe|ExecutorTest|ApiTest|PoolTest|VerifyTest|PgCopyTest|PgChunkTest|PgFaultTest|PgPhaseFaultTest|PgResumeTest|PgTlsTest|PgMultiTableTest|PgProgressTest|ProgressTracker|ProgressEventsTest|SqliteChunkTest|Mariadb[A-Za-z]*Test|Odbc[A-Za-z]*Test)($|[./])'
 
 scripts/build.sh build
