@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "support/mixed_source_suite.h"
 #include "support/test_support.h"
 
 namespace parmap {
@@ -15,18 +16,11 @@ using test::sqlite_checksum;
 using test::sqlite_scalar;
 using test::TempDir;
 
-constexpr const char* kAll = "SELECT id, grp, amount, label, note, day, payload FROM ";
+constexpr const char* kAll = test::kMixedColumns;
 
-class CliTest : public ::testing::Test {
+class CliTest : public test::MixedSourceSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<TempDir>();
-    rows_ = test::test_rows();
-    test::make_mixed_table(dir_->file("src.db"), "src", rows_);
-    source_sum_ = sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src");
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
-  std::string src_url() const { return dir_->url("src.db"); }
+  static void SetUpTestSuite() { make_source(test::test_rows()); }
 
   /// A run into `target`'s table dst (created here, with no unique key so that a chunk
   /// loaded twice could not hide) in about 50 chunks whatever the row count, so that an
@@ -57,14 +51,7 @@ class CliTest : public ::testing::Test {
     return std::stoll(sqlite_scalar(target, "SELECT count(*) FROM parmap_ledger"));
   }
 
-  static std::unique_ptr<TempDir> dir_;
-  static int64_t rows_;
-  static test::Checksum source_sum_;
-  TempDir work_;
 };
-std::unique_ptr<TempDir> CliTest::dir_;
-int64_t CliTest::rows_ = 0;
-test::Checksum CliTest::source_sum_;
 
 TEST_F(CliTest, KilledRunsResumeToExactlyTheSourceRows) {
   const std::string t = work_.file("t.db");

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/mixed_source_suite.h"
 #include "support/test_support.h"
 
 namespace parmap {
@@ -21,17 +22,11 @@ using test::run_parmap;
 using test::sqlite_checksum;
 using test::TempDir;
 
-constexpr const char* kAll = "SELECT id, grp, amount, label, note, day, payload FROM ";
+constexpr const char* kAll = test::kMixedColumns;
 
-class ProgressCliTest : public ::testing::Test {
+class ProgressCliTest : public test::MixedSourceSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<TempDir>();
-    rows_ = std::max<int64_t>(test::test_rows(), 100000);
-    test::make_mixed_table(dir_->file("src.db"), "src", rows_);
-    source_sum_ = sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src");
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
+  static void SetUpTestSuite() { make_source(std::max<int64_t>(test::test_rows(), 100000)); }
 
   /// A 2-worker run of the source into `target` (created), in about `chunks` chunks.
   std::vector<std::string> run_args(const std::string& target, int64_t chunks) const {
@@ -100,14 +95,7 @@ class ProgressCliTest : public ::testing::Test {
     EXPECT_EQ(sqlite_checksum(target, std::string(kAll) + "dst"), source_sum_);
   }
 
-  static std::unique_ptr<TempDir> dir_;
-  static int64_t rows_;
-  static test::Checksum source_sum_;
-  TempDir work_;
 };
-std::unique_ptr<TempDir> ProgressCliTest::dir_;
-int64_t ProgressCliTest::rows_ = 0;
-test::Checksum ProgressCliTest::source_sum_;
 
 TEST_F(ProgressCliTest, JsonEventsOnStderrDescribeTheWholeRun) {
   const std::string t = work_.file("t.db");

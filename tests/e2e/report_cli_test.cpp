@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/mixed_source_suite.h"
 #include "support/test_support.h"
 
 namespace parmap {
@@ -20,7 +21,7 @@ using test::sqlite_checksum;
 using test::sqlite_scalar;
 using test::TempDir;
 
-constexpr const char* kAll = "SELECT id, grp, amount, label, note, day, payload FROM ";
+constexpr const char* kAll = test::kMixedColumns;
 
 /// Occurrences of `what` in `text`.
 size_t count_of(const std::string& text, const std::string& what) {
@@ -39,15 +40,9 @@ std::vector<nlohmann::json> events_of(const std::string& text) {
   return events;
 }
 
-class ReportCliTest : public ::testing::Test {
+class ReportCliTest : public test::MixedSourceSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<TempDir>();
-    rows_ = 60000;
-    test::make_mixed_table(dir_->file("src.db"), "src", rows_);
-    source_sum_ = sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src");
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
+  static void SetUpTestSuite() { make_source(60000); }
 
   /// A 2-worker run of the source into `target` (created) in 12 chunks.
   std::vector<std::string> run_args(const std::string& target) const {
@@ -71,14 +66,7 @@ class ReportCliTest : public ::testing::Test {
             "-q"};
   }
 
-  static std::unique_ptr<TempDir> dir_;
-  static int64_t rows_;
-  static test::Checksum source_sum_;
-  TempDir work_;
 };
-std::unique_ptr<TempDir> ReportCliTest::dir_;
-int64_t ReportCliTest::rows_ = 0;
-test::Checksum ReportCliTest::source_sum_;
 
 TEST_F(ReportCliTest, TheLedgerRecordsEachChunksStartWorkerAndAttempt) {
   const std::string t = work_.file("t.db");
