@@ -5,6 +5,7 @@ PostgreSQL copy resumed by a rerun."""
 import _thread
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -150,15 +151,18 @@ def test_keyboard_interrupt_on_postgres_and_a_rerun_finishes_exactly(pg):
     with pytest.raises(KeyboardInterrupt):
         execute_query_parallel(pg.url, query, pg.url, "target_schema", "target_table",
                                params=params, job_id="pg-ctrl-c", progress_callback=progress)
-    # A COMMIT the server had received when the run was cancelled may still complete after the
-    # call returns (its outcome was in doubt; the ledger row in the same transaction tells the
-    # rerun): count once the run's sessions have ended.
+    at_return = int(pg.sql(f"SELECT count(*) FROM {table}"))
+    # Under load a run's rows were once seen to grow after the call returned (the rerun then
+    # skipped chunks it had counted as missing; the final table was exact). Until that is
+    # explained, count once the run's sessions have ended, and say when the counts differ.
     for _ in range(200):
         if pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'parmap'") \
                 == "0":
             break
         time.sleep(0.05)
     done = int(pg.sql(f"SELECT count(*) FROM {table}"))
+    if done != at_return:
+        warnings.warn(f"rows grew from {at_return} to {done} after the cancelled call returned")
     assert 0 < done < ROWS
     # No session of the run is left behind in a transaction.
     assert pg.sql("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
