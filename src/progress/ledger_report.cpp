@@ -96,6 +96,19 @@ void send_chunk(HtmlReport& report, ProgressEvent& ev, uint32_t key, const Ledge
   report.on_event(ev);
 }
 
+/// Sends the report the job_started event of `r`; returns the event, to be reused for chunks.
+ProgressEvent start_report(HtmlReport& report, const ParallelResult& r) {
+  ProgressEvent ev;
+  ev.workers = r.workers_used;
+  ev.chunks_total = static_cast<uint32_t>(r.chunks_planned);
+  ev.estimated_rows = r.estimated_rows;
+  ev.kind = ProgressKind::JobStarted;
+  ev.result = &r;
+  report.on_event(ev);
+  ev.result = nullptr;
+  return ev;
+}
+
 std::string only_committed_note(const std::string& where) {
   return fmt::format(
       "drawn after the fact from the ledger of {}: only committed attempts are shown; attempts "
@@ -153,14 +166,7 @@ LedgerReport draw_job(const JobData& d, const std::string& where) {
   }
   if (d.unstamped > 0) report.add_note(unstamped_note(d.unstamped, r.chunks_done));
 
-  ProgressEvent ev;
-  ev.workers = r.workers_used;
-  ev.chunks_total = static_cast<uint32_t>(r.chunks_planned);
-  ev.estimated_rows = r.estimated_rows;
-  ev.kind = ProgressKind::JobStarted;
-  ev.result = &r;
-  report.on_event(ev);
-  ev.result = nullptr;
+  ProgressEvent ev = start_report(report, r);
   // In commit order, so that rows_done grows as it did.
   std::vector<size_t> order(d.chunks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -243,14 +249,7 @@ LedgerReport draw_jobs(std::vector<JobData> jobs, const std::string& where) {
   if (!r.finished) report.add_note("not every table's run is finished (see the tables)");
   if (unstamped > 0) report.add_note(unstamped_note(unstamped, chunks));
 
-  ProgressEvent ev;
-  ev.workers = r.workers_used;
-  ev.chunks_total = static_cast<uint32_t>(r.chunks_planned);
-  ev.estimated_rows = r.estimated_rows;
-  ev.kind = ProgressKind::JobStarted;
-  ev.result = &r;
-  report.on_event(ev);
-  ev.result = nullptr;
+  ProgressEvent ev = start_report(report, r);
   uint32_t key = 0;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const JobData& d = jobs[j];

@@ -29,24 +29,8 @@ class ProgressCliTest : public test::MixedSourceSuite {
   static void SetUpTestSuite() { make_source(std::max<int64_t>(test::test_rows(), 100000)); }
 
   /// A 2-worker run of the source into `target` (created), in about `chunks` chunks.
-  std::vector<std::string> run_args(const std::string& target, int64_t chunks) const {
-    return {"run",
-            "--source",
-            dir_->url("src.db"),
-            "--target",
-            "sqlite://" + target,
-            "--query",
-            "SELECT * FROM src ORDER BY id",
-            "--target-table",
-            "dst",
-            "--mode",
-            "create",
-            "--workers",
-            "2",
-            "--chunk-size",
-            std::to_string(std::max<int64_t>(1, rows_ / chunks)),
-            "--min-rows-for-parallel",
-            "1"};
+  static std::vector<std::string> run_args(const std::string& target, int64_t chunks) {
+    return MixedSourceSuite::run_args(target, rows_ / chunks);
   }
 
   /// The JSON events among `text`'s lines, each checked to parse.

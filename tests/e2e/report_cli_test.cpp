@@ -44,26 +44,11 @@ class ReportCliTest : public test::MixedSourceSuite {
  protected:
   static void SetUpTestSuite() { make_source(60000); }
 
-  /// A 2-worker run of the source into `target` (created) in 12 chunks.
-  std::vector<std::string> run_args(const std::string& target) const {
-    return {"run",
-            "--source",
-            dir_->url("src.db"),
-            "--target",
-            "sqlite://" + target,
-            "--query",
-            "SELECT * FROM src ORDER BY id",
-            "--target-table",
-            "dst",
-            "--mode",
-            "create",
-            "--workers",
-            "2",
-            "--chunk-size",
-            std::to_string(rows_ / 12),
-            "--min-rows-for-parallel",
-            "1",
-            "-q"};
+  /// A 2-worker run of the source into `target` (created) in 12 chunks, quiet.
+  static std::vector<std::string> run_args(const std::string& target) {
+    auto args = MixedSourceSuite::run_args(target, rows_ / 12);
+    args.push_back("-q");
+    return args;
   }
 
 };

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/test_support.h"
 
@@ -24,6 +25,9 @@ class MixedSourceSuite : public ::testing::Test {
   static void make_source(int64_t rows);
   static void TearDownTestSuite() { dir_.reset(); }
   static std::string src_url() { return dir_->url("src.db"); }
+  /// A 2-worker run of "SELECT * FROM src ORDER BY id" into table dst of `target` (created),
+  /// in chunks of `chunk_size` rows, parallel whatever the row count.
+  static std::vector<std::string> run_args(const std::string& target, int64_t chunk_size);
 
   static std::unique_ptr<TempDir> dir_;
   static int64_t rows_;
