@@ -399,6 +399,34 @@ PgConnection::PgConnection(Token /*only open() constructs*/, std::shared_ptr<Ses
 
 PgConnection::~PgConnection() { close(); }
 
+namespace {
+
+// A table's extent in blocks, for splitting it by block ranges, and whether it can be split
+// so: an ordinary table or materialized view by its own pages; a partitioned table by its
+// largest leaf partition's, since a ctid range on the parent reads that block range of every
+// partition (a TID range scan on each). A partition that is not an ordinary table (a foreign
+// table) has no blocks to read by, and neither has a partitioned table with no partitions.
+constexpr std::string_view kBlocksSql =
+    "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT max(pg_catalog.pg_relation_size(t.relid)) "
+    "FROM pg_catalog.pg_partition_tree(c.oid) t WHERE t.isleaf) "
+    "ELSE pg_catalog.pg_relation_size(c.oid) END / current_setting('block_size')::int8, "
+    "CASE WHEN c.relkind IN ('r', 'm') THEN true "
+    "WHEN c.relkind = 'p' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(c.oid) t "
+    "JOIN pg_catalog.pg_class l ON l.oid = t.relid WHERE t.isleaf AND l.relkind <> 'r') "
+    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(c.oid) t WHERE t.isleaf) "
+    "ELSE false END "
+    "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+
+// The files that hold a table's rows, as text: its relfilenode, or a partitioned table's leaf
+// partitions' in partition order. Another value after a rewrite, or a partition attached or
+// detached, means that the positions a plan cut may have moved.
+constexpr std::string_view kFilesExpr =
+    "CASE WHEN c.relkind = 'p' THEN (SELECT string_agg(l.relfilenode::text, '.' ORDER BY l.oid) "
+    "FROM pg_catalog.pg_partition_tree(c.oid) t JOIN pg_catalog.pg_class l ON l.oid = t.relid "
+    "WHERE t.isleaf) ELSE c.relfilenode::text END";
+
+}  // namespace
+
 std::optional<std::string> block_ranges_problem(int server_version) {
   if (server_version >= kTidRangeScanVersion) return std::nullopt;
   return fmt::format(
@@ -794,16 +822,13 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
                     fmt::format("postgresql {}: cannot split by ctid: {}", url_, *problem), {},
                     pg_context(inner));
       }
-      constexpr std::string_view kPagesSql =
-          "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, c.relkind "
-          "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
       ResultPtr result =
-          exec_params(kPagesSql, {Value(quote_table(*table))}, "table pages", table->display());
-      if (PQntuples(result.get()) == 0 ||
-          (cell(result.get(), 0, 1) != "r" && cell(result.get(), 0, 1) != "m")) {
+          exec_params(kBlocksSql, {Value(quote_table(*table))}, "table pages", table->display());
+      if (PQntuples(result.get()) == 0 || cell(result.get(), 0, 1) != "t") {
         throw Error(ErrorKind::Config,
-                    fmt::format("postgresql {}: the key ctid needs a table; {} is not one", url_,
-                                table->display()),
+                    fmt::format("postgresql {}: the key ctid needs a table (or a partitioned "
+                                "table whose partitions are tables); {} is not one",
+                                url_, table->display()),
                     {}, pg_context(inner, table->display()));
       }
       stats.column = "ctid";
@@ -956,16 +981,13 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
 
 std::optional<PhysicalExtent> PgConnection::physical_extent(std::string_view sql) {
   const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
-  if (!table) return std::nullopt;
+  if (!table || block_ranges_problem(server_version())) return std::nullopt;
   ensure_read_snapshot();
   auto run = [&]() -> std::optional<PhysicalExtent> {
-    constexpr std::string_view kPagesSql =
-        "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, c.relkind "
-        "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
     ResultPtr result =
-        exec_params(kPagesSql, {Value(quote_table(*table))}, "table pages", table->display());
+        exec_params(kBlocksSql, {Value(quote_table(*table))}, "table pages", table->display());
     if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0) != 0 ||
-        (cell(result.get(), 0, 1) != "r" && cell(result.get(), 0, 1) != "m")) {
+        cell(result.get(), 0, 1) != "t") {
       return std::nullopt;
     }
     return PhysicalExtent{"ctid", 0, std::max<int64_t>(1, cell_int(result.get(), 0, 0))};
@@ -980,13 +1002,14 @@ std::string PgConnection::position_token(std::string_view sql) {
   auto run = [&]() -> std::string {
     // The snapshot's xmin: every transaction older than it had ended, so a row whose xmin is
     // older was visible to the plan; a newer one may not have been.
-    constexpr std::string_view kTokenSql =
-        "SELECT c.relfilenode::int8, pg_snapshot_xmin(pg_current_snapshot())::text::int8 "
-        "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+    const std::string token_sql = fmt::format(
+        "SELECT {}, pg_snapshot_xmin(pg_current_snapshot())::text::int8 "
+        "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)",
+        kFilesExpr);
     ResultPtr result =
-        exec_params(kTokenSql, {Value(quote_table(*table))}, "table positions", table->display());
-    if (PQntuples(result.get()) == 0) return {};
-    return fmt::format("{}:{}", cell_int(result.get(), 0, 0), cell_int(result.get(), 0, 1));
+        exec_params(token_sql, {Value(quote_table(*table))}, "table positions", table->display());
+    if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0) != 0) return {};
+    return fmt::format("{}:{}", cell(result.get(), 0, 0), cell_int(result.get(), 0, 1));
   };
   return exported_ ? guarded(run) : run();
 }
@@ -1001,11 +1024,13 @@ std::optional<std::string> PgConnection::positions_moved(std::string_view sql,
   ensure_read_snapshot();
   auto run = [&]() -> std::optional<std::string> {
     ResultPtr file = exec_params(
-        "SELECT c.relfilenode::int8 FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)",
+        fmt::format("SELECT {} FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)",
+                    kFilesExpr),
         {Value(quote_table(*table))}, "table positions", table->display());
     if (PQntuples(file.get()) == 0 || std::string(cell(file.get(), 0, 0)) != relfilenode) {
       return fmt::format("{} was rewritten since the plan was made (VACUUM FULL, CLUSTER, "
-                         "TRUNCATE or an ALTER TABLE that rewrites it)",
+                         "TRUNCATE, an ALTER TABLE that rewrites it, or a partition attached "
+                         "or detached)",
                          table->display());
     }
     // Transaction ids wrap at 2^32: "x is not older than the token's xmin" is the forward

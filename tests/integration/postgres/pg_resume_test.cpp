@@ -1,4 +1,5 @@
-// Resuming a run whose chunks are cut by physical position (ctid) after the source changed.
+// Resuming a run whose chunks are cut by physical position (ctid) after the source changed, for
+// a table and for a partitioned table.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -56,8 +57,62 @@ class PgResumeTest : public test::PgTwoDatabasesTest {
     ASSERT_NE(plan.find("\"position_token\""), std::string::npos) << plan;
   }
 
+  /// The same rows in a keyless partitioned table of unequal partitions, one of them
+  /// partitioned again: the plan cuts it by block ranges, each read from every partition.
+  void make_partitioned_tables(int64_t rows) {
+    src_->exec(
+        "CREATE TABLE nokey (a int8, b text) PARTITION BY RANGE (a);"
+        "CREATE TABLE nokey_big PARTITION OF nokey FOR VALUES FROM (MINVALUE) TO (" +
+        std::to_string(rows * 6 / 10) +
+        ");"
+        "CREATE TABLE nokey_mid PARTITION OF nokey FOR VALUES FROM (" +
+        std::to_string(rows * 6 / 10) + ") TO (" + std::to_string(rows * 9 / 10) +
+        ") PARTITION BY LIST ((a % 2));"
+        "CREATE TABLE nokey_mid_even PARTITION OF nokey_mid FOR VALUES IN (0);"
+        "CREATE TABLE nokey_mid_odd PARTITION OF nokey_mid FOR VALUES IN (1);"
+        "CREATE TABLE nokey_small PARTITION OF nokey FOR VALUES FROM (" +
+        std::to_string(rows * 9 / 10) +
+        ") TO (MAXVALUE);"
+        "INSERT INTO nokey SELECT g, 'row ' || g || repeat('x', g % 50) FROM "
+        "generate_series(1, " +
+        std::to_string(rows) + ") g; ANALYZE nokey");
+    dst_->exec("CREATE TABLE nokey (a int8, b text)");
+  }
+
   int64_t target_rows() { return std::stoll(dst_->scalar("SELECT count(*) FROM nokey")); }
 };
+
+TEST_F(PgResumeTest, KeylessPartitionedTableIsSplitByBlocksAndResumedExactly) {
+  make_partitioned_tables(100000);
+  run_partly(3);
+  EXPECT_GT(target_rows(), 0);
+  const auto r =
+      execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", options(TargetMode::Append));
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_TRUE(r.resumed);
+  EXPECT_EQ(r.partition_column, "ctid") << r.reason;
+  // The largest partition (60,000 rows) sets the block ranges: about 60,000 / 4,000 chunks.
+  EXPECT_GE(r.chunks_planned, 10) << r.reason;
+  EXPECT_GE(r.chunks_skipped, 3);
+  EXPECT_EQ(target_rows(), 100000);
+  EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+}
+
+TEST_F(PgResumeTest, PartitionedRunIsNotResumedAfterAPartitionWasDetached) {
+  make_partitioned_tables(60000);
+  run_partly(2);
+  const int64_t before = target_rows();
+  src_->exec("ALTER TABLE nokey DETACH PARTITION nokey_small");
+  try {
+    execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey", options(TargetMode::Append));
+    ADD_FAILURE() << "a ctid run was resumed after its partitions changed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    EXPECT_NE(std::string(e.what()).find("partition attached or detached"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(target_rows(), before) << "the refused resume wrote rows";
+}
 
 TEST_F(PgResumeTest, CtidRunResumedWithoutChangesIsExact) {
   make_tables(100000);
