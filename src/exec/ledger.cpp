@@ -110,39 +110,67 @@ void Ledger::ensure_tables() {
   const std::string bigint = db_.sql_type(LedgerType::BigInt, 0);
   auto bounded = [&](int max_chars) { return db_.sql_type(LedgerType::BoundedText, max_chars); };
   const std::string id = bounded(200), stamp = bounded(32);
-  db_.execute(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL PRIMARY KEY, "
-      "target_table {} NOT NULL, plan {} NOT NULL, started_at {} NOT NULL, "
-      "finished_at {}, run {} NOT NULL DEFAULT 1)",
-      kJobsTable, id, text, text, stamp, stamp, bigint));
+  create_table(kJobsTable,
+               fmt::format("job_id {} NOT NULL PRIMARY KEY, target_table {} NOT NULL, plan {} NOT "
+                           "NULL, started_at {} NOT NULL, finished_at {}, run {} NOT NULL "
+                           "DEFAULT 1",
+                           id, text, text, stamp, stamp, bigint));
   // A ledger made before runs were recorded: its jobs are each in their first run.
-  const auto jobs = db_.describe_table(TableRef{"", kJobsTable});
-  if (jobs && jobs->find("run") < 0) {
-    db_.execute(
-        fmt::format("ALTER TABLE {} ADD COLUMN run {} NOT NULL DEFAULT 1", kJobsTable, bigint));
-  }
-  db_.execute(fmt::format(
-      "CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL, run {} NOT NULL, "
-      "target_table {} NOT NULL, mode {} NOT NULL, started_at {} NOT NULL, "
-      "finished_at {}, chunks_planned {} NOT NULL, chunks_done {}, "
-      "rows_written {}, PRIMARY KEY (job_id, run))",
-      kRunsTable, id, bigint, text, bounded(16), stamp, stamp, bigint, bigint, bigint));
-  db_.execute(
-      fmt::format("CREATE TABLE IF NOT EXISTS {} (job_id {} NOT NULL, chunk_id {} NOT NULL, "
-                  "lo {}, hi {}, rows_read {} NOT NULL, rows_written {} NOT NULL, "
-                  "row_hash {} NOT NULL, committed_at {} NOT NULL, started_at {}, worker {}, "
-                  "attempt {}, PRIMARY KEY (job_id, chunk_id))",
-                  kChunksTable, id, bigint, text, text, bigint, bigint, bounded(40), stamp, stamp,
-                  bigint, bigint));
+  add_column(kJobsTable, "run", bigint + " NOT NULL DEFAULT 1");
+  create_table(kRunsTable,
+               fmt::format("job_id {} NOT NULL, run {} NOT NULL, target_table {} NOT NULL, "
+                           "mode {} NOT NULL, started_at {} NOT NULL, finished_at {}, "
+                           "chunks_planned {} NOT NULL, chunks_done {}, rows_written {}, "
+                           "PRIMARY KEY (job_id, run)",
+                           id, bigint, text, bounded(16), stamp, stamp, bigint, bigint, bigint));
+  create_table(kChunksTable,
+               fmt::format("job_id {} NOT NULL, chunk_id {} NOT NULL, lo {}, hi {}, rows_read {} "
+                           "NOT NULL, rows_written {} NOT NULL, row_hash {} NOT NULL, "
+                           "committed_at {} NOT NULL, started_at {}, worker {}, attempt {}, "
+                           "PRIMARY KEY (job_id, chunk_id)",
+                           id, bigint, text, text, bigint, bigint, bounded(40), stamp, stamp,
+                           bigint, bigint));
   // A ledger made before chunks recorded when and by whom: their rows keep nulls there.
-  if (const auto chunks = db_.describe_table(TableRef{"", kChunksTable})) {
-    const std::pair<const char*, std::string> added[] = {
-        {"started_at", stamp}, {"worker", bigint}, {"attempt", bigint}};
-    for (const auto& [column, type] : added) {
-      if (chunks->find(column) < 0) {
-        db_.execute(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", kChunksTable, column, type));
-      }
+  add_column(kChunksTable, "started_at", stamp);
+  add_column(kChunksTable, "worker", bigint);
+  add_column(kChunksTable, "attempt", bigint);
+}
+
+void Ledger::create_table(std::string_view table, const std::string& columns) {
+  once([&] { return db_.describe_table(TableRef{"", std::string(table)}).has_value(); },
+       fmt::format("CREATE TABLE IF NOT EXISTS {} ({})", table, columns));
+}
+
+void Ledger::add_column(std::string_view table, std::string_view column,
+                        const std::string& definition) {
+  once(
+      [&] {
+        const auto schema = db_.describe_table(TableRef{"", std::string(table)});
+        return !schema || schema->find(column) >= 0;
+      },
+      fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, definition));
+}
+
+void Ledger::once(const std::function<bool()>& done, const std::string& ddl) {
+  if (done()) return;
+  // Another process making or upgrading the same ledger at the same moment (two jobs into
+  // one new target) may get there first: PostgreSQL then refuses this statement once the
+  // other commits, even CREATE TABLE IF NOT EXISTS. Under a savepoint, so that the refusal
+  // does not spoil the caller's transaction, and what the other made is taken as it is.
+  constexpr std::string_view kSavepoint = "parmap_ledger_ddl";
+  db_.savepoint(kSavepoint);
+  try {
+    db_.execute(ddl);
+    db_.release_savepoint(kSavepoint);
+  } catch (const Error&) {
+    try {
+      db_.rollback_to_savepoint(kSavepoint);
+      db_.release_savepoint(kSavepoint);
+    } catch (const Error&) {
+      // An engine whose DDL commits at once (MariaDB) has no savepoint left to go back to.
     }
+    if (done()) return;
+    throw;
   }
 }
 

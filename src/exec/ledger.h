@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -132,6 +133,11 @@ class Ledger {
   void mark_finished(const std::string& job_id, int64_t run);
 
  private:
+  /// CREATE TABLE / ALTER TABLE ... ADD COLUMN, unless the table or column is there, or
+  /// another process makes it meanwhile (once).
+  void create_table(std::string_view table, const std::string& columns);
+  void add_column(std::string_view table, std::string_view column, const std::string& definition);
+  void once(const std::function<bool()>& done, const std::string& ddl);
   Connection& db_;
 };
 
