@@ -53,29 +53,41 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
   });
 }
 
-void Executor::carry_primary_key() {
+void Executor::carry_constraints() {
   // A source that is a whole table gives the created table its primary key, in key order,
-  // when every key column is written under its own name and type.
+  // when every key column is written under its own name and type, and its NOT NULL columns
+  // written so (unless a transformation, which may write NULL there, comes in between).
   const auto source = simple_table_of(sql_);
   if (!source) return;
   const auto described = coord_src_->describe_table(*source);
-  if (!described || described->primary_key.empty()) return;
-  std::vector<int> at;
-  for (const std::string& name : described->primary_key) {
+  if (!described) return;
+  auto as_it_is = [&](const std::string& name) -> ColumnInfo* {
     const int i = out_schema_.find(name);
     const int s = described->find(name);
-    if (i < 0 || s < 0 || out_schema_.columns[i].type != described->columns[s].type) {
+    if (i < 0 || s < 0 || out_schema_.columns[i].type != described->columns[s].type) return nullptr;
+    return &out_schema_.columns[static_cast<size_t>(i)];
+  };
+  if (!opts_.transform) {
+    for (const ColumnInfo& column : described->columns) {
+      if (!column.not_null) continue;
+      if (ColumnInfo* out = as_it_is(column.name)) out->not_null = true;
+    }
+  }
+  if (described->primary_key.empty()) return;
+  std::vector<ColumnInfo*> key;
+  for (const std::string& name : described->primary_key) {
+    ColumnInfo* column = as_it_is(name);
+    if (column == nullptr) {
       spdlog::info("job {}: {} is created without the primary key of {}: its column '{}' is not "
                    "written as it is",
                    job_id_, table_.display(), source->display(), name);
       return;
     }
-    at.push_back(i);
+    key.push_back(column);
   }
-  for (int i : at) {
-    ColumnInfo& column = out_schema_.columns[static_cast<size_t>(i)];
-    column.primary_key = column.not_null = true;
-    out_schema_.primary_key.push_back(column.name);
+  for (ColumnInfo* column : key) {
+    column->primary_key = column->not_null = true;
+    out_schema_.primary_key.push_back(column->name);
   }
 }
 
@@ -166,7 +178,7 @@ void Executor::prepare() {
 
   target_schema_ = coord_tgt_->describe_table(table_);
   const auto& target_schema = target_schema_;
-  if (!target_schema && opts_.mode == TargetMode::Create) carry_primary_key();
+  if (!target_schema && opts_.mode == TargetMode::Create) carry_constraints();
   const bool may_create_schema = opts_.mode == TargetMode::Create && create_schema_;
   if (!target_schema && !may_create_schema && !table_.schema.empty() &&
       !coord_tgt_->schema_exists(table_.schema)) {

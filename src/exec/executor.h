@@ -157,9 +157,9 @@ class Executor {
   /// The run ends with `error` before it could finish: job_finished (ok false) with the error
   /// still goes to on_progress, whether or not job_started did.
   void fail_progress(const std::string& error);
-  /// Mode create, a target table still missing: when the source query is a whole table with
-  /// a primary key, out_schema_ gets that key (the table is created with it).
-  void carry_primary_key();
+  /// Mode create, a target table still missing: when the source query is a whole table,
+  /// out_schema_ gets its primary key and NOT NULL columns (the table is created with them).
+  void carry_constraints();
   /// Forgets what an abandoned attempt at planning found, before the next attempt.
   void reset_plan();
   /// Takes the job's lock on the coordinator's target session, or refuses.

@@ -55,7 +55,7 @@ TEST_F(MariadbMultiTableTest, CreatedPostgresTablesGetTheSourcePrimaryKeyInKeyOr
   my_->exec(
       "CREATE TABLE pairs (b VARCHAR(20), a INT, v DOUBLE, PRIMARY KEY (a, b));"
       "INSERT INTO pairs SELECT CONCAT('k', seq % 4), seq DIV 4, seq * 0.25 FROM seq_1_to_6000;"
-      "CREATE TABLE plain (x INT, y TEXT);"
+      "CREATE TABLE plain (x INT NOT NULL, y TEXT);"
       "INSERT INTO plain SELECT seq, CONCAT('y', seq) FROM seq_1_to_300;");
   test::Pg admin(pg);
   const std::string db = "parmap_my" + std::to_string(getpid());
@@ -87,6 +87,11 @@ TEST_F(MariadbMultiTableTest, CreatedPostgresTablesGetTheSourcePrimaryKeyInKeyOr
               my_->scalar("SELECT CONCAT(count(*), ':', sum(a), ':', sum(length(b)), ':', "
                           "CAST(sum(v * 4) AS SIGNED)) FROM pairs"));
     EXPECT_EQ(dst.scalar("SELECT count(*) || ':' || sum(x) FROM copied.plain"), "300:45150");
+    // The NOT NULL column stays NOT NULL; the other is nullable.
+    EXPECT_EQ(dst.scalar("SELECT string_agg(attname, ',' ORDER BY attname) FROM pg_attribute "
+                         "WHERE attrelid = 'copied.plain'::regclass AND attnum > 0 AND "
+                         "attnotnull"),
+              "x");
   }
   admin.exec("DROP DATABASE " + db);
 }

@@ -325,6 +325,15 @@ TEST_F(PgMultiTableTest, CreateMakesKeysIndexesAndConstraintsAfterTheData) {
       << run.out;
   EXPECT_EQ(pk_of(*dst_, "shop.customers"), "id");
   EXPECT_EQ(pk_of(*dst_, "shop.orders"), "id,region");
+  // NOT NULL columns stay NOT NULL, the others nullable, as in the source.
+  const std::string not_null =
+      "SELECT string_agg(attrelid::regclass::text || '.' || attname, ',' ORDER BY "
+      "attrelid::regclass::text, attname) FROM pg_attribute WHERE attrelid IN "
+      "('shop.customers'::regclass, 'shop.orders'::regclass) AND attnum > 0 AND attnotnull";
+  EXPECT_EQ(dst_->scalar(not_null), src_->scalar(not_null));
+  EXPECT_EQ(dst_->scalar(not_null),
+            "shop.customers.email,shop.customers.id,shop.orders.customer_id,shop.orders.id,"
+            "shop.orders.region");
   const std::string want =
       "shop.customers_email_key,shop.customers_region_idx,shop.orders_customer_idx / "
       "customers_email_key:u:true,customers_pkey:p:true,orders_customer_id_fkey:f:true,"
