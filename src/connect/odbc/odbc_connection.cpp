@@ -27,6 +27,8 @@ constexpr size_t kColumnsTable = 2;
 constexpr size_t kColumnsName = 3;
 constexpr size_t kColumnsDataType = 4;
 constexpr size_t kColumnsTypeName = 5;
+constexpr size_t kColumnsSize = 6;
+constexpr size_t kColumnsDigits = 8;
 constexpr size_t kColumnsNullable = 10;
 constexpr size_t kKeysSchema = 1;
 constexpr size_t kKeysTable = 2;
@@ -225,11 +227,98 @@ void OdbcConnection::rollback() noexcept {
 }
 
 TableSchema OdbcConnection::describe_query(std::string_view sql) {
-  auto stmt = statement();
-  std::string text(strip_sql(sql));
-  stmt->check(SQLPrepare(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
-              "describe query", text);
-  return schema_of(describe_result(*stmt, text));
+  return schema_of(describe_columns(sql));
+}
+
+std::vector<ResultColumn> OdbcConnection::describe_columns(std::string_view sql) {
+  std::vector<ResultColumn> columns;
+  {
+    auto stmt = statement();
+    std::string text(strip_sql(sql));
+    stmt->check(SQLPrepare(stmt->get(), reinterpret_cast<SQLCHAR*>(text.data()), SQL_NTS),
+                "describe query", text);
+    columns = describe_result(*stmt, text);
+  }
+  if (dbms_ == Dbms::PostgreSQL || dbms_ == Dbms::SQLite) {
+    refine_from_catalog(columns);
+  }
+  return columns;
+}
+
+void OdbcConnection::refine_from_catalog(std::vector<ResultColumn>& columns) {
+  if (dbms_ == Dbms::PostgreSQL) {
+    // psqlODBC names json, jsonb, interval and arrays "unknown" and sizes an unconstrained
+    // numeric or varchar as numeric(28,6) and varchar(255): the catalog has each column's type.
+    // One query for the result's columns.
+    std::string values;
+    std::vector<Value> params;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const ResultColumn& c = columns[i];
+      if (c.base_table.empty() || c.base_column.empty()) continue;
+      values += fmt::format("{}({}, ?, ?, ?)", values.empty() ? "" : ", ", i);
+      params.insert(params.end(),
+                    {Value(c.base_schema), Value(c.base_table), Value(c.base_column)});
+    }
+    if (params.empty()) return;
+    const auto rows = query(
+        fmt::format(
+            "SELECT v.i, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text "
+            "FROM (VALUES {}) AS v(i, s, r, c) "
+            "JOIN pg_catalog.pg_class r ON r.relname = v.r "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace "
+            "AND (n.nspname = v.s OR (v.s = '' AND pg_catalog.pg_table_is_visible(r.oid))) "
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attname = v.c "
+            "AND a.attnum > 0 AND NOT a.attisdropped "
+            "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid",
+            values),
+        params);
+    for (const auto& row : rows) {
+      if (row.size() < 3 || !row[0].is_int()) continue;
+      const auto i = static_cast<size_t>(row[0].as_int());
+      if (i >= columns.size()) continue;
+      ResultColumn& column = columns[i];
+      column.declared = text_of(row[1]);
+      const std::string category = text_of(row[2]);
+      const ColumnType type =
+          pg_catalog_column_type(column.declared, category.empty() ? '\0' : category[0]);
+      if (type != ColumnType::Any) column.type = type;
+    }
+    return;
+  }
+  // SQLite: the driver reads a NUMERIC or DECIMAL column as a double (or text) and drops its
+  // precision from the type name; the table's declared type has both.
+  std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> tables;
+  for (ResultColumn& column : columns) {
+    if (column.base_table.empty() || column.base_column.empty()) continue;
+    const std::string schema = column.base_schema.empty() ? "main" : column.base_schema;
+    auto key = std::make_pair(schema, column.base_table);
+    auto it = tables.find(key);
+    if (it == tables.end()) {
+      it = tables.emplace(key, std::map<std::string, std::string>()).first;
+      for (const auto& row : query("SELECT name, type FROM pragma_table_info(?, ?)",
+                                   {Value(column.base_table), Value(schema)})) {
+        if (row.size() >= 2) it->second[text_of(row[0])] = text_of(row[1]);
+      }
+    }
+    const auto declared_it = it->second.find(column.base_column);
+    if (declared_it == it->second.end()) continue;
+    const std::string& declared = declared_it->second;
+    std::string base;
+    for (char c : declared) {
+      if (c == '(' || c == ' ') break;
+      base += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (base != "numeric" && base != "decimal") continue;
+    if (const auto ps = decimal_precision(declared)) {
+      column.type = ColumnType::Numeric;
+      column.declared = fmt::format("numeric({},{})", ps->first, ps->second);
+    } else {
+      // As the native SQLite driver: NUMERIC without a precision holds any value, untyped.
+      column.type = ColumnType::Text;
+      column.declared.clear();
+    }
+    column.sqlite_decimal = true;
+  }
 }
 
 const std::string& OdbcConnection::default_schema() {
@@ -270,11 +359,16 @@ std::optional<TableSchema> OdbcConnection::describe_table(const TableRef& table)
     if (!out) out.emplace();
     ColumnInfo info;
     info.name = text_of(row[kColumnsName]);
-    info.declared_type = text_of(row[kColumnsTypeName]);
+    const std::string type_name = text_of(row[kColumnsTypeName]);
     const int sql_type = row[kColumnsDataType].is_int()
                              ? static_cast<int>(row[kColumnsDataType].as_int())
                              : SQL_VARCHAR;
-    info.type = column_type_for(sql_type, info.declared_type, false);
+    info.type = column_type_for(sql_type, type_name, false);
+    const int64_t size = row[kColumnsSize].is_int() ? row[kColumnsSize].as_int() : 0;
+    const int64_t digits = row[kColumnsDigits].is_int() ? row[kColumnsDigits].as_int() : -1;
+    info.declared_type =
+        declared_type_for(sql_type, type_name, static_cast<uint64_t>(std::max<int64_t>(size, 0)),
+                          static_cast<int>(digits), false, dbms_);
     info.not_null =
         row[kColumnsNullable].is_int() && row[kColumnsNullable].as_int() == SQL_NO_NULLS;
     out->columns.push_back(std::move(info));
@@ -426,7 +520,7 @@ std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
                 odbc_context(sql));
   }
   std::string text(strip_sql(sql));
-  std::vector<ColumnType> text_columns;
+  std::vector<TextColumn> text_columns;
   text = exact_text_query(text, text_columns);
   auto stmt = statement();
   auto binder = std::make_unique<ParamBinder>(*stmt, params, text);
@@ -438,23 +532,38 @@ std::unique_ptr<RowSource> OdbcConnection::open_source(std::string_view sql,
 }
 
 std::string OdbcConnection::exact_text_query(const std::string& sql,
-                                             std::vector<ColumnType>& text_columns) {
+                                             std::vector<TextColumn>& text_columns) {
   text_columns.clear();
   if (dbms_ != Dbms::SQLite && dbms_ != Dbms::PostgreSQL) return sql;
-  const TableSchema schema = describe_query(sql);
-  text_columns.assign(schema.columns.size(), ColumnType::Any);
+  const std::vector<ResultColumn> columns = describe_columns(sql);
+  text_columns.assign(columns.size(), TextColumn{});
   std::string list;
-  bool any = false;
-  for (size_t i = 0; i < schema.columns.size(); ++i) {
-    const ColumnInfo& c = schema.columns[i];
+  bool wrap = false, any = false;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const ResultColumn& c = columns[i];
     const std::string name = quote_identifier(c.name);
+    TextColumn& tc = text_columns[i];
+    tc.type = c.type;
+    tc.form = TextColumn::Form::Exact;
     if (i > 0) list += ", ";
-    if (dbms_ == Dbms::SQLite && c.type == ColumnType::Double) {
+    if (c.sqlite_decimal) {
+      // Tagged, so that a REAL (whose 20 digits are made the shortest decimal of its double)
+      // is told from text that looks like one.
+      list += fmt::format(
+          "CASE WHEN typeof({0}) = 'real' THEN 'r' || printf('%!.20g', {0}) "
+          "ELSE 't' || CAST({0} AS TEXT) END AS {0}",
+          name);
+      tc.form = TextColumn::Form::Decimal;
+      if (const auto ps = decimal_precision(c.declared)) {
+        tc.precision = ps->first;
+        tc.scale = ps->second;
+      }
+    } else if (dbms_ == Dbms::SQLite && c.type == ColumnType::Double) {
       // SQLite's own printf with the '!' flag writes the digits that its driver's conversions
       // lose; only real values: a REAL column may hold text or NULL.
       list += fmt::format(
           "CASE WHEN typeof({0}) = 'real' THEN printf('%!.20g', {0}) ELSE {0} END AS {0}", name);
-    } else if (dbms_ == Dbms::PostgreSQL && c.declared_type == "float4") {
+    } else if (dbms_ == Dbms::PostgreSQL && c.type_name == "float4") {
       list += fmt::format("{0}::float8::text AS {0}", name);
     } else if (dbms_ == Dbms::PostgreSQL &&
                (c.type == ColumnType::Date || c.type == ColumnType::Timestamp ||
@@ -466,17 +575,24 @@ std::string OdbcConnection::exact_text_query(const std::string& sql,
       // The SQLite ODBC driver drops a timestamp's UTC offset and reads a date that does not
       // exist as NULL: the stored text instead.
       list += fmt::format("CAST({0} AS TEXT) AS {0}", name);
+    } else if (dbms_ == Dbms::PostgreSQL &&
+               (c.type == ColumnType::Json || c.type == ColumnType::Interval ||
+                c.type == ColumnType::Array)) {
+      // The driver's text is the value (ISO 8601 for an interval: see open()); its type is the
+      // catalog's.
+      list += name;
+      tc.form = TextColumn::Form::Verbatim;
+      any = true;
+      continue;
     } else {
       list += name;
+      tc = TextColumn{};
       continue;
     }
-    text_columns[i] = c.type;
-    any = true;
+    wrap = any = true;
   }
-  if (!any) {
-    text_columns.clear();
-    return sql;
-  }
+  if (!any) text_columns.clear();
+  if (!wrap) return sql;
   return fmt::format("SELECT {} FROM ({}) AS src", list, sql);
 }
 

@@ -10,7 +10,9 @@
 
 #include "connect/driver_helpers.h"
 #include "connect/odbc/odbc_handles.h"
+#include "connect/odbc/odbc_row_source.h"
 #include "connect/odbc/odbc_types.h"
+#include "connect/odbc/odbc_values.h"
 #include "parmap/connection.h"
 
 namespace parmap::odbc {
@@ -122,13 +124,25 @@ class OdbcConnection final : public Connection {
   /// Runs a statement and reads every row.
   std::vector<std::vector<Value>> read_all(Statement& stmt, std::string_view sql);
   /// `sql` wrapped so that the values a driver would change arrive as text that parses to the
-  /// exact value, each such column's type in `text_columns` (Any for the others); `sql` itself
-  /// when there is none. SQLite's ODBC driver turns a REAL into a double through 15-digit text
-  /// or an inexact parser (-1.7976931348623157e308 comes back as -inf): SQLite's 20-digit text
-  /// instead. psqlODBC turns 'infinity' into 9999-12-31 23:59:59, mangles years past 9999 and
-  /// converts a real through its short text: dates and timestamps as the server's text, a real
-  /// as the text of its exact double.
-  std::string exact_text_query(const std::string& sql, std::vector<ColumnType>& text_columns);
+  /// exact value, how each column is read in `text_columns` (Form::None for the others; empty
+  /// when all are); `sql` itself when nothing needs wrapping. SQLite's ODBC driver turns a REAL
+  /// into a double through 15-digit text or an inexact parser (-1.7976931348623157e308 comes back
+  /// as -inf): SQLite's 20-digit text instead. psqlODBC turns 'infinity' into 9999-12-31 23:59:59,
+  /// mangles years past 9999 and converts a real through its short text: dates and timestamps as
+  /// the server's text, a real as the text of its exact double; json, jsonb, interval and arrays as
+  /// the driver's text, typed as the catalog says. The SQLite ODBC driver reads a NUMERIC as a
+  /// double (NUMERIC(10,2) -99999999.99 as -99999999.989999995): a REAL's 20 digits, or other
+  /// values' text, tagged (TextColumn::Form::Decimal).
+  std::string exact_text_query(const std::string& sql, std::vector<TextColumn>& text_columns);
+  /// The result columns of `sql` (prepared, not run), refined from the catalog
+  /// (refine_from_catalog) on PostgreSQL and SQLite.
+  std::vector<ResultColumn> describe_columns(std::string_view sql);
+  /// Each column's type and declared type from the catalog of the table it reads, where the
+  /// driver's description loses them: a PostgreSQL column's format_type (numeric(38,10),
+  /// varchar(5), jsonb, interval, integer[]); a SQLite NUMERIC or DECIMAL column's precision
+  /// (numeric(p,s); untyped without one), read exactly as text (sqlite_decimal). Unchanged for
+  /// an expression or a table the catalog does not show.
+  void refine_from_catalog(std::vector<ResultColumn>& columns);
   /// The schema an empty TableRef::schema means, "" when the engine has none to name.
   const std::string& default_schema();
 

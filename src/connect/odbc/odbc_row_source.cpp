@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "common/temporal.h"
@@ -52,7 +53,7 @@ int64_t micros_of(const SQL_TIMESTAMP_STRUCT& ts) {
 
 OdbcRowSource::OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
                              std::string sql, size_t batch_rows, size_t max_batch_bytes,
-                             std::vector<ColumnType> text_columns, ZeroDates zero_dates)
+                             std::vector<TextColumn> text_columns, ZeroDates zero_dates)
     : stmt_(std::move(stmt)),
       params_(std::move(params)),
       sql_(std::move(sql)),
@@ -79,7 +80,20 @@ void OdbcRowSource::bind_columns() {
     b.column = described[i];
     const ResultColumn& c = b.column;
     b.bound = true;
-    const ColumnType as_text = i < text_columns_.size() ? text_columns_[i] : ColumnType::Any;
+    const TextColumn tc = i < text_columns_.size() ? text_columns_[i] : TextColumn{};
+    const ColumnType as_text = tc.form == TextColumn::Form::Exact ? tc.type : ColumnType::Any;
+    if (tc.form == TextColumn::Form::Verbatim || tc.form == TextColumn::Form::Decimal) {
+      // Text of any length: read with SQLGetData.
+      b.column.type = tc.type;
+      b.text = tc.form == TextColumn::Form::Decimal ? Bound::Text::Decimal : Bound::Text::No;
+      b.precision = tc.precision;
+      b.scale = tc.scale;
+      b.c_type = SQL_C_CHAR;
+      b.bound = false;
+      b.width = 1;
+      all_bound = false;
+      continue;
+    }
     if (as_text == ColumnType::Double && dbms == Dbms::SQLite) {
       // A SQLite REAL column may hold text of any length: read with SQLGetData.
       b.column.type = ColumnType::Double;
@@ -272,6 +286,7 @@ size_t OdbcRowSource::append_cell(Column& column, size_t index, size_t row) {
       bytes = std::string_view(cell, static_cast<size_t>(indicator));
     }
   }
+  if (b.text == Bound::Text::Decimal) return append_decimal(column, b, bytes);
   if (b.text == Bound::Text::Temporal) {
     append_temporal_text(column, bytes, zero_dates_);
     return kFixedValueBytes;
@@ -337,6 +352,52 @@ size_t OdbcRowSource::append_cell(Column& column, size_t index, size_t row) {
       column.append_string(bytes);
       return kStringValueBytes + bytes.size();
   }
+}
+
+size_t OdbcRowSource::append_decimal(Column& column, const Bound& b, std::string_view bytes) {
+  std::string text(bytes.substr(std::min<size_t>(1, bytes.size())));
+  if (!bytes.empty() && bytes.front() == 'r') {
+    // A REAL: its shortest decimal that reads back as the same double, as the native SQLite
+    // driver writes it (12.5, not 12.50 or 12.4999...).
+    double v = 0;
+    char buf[400];
+    if (parse_double(text, v) && std::isfinite(v)) {
+      const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+      if (ec == std::errc()) text.assign(buf, end);
+      if (text == "-0") text = "0";
+    }
+  }
+  if (b.column.type != ColumnType::Numeric) {
+    column.append_string(text);
+    return kStringValueBytes + text.size();
+  }
+  // Significant digits before the point and digits after it of a plain decimal ("-012.50":
+  // 2 and 1; trailing zeros change no value).
+  size_t whole = 0, fraction = 0, digits = 0, i = 0;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0; ++i, ++digits) {
+    if (whole > 0 || text[i] != '0') ++whole;
+  }
+  if (i < text.size() && text[i] == '.') {
+    const size_t point = i;
+    for (++i; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0; ++i) {
+      ++digits;
+      if (text[i] != '0') fraction = i - point;
+    }
+  }
+  const bool plain = i == text.size() && digits > 0;
+  if (!plain || (b.precision > 0 && (whole > static_cast<size_t>(b.precision - b.scale) ||
+                                     fraction > static_cast<size_t>(b.scale)))) {
+    throw Error(ErrorKind::Data,
+                fmt::format("odbc {}: column {} holds '{}', which is not a decimal that "
+                            "numeric({},{}) holds unchanged; cast the column in the query "
+                            "(CAST({} AS TEXT)) to copy it as it is",
+                            stmt_->session().display(), b.column.name, text.substr(0, 100),
+                            b.precision, b.scale, b.column.name),
+                {}, ErrorContext{"odbc", {}, {}, sql_.substr(0, 200)});
+  }
+  column.append_string(text);
+  return kStringValueBytes + text.size();
 }
 
 }  // namespace parmap::odbc

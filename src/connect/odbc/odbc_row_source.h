@@ -26,23 +26,43 @@ inline constexpr size_t kRowsetBytes = 8 * 1024 * 1024;
 /// SQLGetData, which every driver supports only one row at a time.
 inline constexpr size_t kMaxBoundChars = 4000;
 
+/// How the query of a source (OdbcConnection::exact_text_query) presents a column that its driver
+/// would change or describe as another type.
+struct TextColumn {
+  enum class Form {
+    None,      ///< as the driver describes it
+    Exact,     ///< exact text the query made, parsed into `type` (Double, Date, Timestamp, ...)
+    Verbatim,  ///< the driver's text, taken as a value of `type` (Json, Interval, Array)
+    Decimal,   ///< SQLite: "r" and the 20-digit text of a REAL, or "t" and any other value's text
+  };
+  Form form = Form::None;
+  ColumnType type = ColumnType::Any;
+  /// Decimal into Numeric: the precision and scale every value must fit (no target could
+  /// store more digits unchanged).
+  int precision = 0, scale = 0;
+};
+
 /// Reads an executed statement's rows: every column bound column-wise into arrays of
 /// rowset_rows() rows (SQL_ATTR_ROW_ARRAY_SIZE), one SQLFetch per rowset; integers, doubles,
 /// dates and timestamps bound as C integers, doubles and ODBC structs, text and bytes as
 /// character and binary buffers. A value longer than its bound buffer (a driver that
 /// under-reported a column's size) is an Error(Internal) naming the column, never a truncated
-/// value. Columns whose `text_columns` entry is Double, Date, Timestamp or TimestampTz (Any:
-/// none) arrive as text the query made (OdbcConnection::exact_text_query) and are parsed into
-/// that type; text that does not parse stays text (the column becomes Any), so that nothing is
-/// silently changed. MySQL dates and datetimes are read as text too (MariaDB Connector/ODBC
-/// hands a zero date over as NULL; as text it is refused, or made NULL by `zero_dates`, as
-/// natively), and MySQL BIT(n) arrives as its bytes and is read as the integer they spell.
-/// Owns the statement and its parameters. Not thread-safe.
+/// value. Columns whose `text_columns` entry is Exact (Double, Date, Timestamp or TimestampTz)
+/// arrive as text the query made (OdbcConnection::exact_text_query) and are parsed into that
+/// type; text that does not parse stays text (the column becomes Any), so that nothing is
+/// silently changed. Verbatim columns are the driver's text typed as the catalog says (a
+/// PostgreSQL jsonb, interval or array). Decimal columns (a SQLite NUMERIC, which its driver reads
+/// as a double) are the shortest decimal of a REAL that reads back as the same double, or the
+/// stored text; into numeric(p,s) a value with more digits than it holds (or no decimal) is an
+/// Error(Data) naming the column and the value. MySQL dates and datetimes are read as text too
+/// (MariaDB Connector/ODBC hands a zero date over as NULL; as text it is refused, or made NULL by
+/// `zero_dates`, as natively), and MySQL BIT(n) arrives as its bytes and is read as the integer
+/// they spell. Owns the statement and its parameters. Not thread-safe.
 class OdbcRowSource final : public RowSource {
  public:
   OdbcRowSource(std::unique_ptr<Statement> stmt, std::unique_ptr<ParamBinder> params,
                 std::string sql, size_t batch_rows, size_t max_batch_bytes,
-                std::vector<ColumnType> text_columns = {},
+                std::vector<TextColumn> text_columns = {},
                 ZeroDates zero_dates = ZeroDates::Refuse);
   ~OdbcRowSource() override;
 
@@ -54,8 +74,9 @@ class OdbcRowSource final : public RowSource {
   struct Bound {
     ResultColumn column;
     bool bound = false;        // false: read with SQLGetData
-    enum class Text { No, Double, Temporal, Bits };
+    enum class Text { No, Double, Temporal, Bits, Decimal };
     Text text = Text::No;      // what a value carried as text is parsed into
+    int precision = 0, scale = 0;  // Text::Decimal into Numeric: the digits a value may have
     SQLSMALLINT c_type = 0;    // the C type bound or read
     size_t width = 0;          // bytes per row in `data`
     std::vector<char> data;
@@ -66,13 +87,15 @@ class OdbcRowSource final : public RowSource {
   bool fetch_rowset();
   // Appends row `row` of the rowset's column `index` to `column`; returns the bytes it holds.
   size_t append_cell(Column& column, size_t index, size_t row);
+  // Text::Decimal: appends the value `bytes` spell; returns the bytes it holds.
+  size_t append_decimal(Column& column, const Bound& b, std::string_view bytes);
 
   std::unique_ptr<Statement> stmt_;
   std::unique_ptr<ParamBinder> params_;
   std::string sql_;
   size_t batch_rows_;
   size_t max_batch_bytes_;
-  std::vector<ColumnType> text_columns_;
+  std::vector<TextColumn> text_columns_;
   ZeroDates zero_dates_;
   std::vector<Bound> columns_;
   std::string scratch_;  // pieces of values read with SQLGetData

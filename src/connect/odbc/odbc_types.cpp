@@ -1,10 +1,12 @@
 // The engines behind an ODBC driver, ODBC SQL types to column types and DDL, calendar maths.
 #include "connect/odbc/odbc_types.h"
 
+#include <fmt/format.h>
 #include <sql.h>
 #include <sqlext.h>
 
 #include <cctype>
+#include <charconv>
 
 #include "connect/driver_helpers.h"
 
@@ -70,6 +72,71 @@ ColumnType column_type_for(int sql_type, std::string_view type_name, bool is_uns
     default:
       return ColumnType::Text;
   }
+}
+
+std::string declared_type_for(int sql_type, std::string_view type_name, uint64_t size, int digits,
+                              bool is_unsigned, Dbms dbms) {
+  const bool decimal = sql_type == SQL_NUMERIC || sql_type == SQL_DECIMAL;
+  switch (dbms) {
+    case Dbms::PostgreSQL:
+      return type_name == "unknown" ? std::string() : std::string(type_name);
+    case Dbms::MySQL:
+      if (decimal && size > 0 && size <= 65 && digits >= 0 &&
+          static_cast<uint64_t>(digits) <= size) {
+        return fmt::format("decimal({},{})", size, digits);
+      }
+      // A fraction of a second, as the native driver spells it: time(6), datetime(6).
+      if ((sql_type == SQL_TYPE_TIME || sql_type == SQL_TYPE_TIMESTAMP) && digits > 0 &&
+          digits <= 6) {
+        for (std::string_view name : {"time", "datetime", "timestamp"}) {
+          if (type_name.size() == name.size() && starts_with_nocase(type_name, name)) {
+            return fmt::format("{}({})", name, digits);
+          }
+        }
+      }
+      return sql_type == SQL_BIGINT && is_unsigned ? "numeric(20)" : "";
+    case Dbms::SQLite:
+      // The SQLite ODBC driver drops the precision from the name: the catalog has it
+      // (OdbcConnection reads it from the table's declared type).
+      return "";
+    case Dbms::Other:
+      break;
+  }
+  if (decimal && size > 0 && size <= 1000 && digits >= 0 && static_cast<uint64_t>(digits) <= size) {
+    return fmt::format("numeric({},{})", size, digits);
+  }
+  return "";
+}
+
+std::optional<std::pair<int, int>> decimal_precision(std::string_view declared) {
+  std::string_view rest;
+  for (std::string_view name : {"numeric", "decimal"}) {
+    if (starts_with_nocase(declared, name)) rest = declared.substr(name.size());
+  }
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  if (rest.size() < 3 || rest.front() != '(' || rest.back() != ')') return std::nullopt;
+  rest = rest.substr(1, rest.size() - 2);
+  auto number = [](std::string_view text, int& out) {
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size();
+  };
+  int precision = 0, scale = 0;
+  const size_t comma = rest.find(',');
+  if (!number(rest.substr(0, comma), precision)) return std::nullopt;
+  if (comma != std::string_view::npos && !number(rest.substr(comma + 1), scale)) {
+    return std::nullopt;
+  }
+  if (precision < 1 || precision > 1000 || scale < 0 || scale > precision) return std::nullopt;
+  return std::make_pair(precision, scale);
+}
+
+ColumnType pg_catalog_column_type(std::string_view format_type, char category) {
+  if (category == 'A') return ColumnType::Array;
+  if (format_type == "json" || format_type == "jsonb") return ColumnType::Json;
+  if (starts_with_nocase(format_type, "interval")) return ColumnType::Interval;
+  return ColumnType::Any;
 }
 
 std::string ddl_type(ColumnType type, Dbms dbms, bool key) {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "parmap/batch.h"
 
@@ -23,6 +25,24 @@ Dbms dbms_from_name(std::string_view dbms_name);
 /// arrives as SQL_VARCHAR named "bool"). An unsigned BIGINT is Numeric (it may exceed int64).
 /// Unknown types are Text: every driver can render a value as text. Pure.
 ColumnType column_type_for(int sql_type, std::string_view type_name, bool is_unsigned);
+
+/// The declared type a result column gives a created table, in parmap's canonical spelling that
+/// every target's create_table reads ("decimal(65,30)", "numeric(20)", "time(6)"), from what
+/// SQLDescribeCol says: `size` and `digits` are its column size and decimal digits. Only
+/// PostgreSQL's own type names (psqlODBC's, less the pseudo-type "unknown") are kept as they are;
+/// another engine's names never are (MariaDB Connector/ODBC calls ENUM, SET and UUID "char",
+/// which PostgreSQL would read as char(1)). "" when the column type alone decides. Pure.
+std::string declared_type_for(int sql_type, std::string_view type_name, uint64_t size, int digits,
+                              bool is_unsigned, Dbms dbms);
+
+/// The precision and scale of a declared "NUMERIC(p,s)", "DECIMAL(p)" (scale 0) in any case,
+/// with p from 1 to 1000 and s from 0 to p; nullopt for anything else ("NUMERIC" alone). Pure.
+std::optional<std::pair<int, int>> decimal_precision(std::string_view declared);
+
+/// The column type of a PostgreSQL column by its catalog type (format_type) and pg_type's
+/// typcategory, where it differs from what psqlODBC describes (it names json, jsonb, interval
+/// and arrays "unknown", as text): Json, Interval, Array; Any for the others. Pure.
+ColumnType pg_catalog_column_type(std::string_view format_type, char category);
 
 /// The DDL type of a column of `type` on `dbms`. `key`: the column is part of a primary key
 /// (MySQL cannot key an unbounded TEXT: it gets VARCHAR(255)). Pure.

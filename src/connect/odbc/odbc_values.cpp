@@ -24,6 +24,17 @@ bool is_binary_type(SQLSMALLINT type) {
   return type == SQL_BINARY || type == SQL_VARBINARY || type == SQL_LONGVARBINARY;
 }
 
+// A text attribute of a result column; "" when the driver has none.
+std::string text_attribute(Statement& stmt, SQLSMALLINT index, SQLUSMALLINT field) {
+  SQLCHAR text[512] = {};
+  SQLSMALLINT length = 0;
+  if (!SQL_SUCCEEDED(SQLColAttribute(stmt.get(), static_cast<SQLUSMALLINT>(index), field, text,
+                                     sizeof text, &length, nullptr))) {
+    return {};
+  }
+  return reinterpret_cast<const char*>(text);
+}
+
 }  // namespace
 
 std::string_view strip_sql(std::string_view sql) {
@@ -64,6 +75,12 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
     }
     column.type = column_type_for(column.sql_type, column.type_name, column.is_unsigned);
     const Dbms dbms = stmt.session().dbms();
+    column.digits = digits;
+    column.declared = declared_type_for(column.sql_type, column.type_name, column.size, digits,
+                                        column.is_unsigned, dbms);
+    column.base_schema = text_attribute(stmt, i, SQL_DESC_SCHEMA_NAME);
+    column.base_table = text_attribute(stmt, i, SQL_DESC_BASE_TABLE_NAME);
+    column.base_column = text_attribute(stmt, i, SQL_DESC_BASE_COLUMN_NAME);
     if (column.type == ColumnType::Timestamp && (dbms == Dbms::PostgreSQL || dbms == Dbms::SQLite)) {
       // psqlODBC and the SQLite ODBC driver describe a timestamp with a time zone as a plain
       // one; its text carries the offset.
@@ -96,7 +113,7 @@ TableSchema schema_of(const std::vector<ResultColumn>& columns) {
     ColumnInfo info;
     info.name = column.name;
     info.type = column.type;
-    info.declared_type = column.type_name;
+    info.declared_type = column.declared;
     schema.columns.push_back(std::move(info));
   }
   return schema;

@@ -21,16 +21,25 @@ struct ResultColumn {
   std::string name;
   SQLSMALLINT sql_type = SQL_UNKNOWN_TYPE;
   SQLULEN size = 0;  ///< characters or bytes; 0 or a guess for long and unknown types
+  SQLSMALLINT digits = 0;  ///< decimal digits (a DECIMAL's scale)
   std::string type_name;
+  /// The declared type for a created table (declared_type_for; refined from the catalog by
+  /// OdbcConnection); "" when the column type alone decides.
+  std::string declared;
+  /// The table column the result column reads, when the driver knows it (SQL_DESC_BASE_*):
+  /// "" for an expression.
+  std::string base_schema, base_table, base_column;
   bool is_unsigned = false;
   ColumnType type = ColumnType::Text;
   bool bits = false;  ///< MySQL BIT(n): its bytes, most significant first, read as an integer
+  /// SQLite NUMERIC or DECIMAL (OdbcConnection::refine_from_catalog): read as exact text.
+  bool sqlite_decimal = false;
 };
 
 /// The columns of the result of a prepared or executed statement; throws the classified Error.
 std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql);
 
-/// The schema of a result (names, column types, the engine's type names).
+/// The schema of a result (names, column types, the declared types for a created table).
 TableSchema schema_of(const std::vector<ResultColumn>& columns);
 
 /// Reads the whole value of column `index` (1-based) of the current row with SQLGetData in

@@ -198,6 +198,26 @@ const char* name(Engine engine) {
   return "?";
 }
 
+const Expect* odbc_source_expect(Engine source, const std::string& column, Engine target) {
+  struct Override {
+    Engine source;
+    const char* column;
+    Engine target;
+    Expect expect;
+  };
+  // MariaDB Connector/ODBC describes UUID as CHAR(36) and JSON as LONGTEXT, and names only the
+  // derived table of a chunk's query as the column's table: their values arrive as text.
+  static const std::vector<Override> overrides = {
+      {Engine::Mariadb, "u", Engine::Postgres, Expect{"text", 'x', {}}},
+      {Engine::Mariadb, "u", Engine::Mariadb, Expect{"longtext", 'x', {}}},
+      {Engine::Mariadb, "j", Engine::Postgres, Expect{"text", 0, {}}},
+  };
+  for (const Override& o : overrides) {
+    if (o.source == source && o.target == target && column == o.column) return &o.expect;
+  }
+  return nullptr;
+}
+
 std::string long_text() { return std::string(100000, 'x'); }
 std::string special_text() { return "a\tb\nc\"d'e\\f\\N\r,|;"; }
 std::string unicode_text() { return "héllo wörld ✓ 😀 日本語"; }

@@ -51,6 +51,11 @@ const SourceTable& source_table(Engine engine);
 /// ODBC driver (psqlODBC, MariaDB Connector/ODBC, the SQLite ODBC driver).
 enum class Via { Native, OdbcSource, OdbcTarget };
 
+/// What `target` holds for column `column` of `source`'s table when the source is read through
+/// its engine's ODBC driver, where that differs from the native driver's Case::target (a type
+/// the driver does not report); nullptr where it is the same.
+const Expect* odbc_source_expect(Engine source, const std::string& column, Engine target);
+
 /// 100,000 x's; the characters bulk formats escape (tab, newline, quotes, backslash, "\N");
 /// text in several scripts and an emoji.
 std::string long_text();

@@ -118,6 +118,42 @@ TEST(OdbcSqliteTest, DatesAndTimestampsKeepTheirOffsetAndTheirText) {
                    test::sqlite_rows(dst, "SELECT id, tz, ts, d FROM t"));
 }
 
+// The SQLite ODBC driver reads a NUMERIC column as a double (-99999999.99 came back as
+// -99999999.989999995): its values arrive as their exact decimal, and one that numeric(p,s)
+// cannot hold unchanged stops the chunk, naming the column and the value.
+TEST(OdbcSqliteTest, NumericColumnsArriveAsTheirExactDecimal) {
+  TempDir dir;
+  const std::string src = dir.file("src.db"), dst = dir.file("dst.db");
+  test::sqlite_exec(src,
+                    "CREATE TABLE t (id INTEGER PRIMARY KEY, n NUMERIC(10,2), u NUMERIC, "
+                    "de DECIMAL(12,4));"
+                    "INSERT INTO t VALUES (1, -99999999.99, 123456789012345678901234567890, "
+                    "'0.0001'), (2, 0.01, 'abc', 12345678.1234), (3, '12.50', 0.1, NULL), "
+                    "(4, 42, 7, -1)");
+  auto opts = odbc_options(1, 100);
+  opts.mode = TargetMode::Create;
+  auto r =
+      run_job(odbc_sqlite_url(src), "SELECT * FROM t ORDER BY id", "sqlite://" + dst, "t", opts);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->ok()) << (r->errors.empty() ? r->reason : r->errors.front());
+  EXPECT_EQ(r->total_rows_processed, 4);
+  // A REAL past 2^53 is written with every digit of its double, as the native driver writes it.
+  expect_same_rows({"i:1 | t:-99999999.99 | t:123456789012345677877719597056 | t:0.0001",
+                    "i:2 | t:0.01 | t:abc | t:12345678.1234", "i:3 | t:12.5 | t:0.1 | NULL",
+                    "i:4 | t:42 | t:7 | t:-1"},
+                   test::sqlite_rows(dst, "SELECT id, n, u, de FROM t"));
+
+  // 1.005 in a NUMERIC(10,2) column: a target would round it.
+  test::sqlite_exec(src, "INSERT INTO t VALUES (5, 1.005, NULL, NULL)");
+  opts.mode = TargetMode::Truncate;
+  r = run_job(odbc_sqlite_url(src), "SELECT * FROM t ORDER BY id", "sqlite://" + dst, "t", opts);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->ok());
+  std::string errors;
+  for (const std::string& e : r->errors) errors += e + "\n";
+  EXPECT_NE(errors.find("column n holds '1.005'"), std::string::npos) << errors;
+}
+
 TEST(OdbcSqliteTest, CreateModeTargetAndNativeDriversAgree) {
   TempDir dir;
   const std::string src = dir.file("src.db"), via_odbc = dir.file("odbc.db"),

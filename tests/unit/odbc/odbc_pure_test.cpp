@@ -1,8 +1,12 @@
 // Unit tests for the ODBC driver's pure parts: SQLSTATE classification, error messages,
 // connection strings, identities, engine names, DDL types and calendar conversions.
 #include <gtest/gtest.h>
+#include <sql.h>
+#include <sqlext.h>
 
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "connect/odbc/odbc_errors.h"
 #include "connect/odbc/odbc_types.h"
@@ -149,6 +153,47 @@ TEST(OdbcTypesTest, DdlTypesPerEngine) {
   EXPECT_EQ(ddl_type(ColumnType::Numeric, Dbms::SQLite, false), "TEXT");
   EXPECT_EQ(ddl_type(ColumnType::Any, Dbms::SQLite, false), "");
   EXPECT_EQ(ddl_type(ColumnType::Double, Dbms::Other, false), "DOUBLE PRECISION");
+}
+
+TEST(OdbcTypesTest, DeclaredTypesAreCanonicalExceptPostgresOwn) {
+  // MariaDB Connector/ODBC calls ENUM, SET and UUID "char": never a declared type (PostgreSQL
+  // would make it char(1)).
+  EXPECT_EQ(declared_type_for(SQL_CHAR, "char", 5, 0, false, Dbms::MySQL), "");
+  EXPECT_EQ(declared_type_for(SQL_VARCHAR, "varchar", 10, 0, false, Dbms::MySQL), "");
+  EXPECT_EQ(declared_type_for(SQL_DECIMAL, "decimal", 65, 30, false, Dbms::MySQL),
+            "decimal(65,30)");
+  EXPECT_EQ(declared_type_for(SQL_BIGINT, "bigint", 20, 0, true, Dbms::MySQL), "numeric(20)");
+  EXPECT_EQ(declared_type_for(SQL_BIGINT, "bigint", 19, 0, false, Dbms::MySQL), "");
+  EXPECT_EQ(declared_type_for(SQL_TYPE_TIME, "time", 15, 6, false, Dbms::MySQL), "time(6)");
+  EXPECT_EQ(declared_type_for(SQL_TYPE_TIMESTAMP, "datetime", 26, 6, false, Dbms::MySQL),
+            "datetime(6)");
+  EXPECT_EQ(declared_type_for(SQL_TYPE_TIME, "time", 8, 0, false, Dbms::MySQL), "");
+  EXPECT_EQ(declared_type_for(SQL_DOUBLE, "NUMERIC", 10, 0, false, Dbms::SQLite), "");
+  EXPECT_EQ(declared_type_for(SQL_NUMERIC, "NUMBER", 12, 2, false, Dbms::Other), "numeric(12,2)");
+  EXPECT_EQ(declared_type_for(SQL_VARCHAR, "VARCHAR2", 20, 0, false, Dbms::Other), "");
+  EXPECT_EQ(declared_type_for(SQL_NUMERIC, "numeric", 38, 10, false, Dbms::PostgreSQL), "numeric");
+  EXPECT_EQ(declared_type_for(SQL_VARCHAR, "unknown", 255, 0, false, Dbms::PostgreSQL), "");
+}
+
+TEST(OdbcTypesTest, DecimalPrecisionOfDeclaredTypes) {
+  using PS = std::optional<std::pair<int, int>>;
+  EXPECT_EQ(decimal_precision("NUMERIC(10,2)"), PS(std::make_pair(10, 2)));
+  EXPECT_EQ(decimal_precision("decimal( 12 , 4 )"), PS(std::make_pair(12, 4)));
+  EXPECT_EQ(decimal_precision("DECIMAL(7)"), PS(std::make_pair(7, 0)));
+  EXPECT_EQ(decimal_precision("NUMERIC"), PS());
+  EXPECT_EQ(decimal_precision("NUMERIC(2,5)"), PS());
+  EXPECT_EQ(decimal_precision("NUMERIC(0)"), PS());
+  EXPECT_EQ(decimal_precision("NUMERIC(10,2"), PS());
+  EXPECT_EQ(decimal_precision("REAL(10,2)"), PS());
+}
+
+TEST(OdbcTypesTest, PostgresCatalogTypesPsqlodbcCallsUnknown) {
+  EXPECT_EQ(pg_catalog_column_type("jsonb", 'U'), ColumnType::Json);
+  EXPECT_EQ(pg_catalog_column_type("json", 'U'), ColumnType::Json);
+  EXPECT_EQ(pg_catalog_column_type("interval", 'T'), ColumnType::Interval);
+  EXPECT_EQ(pg_catalog_column_type("integer[]", 'A'), ColumnType::Array);
+  EXPECT_EQ(pg_catalog_column_type("numeric(38,10)", 'N'), ColumnType::Any);
+  EXPECT_EQ(pg_catalog_column_type("character varying(5)", 'S'), ColumnType::Any);
 }
 
 TEST(OdbcTypesTest, CalendarConversionsRoundTrip) {
