@@ -32,11 +32,21 @@ constexpr int kExitCancelled = 130;
 constexpr const char* kVersion = "parmap 0.1.0";
 
 std::atomic<bool> g_cancel{false};
+/// Rank 0 of a distributed run: a signal is most likely the launcher ending the job because a
+/// rank died, and the launcher may kill this process before it can print its summary.
+std::atomic<bool> g_mpi_rank0{false};
 
 // The first SIGINT/SIGTERM stops handing out chunks and rolls back those in flight; a second
 // one exits at once: the open transactions die with the connections, so no chunk is left
 // half written either way.
 extern "C" void on_signal(int) {
+  if (g_mpi_rank0.load() && !g_cancel.load()) {
+    static const char kHint[] =
+        "rank 0: stopped by a signal (the MPI launcher ends every rank when one dies): the run "
+        "is incomplete; rerun the same command, with or without mpirun, to resume\n";
+    // write(2) is safe in a signal handler; there is nothing to do if it fails.
+    [[maybe_unused]] const ssize_t n = write(STDERR_FILENO, kHint, sizeof kHint - 1);
+  }
   if (g_cancel.exchange(true)) _exit(kExitCancelled);
 }
 
@@ -595,6 +605,7 @@ int main(int argc, char** argv) {
     if (*run && wants_mpi(run_flags)) {
       distributed = true;
       dist::Session mpi;
+      g_mpi_rank0 = mpi.rank() == 0;
       // Every rank logs to its own stderr, which the launcher merges: say whose line it is.
       spdlog::default_logger()->sinks().front()->set_pattern(
           fmt::format("rank {}: %^%l%$: %v", mpi.rank()));

@@ -168,6 +168,11 @@ TEST_F(MpiTestPostgres, ARankKilledMidRunFailsTheRunAndAPlainRerunCompletesIt) {
   });
   ASSERT_TRUE(killed) << "rank 1 was not running when the ledger had chunks\n" << r.out << r.err;
   EXPECT_NE(r.exit_code, 0) << "a run that lost a rank passed\n" << r.out << r.err;
+  // Not a silent gap: rank 0 says the run is incomplete and how to resume, before the
+  // launcher's own report of the dead rank.
+  EXPECT_NE(r.err.find("rerun the same command, with or without mpirun, to resume"),
+            std::string::npos)
+      << r.err;
   const int64_t part = std::stoll(dst_->scalar("SELECT count(*) FROM items"));
   EXPECT_LT(part, kRows);
   EXPECT_EQ(dst_->scalar("SELECT count(*) FROM parmap_runs WHERE finished_at IS NOT NULL"), "0");
