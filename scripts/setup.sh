@@ -7,7 +7,7 @@ packages=(g++ cmake ninja-build pkg-config libsqlite3-dev sqlite3 libcli11-dev l
           postgresql postgresql-client openssl libmariadb-dev mariadb-server mariadb-client
           pybind11-dev python3-dev python3-pybind11 python3-pytest python3-psycopg2 python3-psycopg
           python3-pymysql python3-numpy unixodbc-dev
-          odbc-postgresql odbc-mariadb libsqliteodbc tmux chromium)
+          odbc-postgresql odbc-mariadb libsqliteodbc tmux chromium openmpi-bin libopenmpi-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -78,6 +78,9 @@ struct ProgressEvent {
   int64_t chunk_bytes = -1;
   double chunk_seconds = 0;   ///< chunk_done, chunk_failed: from chunk_started to now
   int worker = 0;             ///< chunk events: the worker (0 ... workers - 1)
+  /// Chunk events of a distributed run (parmap under MPI): the rank whose worker ran the
+  /// chunk; 0 otherwise.
+  int rank = 0;
   int attempt = 0;            ///< chunk events: 1 for the first attempt, 2 after one retry, ...
   std::string error;          ///< chunk_retried, chunk_failed: what went wrong
   int64_t estimated_rows = 0;
@@ -135,6 +138,19 @@ struct ChunkReport {
   int64_t estimated_rows;
 };
 
+/// One process's share of a distributed run (parmap under MPI): what its workers committed and
+/// what asking rank 0 for chunks cost it.
+struct RankShare {
+  int rank = 0;
+  std::string host;
+  int workers = 0;            ///< worker threads of the rank
+  int64_t chunks = 0;         ///< chunks its workers committed
+  int64_t rows = 0;           ///< rows of those chunks
+  int64_t messages = 0;       ///< messages it sent to and received from rank 0 (rank 0: none)
+  double wait_ms = 0;         ///< total time its workers waited for rank 0's answer
+  std::string error;          ///< why the rank stopped early, or empty
+};
+
 /// What a run did. Counts refer to this run; chunks_skipped were done by an earlier run.
 struct ParallelResult {
   std::string job_id;
@@ -173,6 +189,8 @@ struct ParallelResult {
   double rows_per_second = 0;
   std::vector<ChunkReport> chunks;  ///< the plan (filled for dry runs and runs alike)
   std::vector<std::string> errors;  ///< one line per failed chunk
+  /// A distributed run: each rank's share, rank 0 first; empty for a run in one process.
+  std::vector<RankShare> ranks;
   /// Success means complete: every planned row is in the target (`finished`). A dry run is ok
   /// when it planned.
   bool ok() const { return dry_run || (finished && chunks_failed == 0); }

@@ -18,6 +18,7 @@
 #include "cli/man_page.h"
 #include "cli/progress_setup.h"
 #include "cli/report.h"
+#include "dist/distributed.h"
 #include "parmap/parmap.h"
 #include "progress/ledger_report.h"
 
@@ -31,11 +32,21 @@ constexpr int kExitCancelled = 130;
 constexpr const char* kVersion = "parmap 0.1.0";
 
 std::atomic<bool> g_cancel{false};
+/// Rank 0 of a distributed run: a signal is most likely the launcher ending the job because a
+/// rank died, and the launcher may kill this process before it can print its summary.
+std::atomic<bool> g_mpi_rank0{false};
 
 // The first SIGINT/SIGTERM stops handing out chunks and rolls back those in flight; a second
 // one exits at once: the open transactions die with the connections, so no chunk is left
 // half written either way.
 extern "C" void on_signal(int) {
+  if (g_mpi_rank0.load() && !g_cancel.load()) {
+    static const char kHint[] =
+        "rank 0: stopped by a signal (the MPI launcher ends every rank when one dies): the run "
+        "is incomplete; rerun the same command, with or without mpirun, to resume\n";
+    // write(2) is safe in a signal handler; there is nothing to do if it fails.
+    [[maybe_unused]] const ssize_t n = write(STDERR_FILENO, kHint, sizeof kHint - 1);
+  }
   if (g_cancel.exchange(true)) _exit(kExitCancelled);
 }
 
@@ -52,6 +63,7 @@ struct RunFlags {
   cli::OutputFlags out;  ///< progress, logging
   bool verify = false;   ///< run --verify: compare source and target after loading
   bool ledger = false;   ///< verify --ledger: compare the target with the ledger's hashes
+  std::string distributed = "auto";  ///< run --distributed: auto, mpi or none
 };
 
 enum class Command { Run, Plan, Verify };
@@ -139,6 +151,12 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                  "abandon this job's unfinished run and start a new one (with --mode truncate "
                  "the target is emptied first; in append mode it is refused if the unfinished "
                  "run already committed rows)");
+    app.add_option("--distributed", f.distributed,
+                   "auto (default): one job across the processes of an MPI launcher (mpirun, "
+                   "srun) when one started this one; mpi: always through MPI; none: this "
+                   "process alone. Rank 0 plans, holds the source snapshot and hands out "
+                   "chunks; every rank runs its own workers; rank 0 prints the summary")
+        ->check(CLI::IsMember({"auto", "mpi", "none"}));
     app.add_flag("--verify", f.verify,
                  "after loading, compare source and target chunk range by chunk range (as "
                  "`parmap verify` does); exit 1 when a range differs");
@@ -235,22 +253,33 @@ void print(const std::string& out) { std::fwrite(out.data(), 1, out.size(), stdo
 
 int run_many(const RunFlags& f, cli::JobSet set, bool plan_only);
 
-int run_job(const RunFlags& f, bool plan_only) {
+/// `mpi`: the run is one of many processes of a distributed run (the summary is rank 0's).
+int run_job(const RunFlags& f, bool plan_only, dist::Session* mpi = nullptr) {
   if (!f.job_file.empty()) {
     cli::JobSet set = cli::load_job_set(f.job_file);
+    if (set.multi() && mpi) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("{} holds many jobs, which do not run distributed yet: run it "
+                              "without an MPI launcher, or one job at a time under it",
+                              f.job_file));
+    }
     if (set.multi()) return run_many(f, std::move(set), plan_only);
   }
   Job job = resolve_job(f, plan_only);
   cli::OutputFlags out = f.out;
   out.json_output = f.output == "json";
   std::optional<cli::ProgressOutput> progress;
-  if (!plan_only) {
+  if (!plan_only && (!mpi || mpi->rank() == 0)) {
     progress.emplace(out);
     progress->attach(job.opts);
   }
   const ParallelResult r =
-      execute_query_parallel(job.spec.source, job.query, job.spec.target, job.target_table.schema,
-                             job.target_table.name, job.opts);
+      mpi ? dist::run_distributed(*mpi, job.spec.source, job.query, job.spec.target,
+                                  job.target_table, job.opts)
+          : execute_query_parallel(job.spec.source, job.query, job.spec.target,
+                                   job.target_table.schema, job.target_table.name, job.opts);
+  // Another rank's errors are logged where they happen and are in rank 0's summary.
+  if (mpi && mpi->rank() != 0) return r.errors.empty() ? 0 : kExitFailure;
   progress.reset();  // the live line is gone before the summary and any error
   job.opts.on_progress = nullptr;
   std::optional<VerifyResult> checked;
@@ -433,6 +462,23 @@ int report_job(const ReportFlags& f) {
   return 0;
 }
 
+/// Whether `run` goes through MPI: --distributed mpi, or auto and a launcher started this
+/// process. Throws Error(Config) for a launcher's many processes and a build without MPI (each
+/// would run the whole job).
+bool wants_mpi(const RunFlags& f) {
+  if (f.distributed == "none") return false;
+  if (f.distributed == "mpi") return true;
+  const int size = dist::launcher_world_size();
+  if (size > 1 && !dist::built_with_mpi()) {
+    throw Error(ErrorKind::Config,
+                fmt::format("an MPI launcher started {} parmap processes, but this parmap was "
+                            "built without MPI, so each would run the whole job: build it with "
+                            "Open MPI, or pass --distributed none",
+                            size));
+  }
+  return size > 0 && dist::built_with_mpi();
+}
+
 int exit_code_for(const Error& e) {
   switch (e.kind()) {
     case ErrorKind::Config:
@@ -541,6 +587,7 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  bool distributed = false;  // run under MPI: set before its session starts
   try {
     register_builtin_drivers();
     if (*demo) return cli::run_demo(demo_opts);
@@ -555,10 +602,24 @@ int main(int argc, char** argv) {
     const bool verify_only = static_cast<bool>(*verify_cmd);
     const RunFlags& flags = plan_only ? plan_flags : verify_only ? verify_flags : run_flags;
     cli::setup_logging(flags.out);
+    if (*run && wants_mpi(run_flags)) {
+      distributed = true;
+      dist::Session mpi;
+      g_mpi_rank0 = mpi.rank() == 0;
+      // Every rank logs to its own stderr, which the launcher merges: say whose line it is.
+      spdlog::default_logger()->sinks().front()->set_pattern(
+          fmt::format("rank {}: %^%l%$: %v", mpi.rank()));
+      return run_job(flags, false, &mpi);
+    }
     return verify_only ? verify_job(flags) : run_job(flags, plan_only);
   } catch (const Error& e) {
     spdlog::error("{}", mask_password(e.what()));
-    if (e.kind() == ErrorKind::Cancelled) {
+    if (e.kind() == ErrorKind::Cancelled && distributed) {
+      // The launcher stops every rank when one dies, as it does on the user's Ctrl-C.
+      std::fprintf(stderr,
+                   "stopped: a rank died or the MPI job was cancelled; rerun the same command "
+                   "(with or without mpirun) to resume\n");
+    } else if (e.kind() == ErrorKind::Cancelled) {
       std::fprintf(stderr, "cancelled: rerun the same command to resume\n");
     }
     return exit_code_for(e);

@@ -124,6 +124,21 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
                            r.total_rows_processed, r.elapsed_seconds, r.rows_per_second,
                            r.workers_used, r.retries));
   if (!r.commit_groups.empty()) line("commits", r.commit_groups);
+  if (!r.ranks.empty()) {
+    line("ranks", fmt::format("{} (MPI): rank 0 planned, held the snapshot and handed out the "
+                              "chunks one at a time to the workers that asked",
+                              r.ranks.size()));
+    for (const RankShare& s : r.ranks) {
+      std::string cost;
+      if (s.rank > 0 && s.chunks > 0) {
+        cost = fmt::format(", {} messages, {:.2f} ms waited per chunk", s.messages,
+                           s.wait_ms / static_cast<double>(s.chunks));
+      }
+      out += fmt::format("  rank {:<4} {}: {} worker(s), {} chunks, {} rows{}{}\n", s.rank, s.host,
+                         s.workers, s.chunks, s.rows, cost,
+                         s.error.empty() ? "" : ", stopped: " + s.error);
+    }
+  }
   if (!r.workers_decision.empty()) line("workers", r.workers_decision);
   if (r.rows_rejected > 0) {
     line("rejected", fmt::format("{} row(s), written to {}", r.rows_rejected, r.reject_file));
@@ -184,6 +199,19 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"rows_per_second", r.rows_per_second},
                    {"errors", r.errors},
                    {"ok", r.ok()}};
+  if (!r.ranks.empty()) {
+    auto& ranks = j["ranks"] = nlohmann::json::array();
+    for (const RankShare& s : r.ranks) {
+      ranks.push_back({{"rank", s.rank},
+                       {"host", s.host},
+                       {"workers", s.workers},
+                       {"chunks", s.chunks},
+                       {"rows", s.rows},
+                       {"messages", s.messages},
+                       {"wait_ms", s.wait_ms},
+                       {"error", s.error}});
+    }
+  }
   if (options) {
     j["mode"] = to_string(options->mode);
     j["settings"] = config_json(options->config);

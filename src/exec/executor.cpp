@@ -157,7 +157,8 @@ void Executor::prepare() {
                             table_.display(), opts_.mode);
   }
   result_.job_id = job_id_;
-  if (!opts_.dry_run) lock_job();
+  // A following rank runs rank 0's run, whose process holds the lock.
+  if (!opts_.dry_run && follow_run_ == 0) lock_job();
   // One snapshot for planning and every chunk (decision 2); the coordinator's transaction
   // holds it open until the workers are done.
   if (!shared_snapshot_.empty()) {
@@ -220,6 +221,12 @@ void Executor::prepare() {
   const bool unfinished = job_ && !job_->finished;
   if (job_) stored = job_->plan;
   if (job_) committed = ledger.committed(job_id_);
+  if (follow_run_ > 0 && (!unfinished || job_->run != follow_run_)) {
+    throw Error(ErrorKind::Internal,
+                fmt::format("job '{}': rank 0's run {} is not in the ledger of {} as unfinished; "
+                            "this rank has nothing to follow",
+                            job_id_, follow_run_, table_.display()));
+  }
   if (opts_.fresh && unfinished && !committed.empty() && opts_.mode != TargetMode::Truncate) {
     int64_t rows = 0;
     for (const auto& [id, e] : committed) rows += e.rows;
@@ -232,7 +239,8 @@ void Executor::prepare() {
   }
   // verify compares the last run's chunks, finished or not.
   bool resume = job_ && !opts_.fresh && (unfinished || verifying_);
-  if (resume && !verifying_ && !committed.empty() && !stored->position_token.empty()) {
+  if (resume && !verifying_ && follow_run_ == 0 && !committed.empty() &&
+      !stored->position_token.empty()) {
     // Committed chunks were cut by physical position under an earlier snapshot: a row moved
     // since (UPDATE, VACUUM FULL) would be copied twice or never.
     if (auto moved = coord_src_->positions_moved(sql_, stored->position_token)) {
@@ -303,7 +311,9 @@ void Executor::prepare() {
   choose_path(*coord_src_, *coord_tgt_, src_schema, target_schema);
   // A target with one writer at a time (SQLite) gains nothing from longer transactions and
   // would hold its lock longer: chunks stay single there.
-  grouping_ = config_.chunk_size_auto && coord_tgt_->writer_lock() == nullptr;
+  // A distributed run hands out single chunks, so that every rank takes its share to the end.
+  grouping_ = config_.chunk_size_auto && coord_tgt_->writer_lock() == nullptr && !distributed_ &&
+              feed_ == nullptr;
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
     if (committed.count(c.index)) {
@@ -339,7 +349,7 @@ void Executor::plan_with_retries() {
     bool interrupted = false;
     auto plan_and_prepare = [&] {
       prepare();
-      if (!opts_.dry_run) {
+      if (!opts_.dry_run && follow_run_ == 0) {
         prepare_target(*coord_tgt_, out_schema_, target_schema_.has_value());
       }
     };
@@ -394,7 +404,7 @@ const ParallelResult& Executor::start() {
 
   // The job's lock lives on a session shared by the run's jobs: this one is not needed until
   // the finished stamp, and a run of hundreds of tables must not hold hundreds of them.
-  if (shared_lock_) coord_tgt_->close();
+  if (shared_lock_ || feed_) coord_tgt_->close();
   reject_path_ = opts_.reject_file.empty() ? job_id_ + ".rejects.jsonl" : opts_.reject_file;
   // Only the session that exported the snapshot must stay open: it holds it for the others.
   if (snapshot_.empty() || !shared_snapshot_.empty()) coord_src_->close();
@@ -439,6 +449,10 @@ ParallelResult Executor::finish() {
                                    : workers_decision_;
   }
   result_.commits = commits_;
+  if (!result_.ranks.empty()) {
+    result_.ranks.front().chunks = chunks_done_ - remote_chunks_;
+    result_.ranks.front().rows = rows_done_ - remote_rows_;
+  }
   if (grouping_ && commits_ > 0) {
     result_.commit_groups = fmt::format(
         "chunk_size auto: {} chunk(s) committed in {} transaction(s), up to {} consecutive "
@@ -592,6 +606,17 @@ double Executor::group_seconds() const {
 }
 
 ChunkGroup Executor::claim() {
+  if (feed_) {
+    // Rank 0 holds the queue; the answer may take a while, so no lock is held meanwhile.
+    const std::optional<uint32_t> index = feed_->next();
+    if (!index) return {};
+    for (const Chunk& c : plan_.chunks) {
+      if (c.index == *index) return {&c};
+    }
+    throw Error(ErrorKind::Internal,
+                fmt::format("job {}: rank 0 handed out chunk {}, which is not in the plan",
+                            job_id_, *index));
+  }
   std::lock_guard lock(claim_mu_);
   if (next_ >= queue_.size()) return {};
   const size_t left = queue_.size() - next_;
@@ -676,6 +701,63 @@ void Executor::chunk_committed(const Chunk& chunk, int64_t rows, int attempt) {
     done_.insert(chunk.index);
   }
   progress_.chunk_done(chunk, rows, attempt);
+  if (feed_) feed_->committed(chunk.index, rows, attempt);
+}
+
+std::optional<uint32_t> Executor::claim_for(int rank) {
+  const Chunk* chunk = nullptr;
+  {
+    std::lock_guard lock(claim_mu_);
+    if (stop_ || cancelled() || next_ >= queue_.size()) return std::nullopt;
+    chunk = queue_[next_++];
+  }
+  progress_.chunk_started_remote(*chunk, rank);
+  return chunk->index;
+}
+
+void Executor::remote_committed(int rank, uint32_t index, int64_t rows, int attempt) {
+  for (const Chunk* c : queue_) {
+    if (c->index != index) continue;
+    rows_done_ += rows;
+    ++chunks_done_;
+    ++commits_;
+    remote_chunks_ += 1;
+    remote_rows_ += rows;
+    {
+      std::lock_guard lock(done_mu_);
+      done_.insert(index);
+    }
+    progress_.chunk_done(*c, rows, attempt);
+    return;
+  }
+  spdlog::warn("job {}: rank {} reported chunk {}, which is not queued", job_id_, rank, index);
+}
+
+void Executor::remote_failed(int rank, uint32_t index, const std::string& error, bool refused) {
+  ++chunks_failed_;
+  if (refused) {
+    ++chunks_refused_;
+    stop_ = true;
+  }
+  for (const Chunk* c : queue_) {
+    if (c->index == index) progress_.chunk_failed(*c, config_.max_retries + 1, error);
+  }
+  std::lock_guard lock(errors_mu_);
+  result_.errors.push_back(fmt::format("rank {}: {}", rank, error));
+}
+
+ParallelResult Executor::leave() {
+  pool_.close_all_connections();
+  if (coord_src_) coord_src_->close();
+  if (coord_tgt_) coord_tgt_->close();
+  result_.total_rows_processed = rows_done_;
+  result_.chunks_done = chunks_done_;
+  result_.chunks_failed = chunks_failed_;
+  result_.chunks_refused = chunks_refused_;
+  result_.retries = retries_;
+  result_.commits = commits_;
+  result_.elapsed_seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+  return result_;
 }
 
 void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
@@ -743,6 +825,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
                                            table_.display(), e.what());
       spdlog::error("{}", line);
       progress_.chunk_failed(chunk, attempt + 1, e.what());
+      if (feed_) feed_->failed(chunk.index, line, e.kind() == ErrorKind::Data);
       std::lock_guard lock(errors_mu_);
       result_.errors.push_back(line);
       return;
@@ -754,6 +837,7 @@ void Executor::run_chunk(const Chunk& chunk, bool check_ledger) {
                                            chunk.describe(), table_.display(), e.what());
       spdlog::error("{}", line);
       progress_.chunk_failed(chunk, attempt + 1, e.what());
+      if (feed_) feed_->failed(chunk.index, line, false);
       std::lock_guard lock(errors_mu_);
       result_.errors.push_back(line);
       return;

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "exec/chunk_feed.h"
 #include "exec/ledger.h"
 #include "exec/watchdog.h"
 #include "parmap/parmap.h"
@@ -139,6 +140,37 @@ class Executor {
   ParallelResult finish();
   /// Compares source (or ledger) and target range by range; see verify_query_parallel.
   VerifyResult verify(bool against_ledger);
+
+  // A distributed run (src/dist/): rank 0 runs the job as start(), step() and finish() do and
+  // also hands chunks to the other ranks; each of those follows rank 0's run of the job.
+
+  /// Before start() on rank 0: chunks go out one at a time (no commit groups), so that every
+  /// rank takes its share to the end.
+  void distribute() { distributed_ = true; }
+  /// On rank 0, after start(): the next queued chunk for a worker of `rank`, or nullopt when
+  /// the queue is drained or the job stopped. Thread-safe.
+  std::optional<uint32_t> claim_for(int rank);
+  /// On rank 0: a worker of `rank` committed chunk `index`. Thread-safe.
+  void remote_committed(int rank, uint32_t index, int64_t rows, int attempt);
+  /// On rank 0: chunk `index` failed on `rank` after its retries. Thread-safe.
+  void remote_failed(int rank, uint32_t index, const std::string& error, bool refused);
+  /// Before start() on another rank: run rank 0's run `run` of job `job_id` as stored in the
+  /// target's ledger (the plan, not a new one), reading the source through `snapshot` ("" when
+  /// the engine has none), taking chunks from `feed` (which must outlive the run). start()
+  /// then neither locks the job nor writes to the target; throws Error(Internal) when the
+  /// ledger has no such unfinished run.
+  void follow(std::string job_id, int64_t run, std::string snapshot, ChunkFeed* feed) {
+    job_id_ = std::move(job_id);
+    follow_run_ = run;
+    shared_snapshot_ = std::move(snapshot);
+    feed_ = feed;
+  }
+  /// On a following rank, after its workers are joined: closes the sessions and returns the
+  /// rank's own counts (the run's result is rank 0's).
+  ParallelResult leave();
+  /// On rank 0, before finish(): each rank's share, rank 0 first (finish() fills in rank 0's
+  /// chunks and rows, and the job_finished event and the result carry them).
+  void record_ranks(std::vector<RankShare> ranks) { result_.ranks = std::move(ranks); }
 
  private:
   StoredPlan make_plan(Connection& src, const TableSchema& src_schema);
@@ -283,6 +315,10 @@ class Executor {
   std::set<uint32_t> done_;  ///< chunks committed by this invocation, under done_mu_
   std::mutex workers_mu_;
   std::map<std::thread::id, int> worker_numbers_;  ///< under workers_mu_
+  bool distributed_ = false;  ///< rank 0 of a distributed run
+  int64_t follow_run_ = 0;    ///< > 0: following rank 0's run of that number
+  ChunkFeed* feed_ = nullptr;  ///< a following rank's source of chunks
+  std::atomic<int64_t> remote_chunks_{0}, remote_rows_{0};  ///< committed by other ranks
   ProgressTracker progress_{opts_};  ///< the events sent to opts_.on_progress
   /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
   /// joined) before the connections it may interrupt.

@@ -34,6 +34,19 @@ void add_plan(nlohmann::ordered_json& j, const ParallelResult& r) {
 
 }  // namespace
 
+nlohmann::ordered_json ranks_json(const std::vector<RankShare>& ranks) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const RankShare& r : ranks) {
+    nlohmann::ordered_json j{{"rank", r.rank},         {"host", r.host},
+                             {"workers", r.workers},   {"chunks", r.chunks},
+                             {"rows", r.rows},         {"messages", r.messages},
+                             {"wait_ms", r.wait_ms}};
+    if (!r.error.empty()) j["error"] = r.error;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 nlohmann::ordered_json event_json(const ProgressEvent& ev) {
   nlohmann::ordered_json j{{"event", to_string(ev.kind)}, {"time", utc_now()}};
   const bool chunk = ev.kind == ProgressKind::ChunkStarted || ev.kind == ProgressKind::ChunkDone ||
@@ -42,6 +55,7 @@ nlohmann::ordered_json event_json(const ProgressEvent& ev) {
     j["chunk"] = ev.chunk_index;
     j["bounds"] = ev.bounds;
     j["worker"] = ev.worker;
+    if (ev.rank > 0) j["rank"] = ev.rank;
     j["attempt"] = ev.attempt;
   }
   if (ev.kind == ProgressKind::ChunkDone) {
@@ -64,6 +78,7 @@ nlohmann::ordered_json event_json(const ProgressEvent& ev) {
     j["unfinished_chunks"] = r.unfinished_chunks;
     j["errors"] = r.errors;
     j["reject_file"] = r.reject_file;
+    if (!r.ranks.empty()) j["ranks"] = ranks_json(r.ranks);
   }
   j["estimated_rows"] = ev.estimated_rows;
   j["rows_done"] = ev.rows_done;

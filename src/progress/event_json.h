@@ -13,4 +13,8 @@ namespace parmap {
 /// the summary. Pure; thread-safe.
 nlohmann::ordered_json event_json(const ProgressEvent& ev);
 
+/// A distributed run's shares, one object per rank: rank, host, workers, chunks, rows,
+/// messages, wait_ms (and error when the rank stopped early). The summary uses it too.
+nlohmann::ordered_json ranks_json(const std::vector<RankShare>& ranks);
+
 }  // namespace parmap

@@ -127,6 +127,7 @@ void ProgressTracker::fill_chunk(ProgressEvent& ev, const Chunk& chunk, bool fin
   auto it = running_.find(chunk.index);
   if (it == running_.end()) return;
   ev.worker = it->second.worker;
+  ev.rank = it->second.rank;
   ev.chunk_seconds = std::chrono::duration<double>(Clock::now() - it->second.started).count();
   if (finished) {
     release(it);
@@ -149,10 +150,26 @@ void ProgressTracker::chunk_started(const Chunk& chunk) {
     auto [it, added] =
         worker_ids_.try_emplace(std::this_thread::get_id(), static_cast<int>(worker_ids_.size()));
     // A chunk of a failed group starts again on its own: it is already running.
-    auto [run, fresh] = running_.try_emplace(chunk.index, Running{Clock::now(), it->second});
+    auto [run, fresh] = running_.try_emplace(chunk.index, Running{Clock::now(), it->second, 0});
     if (fresh && running_per_worker_[it->second]++ == 0) ++busy_;
   }
   if (chunk.index < bytes_.size()) bytes_[chunk.index] = 0;
+  ProgressEvent ev = event(ProgressKind::ChunkStarted);
+  fill_chunk(ev, chunk, false);
+  ev.attempt = 1;
+  on_progress_(ev);
+}
+
+void ProgressTracker::chunk_started_remote(const Chunk& chunk, int rank) {
+  if (!active()) return;
+  {
+    std::lock_guard lock(mu_);
+    // A lane per rank after this process's own workers' lanes, in order of first chunk.
+    auto [it, added] =
+        rank_lanes_.try_emplace(rank, workers_ + static_cast<int>(rank_lanes_.size()));
+    auto [run, fresh] = running_.try_emplace(chunk.index, Running{Clock::now(), it->second, rank});
+    if (fresh && running_per_worker_[it->second]++ == 0) ++busy_;
+  }
   ProgressEvent ev = event(ProgressKind::ChunkStarted);
   fill_chunk(ev, chunk, false);
   ev.attempt = 1;

@@ -38,6 +38,9 @@ class ProgressTracker {
   void start_job(const ParallelResult& plan, std::chrono::steady_clock::time_point started,
                  const std::atomic<int64_t>* rejected);
   void chunk_started(const Chunk& chunk);
+  /// A chunk handed to a worker of another rank of a distributed run: each rank is one
+  /// worker lane here, and the chunk's events carry the rank.
+  void chunk_started_remote(const Chunk& chunk, int rank);
   /// Bytes read for `chunk_index`'s current attempt (any thread).
   void add_bytes(uint32_t chunk_index, int64_t bytes) {
     if (chunk_index < bytes_.size())
@@ -59,6 +62,7 @@ class ProgressTracker {
   struct Running {
     std::chrono::steady_clock::time_point started;
     int worker = 0;
+    int rank = 0;
   };
   bool active() const { return static_cast<bool>(on_progress_) && started_flag_; }
   /// An event of `kind` with the run's counters filled in.
@@ -86,6 +90,7 @@ class ProgressTracker {
   mutable std::mutex mu_;
   std::map<uint32_t, Running> running_;        ///< under mu_
   std::map<std::thread::id, int> worker_ids_;  ///< under mu_: in order of first chunk
+  std::map<int, int> rank_lanes_;              ///< under mu_: other ranks' lanes, by rank
   std::map<int, int> running_per_worker_;      ///< under mu_: chunks running, by worker
 
   std::mutex timer_mu_;

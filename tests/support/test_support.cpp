@@ -227,6 +227,12 @@ void write_file(const std::string& path, const std::string& text) {
 
 RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env,
                      const std::function<bool()>& kill_when, int kill_signal) {
+  return run_program(PARMAP_BIN, args, env, kill_when, kill_signal);
+}
+
+RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env, const std::function<bool()>& kill_when,
+                      int kill_signal) {
   TempDir tmp;
   const std::string out_path = tmp.file("out"), err_path = tmp.file("err");
   const pid_t pid = fork();
@@ -237,7 +243,7 @@ RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std
     dup2(err, 2);
     for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> argv;
-    std::string bin = PARMAP_BIN;
+    std::string bin = program;
     argv.push_back(bin.data());
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -249,7 +255,7 @@ RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std
     for (;;) {
       if (waitpid(pid, &status, WNOHANG) == pid) break;
       if (kill_when()) {
-        kill(pid, kill_signal);
+        if (kill_signal != 0) kill(pid, kill_signal);
         waitpid(pid, &status, 0);
         break;
       }

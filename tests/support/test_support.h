@@ -69,6 +69,12 @@ struct RunResult {
 /// the process gets `kill_signal` (SIGKILL by default) as soon as it returns true.
 RunResult run_parmap(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
                      const std::function<bool()>& kill_when = {}, int kill_signal = 9);
+/// The same for another program (`program`: its path), e.g. a launcher that starts parmap.
+/// With `kill_signal` 0, `kill_when` returning true only ends the polling (it may signal a
+/// process of its own choosing) and the program is waited for.
+RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env = {},
+                      const std::function<bool()>& kill_when = {}, int kill_signal = 9);
 
 /// The test server URL in environment variable `env` ("" when unset). When it is unset and
 /// PARMAP_REQUIRE_SERVERS=1 (CI), records a test failure: a missing server must not pass as
