@@ -457,7 +457,8 @@ ParallelResult Executor::finish() {
     result_.commit_groups = fmt::format(
         "chunk_size auto: {} chunk(s) committed in {} transaction(s), up to {} consecutive "
         "chunks each, sized for about {:.0f} s at the measured rate",
-        result_.chunks_done, commits_.load(), largest_group_.load(), group_seconds());
+        result_.chunks_done, commits_.load(), std::max<size_t>(1, largest_group_.load()),
+        group_seconds());
   }
   if (result_.rows_rejected > 0) result_.reject_file = reject_path_;
   // Success is complete: every planned chunk committed (now or by an earlier invocation of
