@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "parmap/parmap.h"
+#include "support/mariadb_pg_support.h"
 #include "support/mariadb_support.h"
 #include "support/odbc_support.h"
 #include "support/pg_support.h"
@@ -67,29 +68,7 @@ ParallelOptions options(int workers, int64_t chunk, TargetMode mode) {
   return opts;
 }
 
-/// A MariaDB database and a PostgreSQL one, each the test's own.
-class MariadbPgTest : public test::MariadbTest {
- protected:
-  void SetUp() override {
-    test::MariadbTest::SetUp();
-    if (IsSkipped() || HasFailure()) return;
-    pg_base_ = test::server_url("PARMAP_PG_URL");
-    if (pg_base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set";
-    pg_admin_ = std::make_unique<Pg>(pg_base_);
-    pg_db_ = db_ + "_pg";
-    pg_admin_->exec("CREATE DATABASE " + pg_db_);
-    pg_ = std::make_unique<Pg>(pg_url());
-  }
-  void TearDown() override {
-    pg_.reset();
-    if (pg_admin_) pg_admin_->exec("DROP DATABASE IF EXISTS " + pg_db_ + " WITH (FORCE)");
-    test::MariadbTest::TearDown();
-  }
-  std::string pg_url() const { return test::url_with(pg_base_, pg_db_); }
-
-  std::string pg_base_, pg_db_;
-  std::unique_ptr<Pg> pg_admin_, pg_;
-};
+using test::MariadbPgTest;
 
 TEST_F(MariadbPgTest, MariadbToPostgresIsExactAndATruncateRerunIsToo) {
   const int64_t rows = test::test_rows();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support/mariadb_pg_support.h"
 #include "support/mariadb_support.h"
 #include "support/pg_support.h"
 #include "support/test_support.h"
@@ -94,6 +95,16 @@ nlohmann::json summary_of(const test::RunResult& r) {
   }
 }
 
+/// parmap run arguments copying `query` into the target's table items: 2 workers a rank,
+/// chunks of 1,000 rows, parallel from 10 rows, the JSON summary.
+std::vector<std::string> copy_args(const std::string& source, const std::string& query,
+                                   const std::string& target) {
+  return {"--source",   source,  "--query",       query, "--partition-column", "id",
+          "--target",   target,  "--target-table", "items", "--workers",         "2",
+          "--chunk-size", "1000", "--min-rows-for-parallel", "10", "--output", "json",
+          "--progress", "none"};
+}
+
 class MpiTestPostgres : public test::PgTwoDatabasesTest {
  protected:
   void SetUp() override {
@@ -112,26 +123,9 @@ class MpiTestPostgres : public test::PgTwoDatabasesTest {
         "data bytea, note text)");
   }
   std::vector<std::string> args() const {
-    return {"--source",
-            src_url(),
-            "--query",
-            std::string("SELECT * FROM items WHERE ") + kPgSlow + " ORDER BY id",
-            "--partition-column",
-            "id",
-            "--target",
-            dst_url(),
-            "--target-table",
-            "items",
-            "--workers",
-            "2",
-            "--chunk-size",
-            "1000",
-            "--min-rows-for-parallel",
-            "10",
-            "--output",
-            "json",
-            "--progress",
-            "none"};
+    return copy_args(src_url(),
+                     std::string("SELECT * FROM items WHERE ") + kPgSlow + " ORDER BY id",
+                     dst_url());
   }
   static constexpr int64_t kRows = 60000;
 };
@@ -190,26 +184,12 @@ TEST_F(MpiTestPostgres, ARankKilledMidRunFailsTheRunAndAPlainRerunCompletesIt) {
             << " rows in; a plain rerun made it exact\n";
 }
 
-class MpiTestMariadb : public test::MariadbTest {
+class MpiTestMariadb : public test::MariadbPgTest {
  protected:
   void SetUp() override {
     if (mpi_missing()) GTEST_SKIP() << "parmap was built without MPI";
-    test::MariadbTest::SetUp();
-    if (IsSkipped() || HasFailure()) return;
-    pg_base_ = test::server_url("PARMAP_PG_URL");
-    if (pg_base_.empty()) GTEST_SKIP() << "PARMAP_PG_URL is not set";
-    pg_admin_ = std::make_unique<Pg>(pg_base_);
-    pg_db_ = db_ + "_pg";
-    pg_admin_->exec("CREATE DATABASE " + pg_db_);
-    pg_ = std::make_unique<Pg>(test::url_with(pg_base_, pg_db_));
+    test::MariadbPgTest::SetUp();
   }
-  void TearDown() override {
-    pg_.reset();
-    if (pg_admin_) pg_admin_->exec("DROP DATABASE IF EXISTS " + pg_db_ + " WITH (FORCE)");
-    test::MariadbTest::TearDown();
-  }
-  std::string pg_base_, pg_db_;
-  std::unique_ptr<Pg> pg_admin_, pg_;
 };
 
 TEST_F(MpiTestMariadb, ThreeRanksCopyAMariadbSourceExactly) {
@@ -228,26 +208,7 @@ TEST_F(MpiTestMariadb, ThreeRanksCopyAMariadbSourceExactly) {
   const std::string want = my_->scalar(
       "SELECT CONCAT(COUNT(*), ':', SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', id, name, amount, "
       "day, COALESCE(note, '~'))), 1, 15), 16, 10) AS DECIMAL(30)))) FROM items");
-  const test::RunResult r = mpirun({"--source",
-                                    my_url(),
-                                    "--query",
-                                    kMySlowQuery,
-                                    "--partition-column",
-                                    "id",
-                                    "--target",
-                                    test::url_with(pg_base_, pg_db_),
-                                    "--target-table",
-                                    "items",
-                                    "--workers",
-                                    "2",
-                                    "--chunk-size",
-                                    "1000",
-                                    "--min-rows-for-parallel",
-                                    "10",
-                                    "--output",
-                                    "json",
-                                    "--progress",
-                                    "none"});
+  const test::RunResult r = mpirun(copy_args(my_url(), kMySlowQuery, pg_url()));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const nlohmann::json summary = summary_of(r);
   EXPECT_EQ(summary["total_rows_processed"].get<int64_t>(), kRows);
