@@ -32,3 +32,46 @@ bench_pg_start() {
   dst=${admin%/*}/bench_dst
   sql "$admin" -c "CREATE DATABASE bench_src" -c "CREATE DATABASE bench_dst"
 }
+
+# pg_checksum URL TABLE: "count:md5 of the sorted per-row md5s" of a table, computed by
+# PostgreSQL ("-" for the md5 of an empty table).
+pg_checksum() {
+  sql "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(md5($2::text), ''
+    ORDER BY md5($2::text))), '-') FROM $2"
+}
+
+# json_flag KEY FILE: true/false/unknown, from parmap's --output json summary.
+json_flag() {
+  grep -o "\"$1\": *[a-z]*" "$2" | grep -o '[a-z]*$' || echo unknown
+}
+
+# bench_time NAME COMMAND...: runs the command under /usr/bin/time -v with its output in
+# $dir/out.txt and $dir/err.txt; sets bench_secs and bench_rss (MB); on failure prints its
+# stderr and exits.
+bench_time() {
+  local name=$1
+  shift
+  /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || {
+    echo "$name failed:" >&2
+    cat "$dir/err.txt" >&2
+    exit 1
+  }
+  bench_secs=$(elapsed_seconds "$dir/time.txt")
+  bench_rss=$(peak_rss_mb "$dir/time.txt")
+}
+
+# bench_table ROWS "NAME|seconds|RSS MB|check"...: the markdown table of runs, the first
+# one the reference the others' ratio is to.
+bench_table() {
+  local rows=$1 ref_secs name secs rss check r
+  shift
+  ref_secs=$(echo "$1" | cut -d'|' -f2)
+  echo "| run | seconds | rows/s | ratio to reference | peak RSS MB | check |"
+  echo "| --- | ---: | ---: | ---: | ---: | --- |"
+  for r in "$@"; do
+    IFS='|' read -r name secs rss check <<<"$r"
+    awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v rows="$rows" -v ref="$ref_secs" \
+      'BEGIN { if (s <= 0) s = 0.01
+               printf "| %s | %.2f | %.0f | %.2f | %s | %s |\n", n, s, rows / s, s / ref, m, c }'
+  done
+}

@@ -46,19 +46,11 @@ else
   sql "$dst" -c "CREATE TABLE t ($columns)"
 fi
 
-checksum() {  # URL -> "count:md5 of the sorted per-row md5s", computed by PostgreSQL
-  sql "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(md5(t::text), ''
-    ORDER BY md5(t::text))), '-') FROM t"
-}
-expected=$(checksum "$src")
+expected=$(pg_checksum "$src" t)
 if [ "${expected%%:*}" != "$rows" ]; then
   echo "the source has ${expected%%:*} rows, not $rows" >&2
   exit 1
 fi
-
-json_flag() {  # KEY FILE -> true/false/unknown, from parmap's --output json summary
-  grep -o "\"$1\": *[a-z]*" "$2" | grep -o '[a-z]*$' || echo unknown
-}
 
 measure() {  # NAME FAST(true/false/-) PARALLEL(true/false/-) COMMAND...
   local name=$1 want_fast=$2 want_parallel=$3
@@ -66,15 +58,9 @@ measure() {  # NAME FAST(true/false/-) PARALLEL(true/false/-) COMMAND...
   # An empty target, no ledger, and the source's pages flushed, for every run alike.
   sql "$dst" -c "TRUNCATE t" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs, parmap_runs"
   sql "$admin" -c "CHECKPOINT"
-  /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || {
-    echo "$name failed:" >&2
-    cat "$dir/err.txt" >&2
-    exit 1
-  }
-  local secs rss got check
-  secs=$(elapsed_seconds "$dir/time.txt")
-  rss=$(peak_rss_mb "$dir/time.txt")
-  got=$(checksum "$dst")
+  bench_time "$name" "$@"
+  local got check
+  got=$(pg_checksum "$dst" t)
   if [ "$got" = "$expected" ]; then check=equal; else check="DIFFERENT ($got)"; fi
   # parmap says what it did (--output json): a typed run on the fast path, or a serial run
   # in the 4 workers row, would measure the wrong thing.
@@ -87,7 +73,7 @@ measure() {  # NAME FAST(true/false/-) PARALLEL(true/false/-) COMMAND...
     got_parallel=$(json_flag parallel "$dir/out.txt")
     [ "$got_parallel" = "$want_parallel" ] || check="$check, NOT AS ASKED (parallel: $got_parallel)"
   fi
-  echo "$name|$secs|$rss|$check"
+  echo "$name|$bench_secs|$bench_rss|$check"
 }
 
 results=()
@@ -188,16 +174,10 @@ wide_measure() {  # NAME COMMAND...
   shift
   sql "$dst" -c "TRUNCATE wide" -c "DROP TABLE IF EXISTS parmap_ledger, parmap_jobs, parmap_runs"
   sql "$admin" -c "CHECKPOINT"
-  /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/out.txt" 2>"$dir/err.txt" || {
-    echo "$name failed:" >&2
-    cat "$dir/err.txt" >&2
-    exit 1
-  }
-  local secs rss check=equal
-  secs=$(elapsed_seconds "$dir/time.txt")
-  rss=$(peak_rss_mb "$dir/time.txt")
+  bench_time "$name" "$@"
+  local check=equal
   [ "$(wide_check "$dst")" = "$wide_expected" ] || check=DIFFERENT
-  echo "$name|$secs|$rss|$check"
+  echo "$name|$bench_secs|$bench_rss|$check"
 }
 wide=()
 wide+=("$(wide_measure "wide: psql COPY TO binary piped to COPY FROM (reference)" bash -c "
@@ -219,7 +199,6 @@ for size in 50000 1000; do
     --workers 2 --chunk-size "$size" --min-rows-for-parallel 1000 -q)")
 done
 
-ref_secs=$(echo "${results[0]}" | cut -d'|' -f2)
 durability="durable: fsync, synchronous commit and full page writes on"
 [ "$durable" = 1 ] || durability="fsync off"
 key_text="with its primary key"
@@ -227,14 +206,7 @@ key_text="with its primary key"
 echo "PostgreSQL 15 to PostgreSQL 15 (one local server, $durability; target $key_text)," \
   "$rows rows of 12 mixed columns, chunks of $chunk rows, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo
-echo "| run | seconds | rows/s | ratio to reference | peak RSS MB | check |"
-echo "| --- | ---: | ---: | ---: | ---: | --- |"
-for r in "${results[@]}"; do
-  IFS='|' read -r name secs rss check <<<"$r"
-  awk -v n="$name" -v s="$secs" -v m="$rss" -v c="$check" -v rows="$rows" -v ref="$ref_secs" \
-    'BEGIN { if (s <= 0) s = 0.01
-             printf "| %s | %.2f | %.0f | %.2f | %s | %s |\n", n, s, rows / s, s / ref, m, c }'
-done
+bench_table "$rows" "${results[@]}"
 
 wide_ref=$(echo "${wide[0]}" | cut -d'|' -f2)
 echo
