@@ -40,7 +40,8 @@ std::string_view cell(const PGresult* result, int row, int col);
 /// A result's cell read as an integer (0 when it is not one).
 int64_t cell_int(const PGresult* result, int row, int col);
 
-/// Whether a query's column is `name` (exact first, then case-insensitive).
+/// The index of the column named `name` (an exact match first, then case-insensitive), or
+/// -1 when there is none.
 int find_column(const std::vector<PgColumn>& columns, std::string_view name);
 
 /// The columns' names separated by ", ", for messages.
