@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include "common/temporal.h"
 
 namespace parmap {
@@ -182,6 +184,17 @@ const char* sqlite_type_name(ColumnType type) {
       return "TEXT";
   }
   return "";
+}
+
+std::string_view strip_sql(std::string_view sql) {
+  while (!sql.empty() &&
+         (std::isspace(static_cast<unsigned char>(sql.back())) != 0 || sql.back() == ';')) {
+    sql.remove_suffix(1);
+  }
+  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front())) != 0) {
+    sql.remove_prefix(1);
+  }
+  return sql;
 }
 
 }  // namespace parmap

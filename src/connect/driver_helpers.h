@@ -64,4 +64,8 @@ void append_temporal_text(Column& column, std::string_view text, ZeroDates zero_
 Error missing_key_column(std::string_view where, std::string_view column,
                          const TableSchema& schema, ErrorContext context);
 
+/// `sql` without surrounding white space and trailing semicolons: the forms that wrap a
+/// query ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
+std::string_view strip_sql(std::string_view sql);
+
 }  // namespace parmap

@@ -37,17 +37,6 @@ std::string text_attribute(Statement& stmt, SQLSMALLINT index, SQLUSMALLINT fiel
 
 }  // namespace
 
-std::string_view strip_sql(std::string_view sql) {
-  while (!sql.empty() &&
-         (std::isspace(static_cast<unsigned char>(sql.back())) != 0 || sql.back() == ';')) {
-    sql.remove_suffix(1);
-  }
-  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front())) != 0) {
-    sql.remove_prefix(1);
-  }
-  return sql;
-}
-
 std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql) {
   SQLSMALLINT count = 0;
   stmt.check(SQLNumResultCols(stmt.get(), &count), "describe the result", sql);

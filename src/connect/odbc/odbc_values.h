@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connect/driver_helpers.h"
 #include "connect/odbc/odbc_handles.h"
 #include "parmap/batch.h"
 #include "parmap/connection.h"
@@ -55,8 +56,5 @@ std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQ
 Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
                  std::string_view sql, std::string& scratch);
 
-/// `sql` without trailing semicolons and surrounding white space, for the wrapped forms
-/// ("SELECT ... FROM (<sql>) AS src").
-std::string_view strip_sql(std::string_view sql);
 
 }  // namespace parmap::odbc

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connect/driver_helpers.h"
 #include "connect/postgres/pg_connection.h"
 #include "connect/postgres/pg_copy.h"
 #include "connect/postgres/pg_session.h"
@@ -19,9 +20,6 @@ namespace parmap::pg {
 /// The savepoint PgConnection::guarded runs under.
 inline constexpr std::string_view kGuardSavepoint = "parmap_guard";
 
-/// `sql` without surrounding white space and trailing semicolons.
-/// The wrapped forms ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
-std::string_view strip_sql(std::string_view sql);
 
 /// A double as PostgreSQL's float8 input reads it: NaN, Infinity, -Infinity, or the shortest
 /// text that reads back as the same value.

@@ -38,17 +38,6 @@ std::string hex_bytea(std::string_view bytes) {
 
 }  // namespace
 
-std::string_view strip_sql(std::string_view sql) {
-  while (!sql.empty() &&
-         (std::isspace(static_cast<unsigned char>(sql.back())) != 0 || sql.back() == ';')) {
-    sql.remove_suffix(1);
-  }
-  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front())) != 0) {
-    sql.remove_prefix(1);
-  }
-  return sql;
-}
-
 std::string format_double(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
