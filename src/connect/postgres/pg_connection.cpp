@@ -254,13 +254,7 @@ std::vector<std::vector<Value>> PgConnection::query(std::string_view sql,
   if (!params.empty()) {
     size_t count = 0;
     text = rewrite_placeholders(sql, count, [](size_t i) { return fmt::format("${}", i + 1); });
-    if (count != params.size()) {
-      throw Error(ErrorKind::Config,
-                  fmt::format("postgresql {}: the statement has {} '?' placeholders but {} "
-                              "parameters were given",
-                              url_, count, params.size()),
-                  {}, pg_context(sql));
-    }
+    if (count != params.size()) throw placeholders_mismatch(url_, sql, count, params.size());
   }
   auto run = [&] {
     ResultPtr result = exec_params(text, params, "query");

@@ -21,6 +21,11 @@ namespace parmap::pg {
 inline constexpr std::string_view kGuardSavepoint = "parmap_guard";
 
 
+/// The Error(Config) for a statement whose `?` placeholders and parameters differ in number;
+/// `url` is the masked URL.
+Error placeholders_mismatch(std::string_view url, std::string_view sql, size_t placeholders,
+                            size_t params);
+
 /// A double as PostgreSQL's float8 input reads it: NaN, Infinity, -Infinity, or the shortest
 /// text that reads back as the same value.
 std::string format_double(double v);

@@ -55,6 +55,15 @@ std::string param_text(const Value& value) {
 
 // ---------------------------------------------------------------------------------------
 
+Error placeholders_mismatch(std::string_view url, std::string_view sql, size_t placeholders,
+                            size_t params) {
+  return Error(ErrorKind::Config,
+               fmt::format("postgresql {}: the statement has {} '?' placeholders but {} "
+                           "parameters were given",
+                           url, placeholders, params),
+               {}, pg_context(sql));
+}
+
 std::string rewrite_placeholders(std::string_view sql, size_t& count,
                                  const std::function<std::string(size_t)>& replace) {
   std::string out;
@@ -172,13 +181,7 @@ std::string PgConnection::inline_params(std::string_view sql, const std::vector<
   std::string out = rewrite_placeholders(sql, count, [&](size_t i) {
     return i < params.size() ? literal(params[i]) : std::string("?");
   });
-  if (count != params.size()) {
-    throw Error(ErrorKind::Config,
-                fmt::format("postgresql {}: the statement has {} '?' placeholders but {} "
-                            "parameters were given",
-                            url_, count, params.size()),
-                {}, pg_context(sql));
-  }
+  if (count != params.size()) throw placeholders_mismatch(url_, sql, count, params.size());
   return out;
 }
 
