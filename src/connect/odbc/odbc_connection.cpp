@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "connect/driver_helpers.h"
 #include "connect/odbc/odbc_params.h"
 #include "connect/odbc/odbc_row_sink.h"
 #include "connect/odbc/odbc_row_source.h"

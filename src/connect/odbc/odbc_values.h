@@ -10,7 +10,6 @@
 #include <string_view>
 #include <vector>
 
-#include "connect/driver_helpers.h"
 #include "connect/odbc/odbc_handles.h"
 #include "parmap/batch.h"
 #include "parmap/connection.h"
@@ -55,6 +54,5 @@ std::optional<std::string> get_long_data(Statement& stmt, SQLUSMALLINT index, SQ
 /// int64 stays text.
 Value read_value(Statement& stmt, SQLUSMALLINT index, const ResultColumn& column,
                  std::string_view sql, std::string& scratch);
-
 
 }  // namespace parmap::odbc

@@ -51,56 +51,57 @@ double cell_double(const PGresult* result, int row, int col) {
   return v;
 }
 
-/// The first plan node (top-down) that applies a condition mentioning $1 without being a
-/// scan of a relation, or "" when every such condition sits in a scan.
-std::string node_filtering_above_scan(const nlohmann::json& node) {
-  static constexpr std::array<std::string_view, 10> kScans = {
-      "Seq Scan", "Index Scan",     "Index Only Scan", "Bitmap Index Scan", "Bitmap Heap Scan",
-      "Tid Scan", "Tid Range Scan", "Sample Scan",     "Foreign Scan",      "Custom Scan"};
-  static constexpr std::array<std::string_view, 8> kConditions = {
-      "Filter",   "Join Filter", "Index Cond",      "Recheck Cond",
-      "TID Cond", "Hash Cond",   "One-Time Filter", "Run Condition"};
+/// Whether the plan node's `key` is a condition mentioning the chunk's first parameter ($1).
+bool mentions_param(const nlohmann::json& node, std::string_view key) {
+  const auto it = node.find(std::string(key));
+  return it != node.end() && it->is_string() &&
+         it->get<std::string>().find("$1") != std::string::npos;
+}
+
+/// The first non-empty answer of `visit` over the plan tree, top-down, or "" when none.
+template <typename Visit>
+std::string first_in_plan(const nlohmann::json& node, const Visit& visit) {
   if (!node.is_object()) return {};
-  const std::string type = node.value("Node Type", std::string());
-  const bool scan = std::find(kScans.begin(), kScans.end(), type) != kScans.end();
-  if (!scan) {
-    for (std::string_view key : kConditions) {
-      const auto it = node.find(std::string(key));
-      if (it != node.end() && it->is_string() &&
-          it->get<std::string>().find("$1") != std::string::npos) {
-        return type;
-      }
-    }
-  }
+  std::string found = visit(node);
+  if (!found.empty()) return found;
   const auto plans = node.find("Plans");
   if (plans != node.end() && plans->is_array()) {
     for (const nlohmann::json& child : *plans) {
-      std::string found = node_filtering_above_scan(child);
+      found = first_in_plan(child, visit);
       if (!found.empty()) return found;
     }
   }
   return {};
 }
 
+/// The first plan node (top-down) that applies a condition mentioning $1 without being a
+/// scan of a relation, or "" when every such condition sits in a scan.
+std::string node_filtering_above_scan(const nlohmann::json& plan) {
+  static constexpr std::array<std::string_view, 10> kScans = {
+      "Seq Scan", "Index Scan",     "Index Only Scan", "Bitmap Index Scan", "Bitmap Heap Scan",
+      "Tid Scan", "Tid Range Scan", "Sample Scan",     "Foreign Scan",      "Custom Scan"};
+  static constexpr std::array<std::string_view, 8> kConditions = {
+      "Filter",   "Join Filter", "Index Cond",      "Recheck Cond",
+      "TID Cond", "Hash Cond",   "One-Time Filter", "Run Condition"};
+  return first_in_plan(plan, [](const nlohmann::json& node) -> std::string {
+    const std::string type = node.value("Node Type", std::string());
+    if (std::find(kScans.begin(), kScans.end(), type) != kScans.end()) return {};
+    for (std::string_view key : kConditions) {
+      if (mentions_param(node, key)) return type;
+    }
+    return {};
+  });
+}
+
 /// The relation of the first sequential scan (top-down) that applies a condition mentioning
 /// $1 as a filter, or "" when there is none.
-std::string relation_scanned_for_filter(const nlohmann::json& node) {
-  if (!node.is_object()) return {};
-  if (node.value("Node Type", std::string()) == "Seq Scan") {
-    const auto filter = node.find("Filter");
-    if (filter != node.end() && filter->is_string() &&
-        filter->get<std::string>().find("$1") != std::string::npos) {
-      return node.value("Relation Name", std::string("a table"));
+std::string relation_scanned_for_filter(const nlohmann::json& plan) {
+  return first_in_plan(plan, [](const nlohmann::json& node) -> std::string {
+    if (node.value("Node Type", std::string()) != "Seq Scan" || !mentions_param(node, "Filter")) {
+      return {};
     }
-  }
-  const auto plans = node.find("Plans");
-  if (plans != node.end() && plans->is_array()) {
-    for (const nlohmann::json& child : *plans) {
-      std::string found = relation_scanned_for_filter(child);
-      if (!found.empty()) return found;
-    }
-  }
-  return {};
+    return node.value("Relation Name", std::string("a table"));
+  });
 }
 
 /// "Plan Rows" of the top node of an EXPLAIN (FORMAT JSON) document.
