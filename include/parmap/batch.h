@@ -1,7 +1,10 @@
 // Values, column types and the columnar Batch that sources yield and sinks write.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -136,6 +139,82 @@ struct Batch {
   Batch empty_like() const;
   /// A copy of rows [begin, end) only: O(end - begin), whatever the batch's size.
   Batch slice(size_t begin, size_t end) const;
+};
+
+/// One row's hash, value by value: FNV-1a-64 over the row's type-tagged values in column order
+/// (text and blobs carry their length, so that ("ab", "c") and ("a", "bc") differ), finalised
+/// with splitmix64. hash_row and hash_rows are built on it; a reader with no Batch (an
+/// in-engine copy) hashes the same values to the same hash with it.
+class RowHasher {
+ public:
+  void add_null() { byte('N'); }
+  void add_int(int64_t v) {
+    byte('I');
+    u64(static_cast<uint64_t>(v));
+  }
+  void add_double(double d) {
+    // Equal reals hash equally: -0.0 == 0.0, and every NaN is the same NaN.
+    if (d == 0.0) d = 0.0;
+    if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    byte('D');
+    u64(bits);
+  }
+  void add_text(std::string_view s) {
+    byte('T');
+    bytes(s);
+  }
+  void add_blob(std::string_view s) {
+    byte('B');
+    bytes(s);
+  }
+  void add(const Value& v) {
+    switch (v.storage().index()) {
+      case 0:
+        add_null();
+        break;
+      case 1:
+        add_int(v.as_int());
+        break;
+      case 2:
+        add_double(v.as_double());
+        break;
+      case 3:
+        add_text(v.as_text());
+        break;
+      default:
+        add_blob(v.as_blob().bytes);
+        break;
+    }
+  }
+  uint64_t finish() const {
+    // splitmix64's finaliser: spreads FNV's weak low-entropy bits over all 64 bits so that
+    // sums of row hashes do not cancel in structured ways.
+    uint64_t x = h_ + 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
+
+ private:
+  static constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+  static constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+
+  void byte(unsigned char c) {
+    h_ ^= c;
+    h_ *= kFnvPrime;
+  }
+  void u64(uint64_t v) {
+    // Little-endian byte order regardless of host, so hashes compare across machines.
+    for (int i = 0; i < 8; ++i) byte(static_cast<unsigned char>(v >> (8 * i)));
+  }
+  void bytes(std::string_view s) {
+    u64(s.size());
+    for (unsigned char c : s) byte(c);
+  }
+
+  uint64_t h_ = kFnvOffset;
 };
 
 /// Order-independent content hash of a batch's rows: the wrapping sum of each row's

@@ -150,6 +150,21 @@ struct Capabilities {
   bool block_ranges = false;  ///< position_key ranges are answered by a range scan, not a full one
 };
 
+/// What Connection::attach_source found.
+struct AttachedSource {
+  /// The source query as the target's session must run it (its table named in the attached
+  /// database, say); chunk queries are built on it. "" when the path cannot run.
+  std::string sql;
+  /// Why the in-engine path cannot run (the session is left as it was); "" when it can.
+  std::string problem;
+};
+
+/// What one in-engine copy (Connection::copy_local) wrote.
+struct LocalCopyResult {
+  int64_t rows = 0;
+  uint64_t hash = 0;  ///< hash_rows of the rows as the source's open_source would read them
+};
+
 /// Yields the rows of one query in batches. Owned by one worker; not thread-safe.
 class RowSource {
  public:
@@ -353,6 +368,24 @@ class Connection {
   /// Takes a native stream into `table`'s `columns`. Throws Error(Internal) when unsupported.
   virtual std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
                                                        const std::vector<std::string>& columns);
+
+  /// The in-engine path, a target-side capability: when this session can read the source's
+  /// database itself, a chunk's rows need never leave the engine (SQLite: the source's file
+  /// ATTACHed to the target's session, one INSERT ... SELECT per chunk). Makes this session
+  /// ready for copy_local() from `source` running `sql` into `target` (outside any
+  /// transaction). Cheap once ready.
+  virtual AttachedSource attach_source(Connection& source, std::string_view sql,
+                                       const TableRef& target);
+  /// Undoes attach_source(), outside any transaction; nothing when not attached.
+  virtual void detach_source() {}
+  /// Inserts the rows of `sql` (a chunk query of the attached source, with `params`) into
+  /// `table`'s `columns`, position by position, inside the caller's transaction. Returns the
+  /// rows written and their hash_rows() as the source's open_source() would have read them
+  /// (the ledger's value hash). `on_rows(rows, bytes)` is called every few thousand rows; it
+  /// may throw (a cancel) to stop the statement. Throws Error(Internal) when unsupported.
+  virtual LocalCopyResult copy_local(const TableRef& table, const std::vector<std::string>& columns,
+                                     std::string_view sql, const std::vector<Value>& params,
+                                     const std::function<void(int64_t, int64_t)>& on_rows);
 
   /// For engines that take one writer at a time: the lock that every writer to the
   /// same database holds from begin() to commit(). nullptr when writers may overlap.

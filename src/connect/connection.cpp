@@ -324,6 +324,16 @@ std::unique_ptr<NativeSink> Connection::open_native_sink(const TableRef&,
   throw Error(ErrorKind::Internal, fmt::format("{} has no native bulk stream", engine()));
 }
 
+AttachedSource Connection::attach_source(Connection& source, std::string_view, const TableRef&) {
+  return {"", fmt::format("{} to {} has no in-engine copy", source.engine(), engine())};
+}
+
+LocalCopyResult Connection::copy_local(const TableRef&, const std::vector<std::string>&,
+                                       std::string_view, const std::vector<Value>&,
+                                       const std::function<void(int64_t, int64_t)>&) {
+  throw Error(ErrorKind::Internal, fmt::format("{} has no in-engine copy", engine()));
+}
+
 std::string quote_ansi_identifier(std::string_view name) {
   std::string quoted;
   quoted.reserve(name.size() + 2);

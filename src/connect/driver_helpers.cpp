@@ -197,4 +197,16 @@ std::string_view strip_sql(std::string_view sql) {
   return sql;
 }
 
+void start_batch(Batch& out, const TableSchema& schema, size_t reserve) {
+  out.columns.resize(schema.columns.size());
+  for (size_t i = 0; i < schema.columns.size(); ++i) {
+    Column& column = out.columns[i];
+    column.clear();
+    column.name = schema.columns[i].name;
+    column.type = schema.columns[i].type;
+    column.declared_type = schema.columns[i].declared_type;
+    column.reserve(reserve);
+  }
+}
+
 }  // namespace parmap

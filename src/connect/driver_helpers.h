@@ -64,6 +64,11 @@ void append_temporal_text(Column& column, std::string_view text, ZeroDates zero_
 Error missing_key_column(std::string_view where, std::string_view column,
                          const TableSchema& schema, ErrorContext context);
 
+/// Empties `out` into one column per `schema` column, typed by it (a previous batch may have
+/// turned a column into Any; each batch starts typed), with room for `reserve` rows: the start
+/// of a source's next batch.
+void start_batch(Batch& out, const TableSchema& schema, size_t reserve);
+
 /// `sql` without surrounding white space and trailing semicolons: the forms that wrap a
 /// query ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
 std::string_view strip_sql(std::string_view sql);

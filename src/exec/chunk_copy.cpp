@@ -74,11 +74,47 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
   return rows;
 }
 
+std::vector<int64_t> Executor::copy_group_local(const ChunkGroup& group, int attempt,
+                                                const std::string& local_sql, Connection& src,
+                                                Connection& tgt) {
+  std::vector<int64_t> rows(group.size());
+  std::vector<ChunkStamp> stamps(group.size(), ChunkStamp{"", worker_number(), attempt});
+  in_write_transaction(tgt, [&] {
+    std::vector<uint64_t> hashes(group.size());
+    for (size_t i = 0; i < group.size(); ++i) {
+      std::vector<Value> params;
+      stamps[i].started_at = now_utc_millis();
+      const std::string sql = src.chunk_query(local_sql, *group[i], params);
+      const uint32_t index = group[i]->index;
+      const LocalCopyResult copied =
+          tgt.copy_local(table_, out_columns_, sql, params, [&](int64_t, int64_t bytes) {
+            if (cancelled()) {
+              throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", group[i]->describe()));
+            }
+            progress_.add_bytes(index, bytes);
+          });
+      rows[i] = copied.rows;
+      hashes[i] = copied.hash;
+    }
+    Ledger ledger(tgt);
+    for (size_t i = 0; i < group.size(); ++i) {
+      ledger.record_chunk(job_id_, *group[i], rows[i], rows[i], HashKind::Values, hashes[i],
+                          stamps[i]);
+    }
+  });
+  return rows;
+}
+
 std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) {
   Connection& src = pool_.get_source_connection();
   Connection& tgt = pool_.get_target_connection();
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
   if (fast_path_) return copy_group_native(group, attempt, src, tgt);
+  // A session that cannot attach the source now (it is new since the plan) copies typed.
+  if (local_path_) {
+    const AttachedSource attached = tgt.attach_source(src, sql_, table_);
+    if (attached.problem.empty()) return copy_group_local(group, attempt, attached.sql, src, tgt);
+  }
   const int worker = worker_number();
   const size_t batch_rows =
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));

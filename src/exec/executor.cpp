@@ -106,6 +106,7 @@ void Executor::reset_plan() {
   out_columns_.clear();
   snapshot_.clear();
   fast_path_ = false;
+  local_path_ = false;
   grouping_ = false;
   queue_.clear();
   new_run_ = true;

@@ -238,6 +238,11 @@ class Executor {
   /// The same on the fast path: native bytes from source to target, not decoded.
   std::vector<int64_t> copy_group_native(const ChunkGroup& group, int attempt, Connection& src,
                                          Connection& tgt);
+  /// The same on the in-engine path: the target's session reads the source itself, running
+  /// `local_sql` (attach_source's form of the query).
+  std::vector<int64_t> copy_group_local(const ChunkGroup& group, int attempt,
+                                        const std::string& local_sql, Connection& src,
+                                        Connection& tgt);
   /// The calling thread's worker number in this job (0-based, in order of first chunk), as
   /// the ledger records it. Thread-safe.
   int worker_number();
@@ -283,6 +288,7 @@ class Executor {
   Clock::time_point t0_;
   std::string halted_;  ///< why halt() stopped the job, under errors_mu_
   bool fast_path_ = false;
+  bool local_path_ = false;  ///< the target's engine copies each chunk itself (copy_local)
   std::vector<const Chunk*> queue_;
   /// Commit groups of consecutive chunks (chunk_size auto, a target with concurrent writers).
   bool grouping_ = false;

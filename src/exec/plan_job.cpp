@@ -203,6 +203,21 @@ void Executor::choose_path(Connection& src, Connection& tgt, const TableSchema& 
   result_.fast_path = fast_path_;
   result_.path = fast_path_ ? fmt::format("fast path: {} bytes passed through, not decoded", format)
                             : "typed path: " + why;
+  // Where the target's engine can read the source itself, rows need not leave it at all.
+  local_path_ = false;
+  if (!fast_path_ && !opts_.transform) {
+    const AttachedSource attached = tgt.attach_source(src, sql_, table_);
+    tgt.detach_source();  // each worker's own session attaches before its first chunk
+    if (attached.problem.empty()) {
+      local_path_ = true;
+      result_.path = fmt::format(
+          "in-engine path: {} reads the source's rows itself (one INSERT ... SELECT a chunk), "
+          "values never leave it",
+          tgt.engine());
+    } else if (src.engine() == tgt.engine()) {
+      result_.path += fmt::format("; no in-engine copy: {}", attached.problem);
+    }
+  }
 }
 
 }  // namespace parmap

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "connect/driver_helpers.h"
+
 namespace parmap::mariadb {
 namespace {
 
@@ -33,16 +35,7 @@ MariadbRowSource::~MariadbRowSource() {
 }
 
 bool MariadbRowSource::next(Batch& out) {
-  out.columns.resize(schema_.columns.size());
-  for (size_t i = 0; i < schema_.columns.size(); ++i) {
-    Column& column = out.columns[i];
-    column.clear();
-    column.name = schema_.columns[i].name;
-    // A previous batch may have turned the column into Any; each batch starts typed.
-    column.type = schema_.columns[i].type;
-    column.declared_type = schema_.columns[i].declared_type;
-    column.reserve(std::min(batch_rows_, kReserveRows));
-  }
+  start_batch(out, schema_, std::min(batch_rows_, kReserveRows));
   if (!result_) return false;
   const size_t ncols = schema_.columns.size();
   const ZeroDates zero_dates = conn_.read_options().zero_dates;

@@ -20,7 +20,10 @@
 #include <unistd.h>
 
 #include "connect/driver_helpers.h"
+#include "connect/sqlite/sqlite_cells.h"
 #include "connect/sqlite/sqlite_errors.h"
+#include "connect/sqlite/sqlite_local_copy.h"
+#include "connect/sqlite/sqlite_statement.h"
 #include "connect/sqlite/sqlite_types.h"
 #include "parmap/error.h"
 #include "plan/plan.h"
@@ -30,58 +33,22 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 60'000;
 constexpr size_t kReserveRows = 4096;
-// Per-value bookkeeping for the batch byte bound: the value slot plus its null-mask byte.
-constexpr size_t kFixedValueBytes = sizeof(int64_t) + 1;
-constexpr size_t kStringValueBytes = sizeof(std::string) + 1;
 
 // URL params that are applied as "PRAGMA name = value"; anything else is a typo.
 constexpr std::array<std::string_view, 6> kPragmaParams = {
     "journal_mode", "synchronous", "cache_size", "busy_timeout", "mmap_size", "temp_store"};
 
-ErrorContext sqlite_context(std::string_view sql = {}, std::string_view table = {}) {
-  ErrorContext context;
-  context.engine = "sqlite";
-  context.table = std::string(table);
-  context.statement = std::string(sql.substr(0, 200));
-  return context;
-}
-
-// The handle's extended code, unless the handle has since moved on to another error (then
-// the code the call returned is the better witness).
-int error_code(sqlite3* db, int rc) {
-  if (db == nullptr) return rc;
-  const int code = sqlite3_extended_errcode(db);
-  return (code & 0xff) == (rc & 0xff) ? code : rc;
-}
-
-[[noreturn]] void throw_db_error(sqlite3* db, int rc, std::string_view path, std::string_view what,
-                                 std::string_view sql, std::string_view table = {}) {
-  const int code = error_code(db, rc);
-  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  throw make_sqlite_error(code, message, path, what, sql, table);
-}
-
-StmtPtr prepare_statement(sqlite3* db, std::string_view sql, std::string_view path,
-                          std::string_view what, std::string_view table = {}) {
-  if (sql.size() > static_cast<size_t>(INT_MAX)) {
-    throw Error(ErrorKind::Config, fmt::format("sqlite {}: {}: statement too long", path, what), {},
-                sqlite_context(sql, table));
-  }
-  sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  StmtPtr stmt(raw);
-  if (rc != SQLITE_OK) throw_db_error(db, rc, path, what, sql, table);
-  if (!stmt) {
-    throw Error(ErrorKind::Config, fmt::format("sqlite {}: {}: the statement is empty", path, what),
-                {}, sqlite_context(sql, table));
-  }
-  return stmt;
-}
-
 std::string to_lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+/// Keeps the sample's 1st, 3rd, 5th ... keys.
+void thin_to_every_other(std::vector<Value>& sample) {
+  size_t out = 0;
+  for (size_t i = 0; i < sample.size(); i += 2) sample[out++] = std::move(sample[i]);
+  sample.resize(out);
 }
 
 ColumnType type_of_value(const Value& value, ColumnType if_null) {
@@ -92,93 +59,7 @@ ColumnType type_of_value(const Value& value, ColumnType if_null) {
   return if_null;
 }
 
-std::string_view column_text(sqlite3_stmt* stmt, int i) {
-  // sqlite3_column_text first, then _bytes: the byte count is of the converted value.
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
-  const int n = sqlite3_column_bytes(stmt, i);
-  return p == nullptr ? std::string_view() : std::string_view(p, static_cast<size_t>(n));
-}
-
-std::string_view column_blob(sqlite3_stmt* stmt, int i) {
-  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt, i));
-  const int n = sqlite3_column_bytes(stmt, i);
-  // A zero-length blob comes back as a null pointer.
-  return p == nullptr ? std::string_view() : std::string_view(p, static_cast<size_t>(n));
-}
-
-Value read_value(sqlite3_stmt* stmt, int i) {
-  switch (sqlite3_column_type(stmt, i)) {
-    case SQLITE_INTEGER:
-      return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
-    case SQLITE_FLOAT:
-      return Value(sqlite3_column_double(stmt, i));
-    case SQLITE_TEXT:
-      return Value(std::string(column_text(stmt, i)));
-    case SQLITE_BLOB:
-      return Value(Blob{std::string(column_blob(stmt, i))});
-    default:
-      return Value();
-  }
-}
-
-// Text and blobs are bound SQLITE_STATIC: the caller keeps them alive until the step.
-int bind_value(sqlite3_stmt* stmt, int index, const Value& value) {
-  if (value.is_int()) return sqlite3_bind_int64(stmt, index, value.as_int());
-  // NaN binds as NULL: SQLite has no NaN and stores NULL in its place.
-  if (value.is_double()) return sqlite3_bind_double(stmt, index, value.as_double());
-  if (value.is_text()) {
-    const std::string& s = value.as_text();
-    return sqlite3_bind_text64(stmt, index, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8);
-  }
-  if (value.is_blob()) {
-    // data() is never null, so an empty blob binds as a zero-length blob, not NULL.
-    const std::string& b = value.as_blob().bytes;
-    return sqlite3_bind_blob64(stmt, index, b.data(), b.size(), SQLITE_STATIC);
-  }
-  return sqlite3_bind_null(stmt, index);
-}
-
-void bind_params(sqlite3_stmt* stmt, const std::vector<Value>& params, std::string_view path,
-                 std::string_view sql) {
-  const int expected = sqlite3_bind_parameter_count(stmt);
-  if (static_cast<size_t>(expected) != params.size()) {
-    throw Error(ErrorKind::Config,
-                fmt::format("sqlite {}: the statement takes {} parameters but {} were given", path,
-                            expected, params.size()),
-                {}, sqlite_context(sql));
-  }
-  for (size_t i = 0; i < params.size(); ++i) {
-    const int rc = bind_value(stmt, static_cast<int>(i + 1), params[i]);
-    if (rc != SQLITE_OK) {
-      throw_db_error(sqlite3_db_handle(stmt), rc, path, fmt::format("bind parameter {}", i + 1),
-                     sql);
-    }
-  }
-}
-
-TableSchema schema_of(sqlite3_stmt* stmt) {
-  TableSchema schema;
-  const int n = sqlite3_column_count(stmt);
-  schema.columns.reserve(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    ColumnInfo info;
-    const char* name = sqlite3_column_name(stmt, i);
-    const char* declared = sqlite3_column_decltype(stmt, i);
-    info.name = name != nullptr ? name : fmt::format("column{}", i + 1);
-    info.type = type_from_declared(declared != nullptr ? declared : "", &info.declared_type);
-    schema.columns.push_back(std::move(info));
-  }
-  return schema;
-}
-
-// The wrapped forms ("SELECT ... FROM (<sql>) AS src") break on a trailing semicolon.
-std::string_view strip_sql(std::string_view sql) {
-  while (!sql.empty() &&
-         (std::isspace(static_cast<unsigned char>(sql.back())) != 0 || sql.back() == ';')) {
-    sql.remove_suffix(1);
-  }
-  return sql;
-}
+Value read_value(sqlite3_stmt* stmt, int i) { return read_cell(StmtCell{stmt, i}); }
 
 bool valid_pragma_value(std::string_view value) {
   if (value.empty()) return false;
@@ -230,7 +111,7 @@ class SqliteRowSource final : public RowSource {
         max_batch_bytes_(max_batch_bytes) {}
 
   bool next(Batch& out) override {
-    start_batch(out);
+    start_batch(out, schema_, std::min(batch_rows_, kReserveRows));
     if (!stmt_) return false;
     sqlite3_stmt* stmt = stmt_.get();
     const int ncols = static_cast<int>(schema_.columns.size());
@@ -250,7 +131,10 @@ class SqliteRowSource final : public RowSource {
         stmt_.reset();
         throw error;
       }
-      for (int i = 0; i < ncols; ++i) bytes += append_cell(out.columns[i], stmt, i);
+      for (int i = 0; i < ncols; ++i) {
+        bytes += append_cell(out.columns[i], schema_.columns[static_cast<size_t>(i)].type,
+                             StmtCell{stmt, i}, path_, sql_);
+      }
       ++rows;
       if (max_batch_bytes_ != 0 && bytes >= max_batch_bytes_) break;
     }
@@ -258,104 +142,6 @@ class SqliteRowSource final : public RowSource {
   }
 
  private:
-  void start_batch(Batch& out) const {
-    out.columns.resize(schema_.columns.size());
-    for (size_t i = 0; i < schema_.columns.size(); ++i) {
-      Column& column = out.columns[i];
-      column.clear();
-      column.name = schema_.columns[i].name;
-      // A previous batch may have turned the column into Any; each batch starts typed.
-      column.type = schema_.columns[i].type;
-      column.declared_type = schema_.columns[i].declared_type;
-      column.reserve(std::min(batch_rows_, kReserveRows));
-    }
-  }
-
-  // Appends the current row's value i with its actual storage class; returns its bytes.
-  size_t append_cell(Column& column, sqlite3_stmt* stmt, int i) const {
-    // By the declared type: the column may have become Any earlier in this batch.
-    switch (schema_.columns[static_cast<size_t>(i)].type) {
-      case ColumnType::Date:
-      case ColumnType::Time:
-      case ColumnType::Timestamp:
-      case ColumnType::TimestampTz:
-      case ColumnType::Numeric:
-        return append_declared_cell(column, stmt, i);
-      default:
-        return append_stored_cell(column, stmt, i);
-    }
-  }
-
-  // A column whose declared type names values SQLite does not check (DATE, NUMERIC(10,2)):
-  // a value that is not of that type stops the chunk as a data error, since a typed target
-  // would store it changed (rounded, its offset dropped) or not at all (see append_declared).
-  size_t append_declared_cell(Column& column, sqlite3_stmt* stmt, int i) const {
-    const Value stored = read_value(stmt, i);
-    if (!append_declared(column, schema_.columns[static_cast<size_t>(i)].type, stored)) {
-      const std::string shown = stored.to_display();
-      throw Error(ErrorKind::Data,
-                  fmt::format("sqlite {}: column '{}' is declared {} but holds {}, which is not "
-                              "a value of that type; cast the column in the query (CAST({} AS "
-                              "TEXT)) to copy it as text",
-                              path_, column.name, column.declared_type,
-                              shown.size() > 200 ? shown.substr(0, 200) + "..." : shown,
-                              column.name),
-                  {}, sqlite_context(sql_));
-    }
-    if (stored.is_text()) return kStringValueBytes + stored.as_text().size();
-    if (stored.is_blob()) return kStringValueBytes + stored.as_blob().bytes.size();
-    return kFixedValueBytes;
-  }
-
-  static size_t append_stored_cell(Column& column, sqlite3_stmt* stmt, int i) {
-    switch (sqlite3_column_type(stmt, i)) {
-      case SQLITE_NULL:
-        column.append_null();
-        return kFixedValueBytes;
-      case SQLITE_INTEGER: {
-        const int64_t v = sqlite3_column_int64(stmt, i);
-        if (column.type == ColumnType::Int64 ||
-            (column.type == ColumnType::Bool && (v == 0 || v == 1))) {
-          column.append_int(v);
-        } else {
-          // Column::append turns a Bool column holding 2 into Any: the integer stays as is.
-          column.append(Value(v));
-        }
-        return kFixedValueBytes;
-      }
-      case SQLITE_FLOAT: {
-        const double v = sqlite3_column_double(stmt, i);
-        if (column.type == ColumnType::Double) {
-          column.append_double(v);
-        } else {
-          column.append(Value(v));
-        }
-        return kFixedValueBytes;
-      }
-      case SQLITE_TEXT: {
-        const std::string_view v = column_text(stmt, i);
-        if (column.type == ColumnType::Text) {
-          column.append_string(v);
-        } else {
-          column.append(Value(std::string(v)));
-        }
-        return kStringValueBytes + v.size();
-      }
-      case SQLITE_BLOB: {
-        const std::string_view v = column_blob(stmt, i);
-        if (column.type == ColumnType::Blob) {
-          column.append_string(v);
-        } else {
-          column.append(Value(Blob{std::string(v)}));
-        }
-        return kStringValueBytes + v.size();
-      }
-      default:
-        column.append_null();
-        return kFixedValueBytes;
-    }
-  }
-
   StmtPtr stmt_;  // null once the rows are exhausted
   std::string path_;
   std::string sql_;
@@ -661,8 +447,10 @@ std::vector<std::vector<Value>> SqliteConnection::query(std::string_view sql,
 }
 
 void SqliteConnection::begin() {
-  const int rc = sqlite3_exec(db(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) fail(rc, "begin transaction", "BEGIN IMMEDIATE");
+  const bool other_file = !attached_.empty() && attached_ != path_;
+  const char* sql = other_file ? "BEGIN" : "BEGIN IMMEDIATE";
+  const int rc = sqlite3_exec(db(), sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(rc, "begin transaction", sql);
 }
 
 void SqliteConnection::commit() {
@@ -700,9 +488,9 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail(rc, fmt::format("describe table {}", table.display()), kSql);
     ColumnInfo info;
-    info.name = std::string(column_text(stmt.get(), 0));
+    info.name = std::string(StmtCell{stmt.get(), 0}.text());
     // The table's own declared names (integer_primary_key reads them), not normalized.
-    info.declared_type = std::string(column_text(stmt.get(), 1));
+    info.declared_type = std::string(StmtCell{stmt.get(), 1}.text());
     info.type = type_from_declared(info.declared_type);
     info.not_null = sqlite3_column_int(stmt.get(), 2) != 0;
     info.primary_key = sqlite3_column_int(stmt.get(), 3) != 0;
@@ -722,7 +510,12 @@ std::optional<std::string> SqliteConnection::integer_primary_key(const TableRef&
 }
 
 int64_t SqliteConnection::estimate_rows(std::string_view sql) {
-  const std::string count_sql = fmt::format("SELECT count(*) FROM ({}) AS src", strip_sql(sql));
+  // A plain table is counted from its b-tree's pages (SQLite's count optimisation), without
+  // reading its rows: a third of the time of counting the query's rows.
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  const std::string count_sql =
+      table ? fmt::format("SELECT count(*) FROM {}", quote_table(*table))
+            : fmt::format("SELECT count(*) FROM ({}) AS src", strip_sql(sql));
   StmtPtr stmt = prepare(count_sql, "count rows");
   const int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
@@ -769,20 +562,38 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
   const ColumnInfo& key = schema.columns[static_cast<size_t>(index)];
   const std::string quoted = quote_identifier(key.name);
 
+  // One pass over the keys in order (NULLs first, as SQLite sorts them, and in the order
+  // min() and max() use): the nulls counted, the first key the minimum, the last the maximum,
+  // and every k-th key kept for the sample,
+  // k doubling (and the sample thinned to every other key) whenever it holds twice
+  // max_sample, so that it ends with at most max_sample keys evenly spread.
   KeyStats stats;
   stats.column = key.name;
-  const std::string stats_sql =
-      fmt::format("SELECT min({0}), max({0}), count({0}), count(*) - count({0}) FROM ({1}) AS src",
-                  quoted, inner);
-  {
-    StmtPtr stmt = prepare(stats_sql, "key statistics");
+  const std::string keys_sql =
+      fmt::format("SELECT {0} FROM ({1}) AS src ORDER BY {0}", quoted, inner);
+  StmtPtr stmt = prepare(keys_sql, "key statistics");
+  const size_t limit = static_cast<size_t>(std::max(max_sample, 0));
+  int64_t every = 1;
+  for (;;) {
     const int rc = sqlite3_step(stmt.get());
-    if (rc != SQLITE_ROW) fail(rc, "key statistics", stats_sql);
-    stats.min = read_value(stmt.get(), 0);
-    stats.max = read_value(stmt.get(), 1);
-    stats.rows = sqlite3_column_int64(stmt.get(), 2);
-    stats.null_rows = sqlite3_column_int64(stmt.get(), 3);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) fail(rc, "key statistics", keys_sql);
+    if (sqlite3_column_type(stmt.get(), 0) == SQLITE_NULL) {
+      ++stats.null_rows;
+      continue;
+    }
+    Value value = read_value(stmt.get(), 0);
+    if (stats.rows++ == 0) stats.min = value;
+    if (limit > 0 && (stats.rows - 1) % every == 0) {
+      stats.sample.push_back(value);
+      if (stats.sample.size() >= 2 * limit) {
+        thin_to_every_other(stats.sample);
+        every *= 2;
+      }
+    }
+    stats.max = std::move(value);
   }
+  while (stats.sample.size() > limit) thin_to_every_other(stats.sample);
   stats.type = type_of_value(stats.min, key.type);
   const ColumnType max_type = type_of_value(stats.max, key.type);
   if (max_type != stats.type) {
@@ -790,19 +601,6 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
     const bool numeric = (stats.type == ColumnType::Int64 || stats.type == ColumnType::Double) &&
                          (max_type == ColumnType::Int64 || max_type == ColumnType::Double);
     stats.type = numeric ? ColumnType::Double : ColumnType::Any;
-  }
-
-  if (max_sample <= 0 || stats.rows == 0) return stats;
-  const int64_t every = (stats.rows + max_sample - 1) / max_sample;
-  const std::string sample_sql =
-      fmt::format("SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}", quoted, inner);
-  StmtPtr stmt = prepare(sample_sql, "key sample");
-  stats.sample.reserve(static_cast<size_t>(std::min<int64_t>(max_sample, stats.rows)));
-  for (int64_t i = 0; static_cast<int64_t>(stats.sample.size()) < max_sample; ++i) {
-    const int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) fail(rc, "key sample", sample_sql);
-    if (i % every == 0) stats.sample.push_back(read_value(stmt.get(), 0));
   }
   return stats;
 }

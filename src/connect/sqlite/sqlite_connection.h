@@ -75,7 +75,9 @@ class SqliteConnection final : public Connection {
   /// number of params does not match the statement's.
   std::vector<std::vector<Value>> query(std::string_view sql,
                                         const std::vector<Value>& params = {}) override;
-  /// BEGIN IMMEDIATE: takes the write lock now rather than at the first write.
+  /// BEGIN IMMEDIATE: takes the write lock now rather than at the first write. With a source
+  /// attached (attach_source) a plain BEGIN, since IMMEDIATE would take the write lock of the
+  /// source's file too; the first INSERT takes the target's.
   void begin() override;
   /// COMMIT; on failure (SQLITE_BUSY, say) the transaction stays open for rollback().
   void commit() override;
@@ -127,6 +129,26 @@ class SqliteConnection final : public Connection {
                                             const std::vector<std::string>& columns,
                                             int max_rows_per_statement);
 
+  /// The in-engine path. A source in another SQLite file is ATTACHed to this session as
+  /// "parmap_source" (a source in this session's own file needs nothing). SQLite resolves an
+  /// unqualified name in the target's own database first, so a plain "SELECT * FROM table
+  /// [ORDER BY ...]" is run as "SELECT * FROM parmap_source.table ...", and any other query
+  /// must read no table of the target's database (the statement's authorizer tells which
+  /// database each read is from) nor one named like `target`, which exists there by the time
+  /// chunks run. Refused too, the session left as it was, when the source is not a SQLite
+  /// file, and for a NUMERIC(p,s) column (the typed path reads it as exact decimal text).
+  AttachedSource attach_source(Connection& source, std::string_view sql,
+                               const TableRef& target) override;
+  void detach_source() override;
+  /// One "WITH rows AS (<sql>) INSERT INTO table (...) SELECT ... FROM rows WHERE
+  /// parmap_tally(...)": an SQL function of this session appends each row to a batch as
+  /// open_source() would read it (declared types checked the same way, Error(Data) for a value
+  /// that is not of its column's declared type) and hashes it every few thousand rows. The
+  /// rows inserted must be the rows tallied, or Error(Internal).
+  LocalCopyResult copy_local(const TableRef& table, const std::vector<std::string>& columns,
+                             std::string_view sql, const std::vector<Value>& params,
+                             const std::function<void(int64_t, int64_t)>& on_rows) override;
+
   /// The process-wide mutex of this database file (by canonical path, so two URLs of one
   /// file share it); nullptr for in-memory databases, which no other connection can see.
   std::mutex* writer_lock() override { return writer_lock_; }
@@ -145,6 +167,9 @@ class SqliteConnection final : public Connection {
   /// The database file's canonical path, or ":memory:" / "" for in-memory databases.
   const std::string& path() const { return path_; }
 
+  /// The rows of the running copy_local, fed by its SQL function (sqlite_local_copy.h).
+  struct Tally;
+
  private:
   /// The live handle; throws Error(Connect) after close().
   sqlite3* db() const;
@@ -161,6 +186,11 @@ class SqliteConnection final : public Connection {
   std::string path_;
   std::mutex* writer_lock_;  // process-wide, never freed; nullptr for in-memory databases
   int job_lock_fd_ = -1;     // the job lock file, open while the lock is held
+
+  std::unique_ptr<Tally> tally_;  // set up by the first attach_source
+  std::string attached_;          // the attached source's canonical path, "" when none
+  std::string checked_sql_;       // the query attach_source last accepted
+  std::string local_sql_;         // and what it returned for it
 };
 
 }  // namespace parmap::sqlite

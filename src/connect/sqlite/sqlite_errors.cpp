@@ -214,13 +214,18 @@ std::string sqlite_code_name(int extended_code) {
   return std::to_string(extended_code);
 }
 
-Error make_sqlite_error(int extended_code, std::string_view engine_message, std::string_view file,
-                        std::string_view what, std::string_view sql, std::string_view table) {
+ErrorContext sqlite_context(std::string_view sql, std::string_view table) {
   constexpr size_t kStatementChars = 200;
   ErrorContext context;
   context.engine = "sqlite";
   context.table = std::string(table);
   context.statement = std::string(sql.substr(0, kStatementChars));
+  return context;
+}
+
+Error make_sqlite_error(int extended_code, std::string_view engine_message, std::string_view file,
+                        std::string_view what, std::string_view sql, std::string_view table) {
+  ErrorContext context = sqlite_context(sql, table);
   const std::string code = sqlite_code_name(extended_code);
   std::string message = fmt::format("sqlite {}: {} failed: {} [{}]", file.empty() ? "?" : file,
                                     what, engine_message, code);

@@ -28,6 +28,9 @@ ErrorKind classify_sqlite_error(int extended_code, std::string_view message);
 /// number as text when the code has no name in this table. Used as Error::native_code().
 std::string sqlite_code_name(int extended_code);
 
+/// The context of an Error about `sql` (its first 200 characters) and `table`, engine "sqlite".
+ErrorContext sqlite_context(std::string_view sql = {}, std::string_view table = {});
+
 /// Builds the Error for a failed SQLite call: "sqlite <file>: <what> failed: <engine
 /// message> [<code name>]", kind from classify_sqlite_error, context.engine = "sqlite",
 /// context.statement = the first 200 characters of `sql`, context.table = `table`.
