@@ -110,7 +110,8 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) 
   Connection& tgt = pool_.get_target_connection();
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
   if (fast_path_) return copy_group_native(group, attempt, src, tgt);
-  // A session that cannot attach the source now (it is new since the plan) copies typed.
+  // Each worker's session attaches the source before its first chunk; one that cannot (the
+  // source's file gone since the plan, say) copies typed.
   if (local_path_) {
     const AttachedSource attached = tgt.attach_source(src, sql_, table_);
     if (attached.problem.empty()) return copy_group_local(group, attempt, attached.sql, src, tgt);

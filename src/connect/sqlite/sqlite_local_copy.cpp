@@ -252,7 +252,7 @@ LocalCopyResult SqliteConnection::copy_local(const TableRef& table,
                                    table.display());
   bind_params(stmt.get(), params, path_, insert);
 
-  tally.path = path_;
+  tally.path = attached_;  // a refused value is the source's, as the source's reader names it
   tally.sql = inner;
   tally.on_rows = &on_rows;
   const int rc = sqlite3_step(stmt.get());

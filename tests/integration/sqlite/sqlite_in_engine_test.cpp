@@ -164,6 +164,10 @@ TEST_F(SqliteInEngineTest, ANumericColumnIsCopiedTypedAsExactDecimalText) {
   EXPECT_EQ(r.path.rfind("typed path", 0), 0u) << r.path;
   EXPECT_NE(r.path.find("column price"), std::string::npos) << r.path;
   EXPECT_EQ(sqlite_scalar(dir_.file("t.db"), "SELECT count(*) FROM prices"), "4");
+  EXPECT_EQ(sqlite_scalar(dir_.file("t.db"),
+                          "SELECT group_concat(quote(price), ' ') FROM (SELECT price FROM prices "
+                          "ORDER BY id)"),
+            "'1.25' '0.5' '7.1' NULL");
 }
 
 TEST_F(SqliteInEngineTest, RowsTheTargetRefusesAreIsolatedAndTheRestCommits) {
