@@ -130,6 +130,10 @@ struct KeyStats {
   int64_t rows = 0;          ///< rows with a non-null key (estimate)
   int64_t null_rows = 0;     ///< rows whose key is NULL (estimate)
   std::vector<Value> sample; ///< sorted sample of keys, for quantiles; may be empty
+  /// > 0 when the sample is every sample_every-th key of a read of all of them in order
+  /// (rows and null_rows are then counts): a range's share of the sample is its row count to
+  /// within sample_every rows. 0 when the sample is a random or statistical one.
+  int64_t sample_every = 0;
 };
 
 /// Storage positions of a table's rows: the pseudo-column and the half-open extent [lo, hi)

@@ -19,6 +19,10 @@ namespace {
 /// How many evenly spread chunks the cheap check counts besides the first and the last.
 constexpr size_t kSpreadChecks = 3;
 
+/// Estimates from every k-th key are trusted without counting when k is at most this
+/// share of a chunk (a chunk's estimate is then off by at most a few percent).
+constexpr int64_t kExactShare = 16;
+
 /// Rounds of cutting a position piece that still holds more than a chunk.
 constexpr int kPositionRounds = 6;
 
@@ -59,13 +63,19 @@ PlanProbe::PlanProbe(Connection& src, std::string sql, int64_t chunk_size)
   }
 }
 
-std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled) {
+std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled, int64_t exact_within) {
   if (chunks.empty() || chunks.front().key.empty() ||
       chunks.front().key == src_.capabilities().position_key) {
     return chunks;
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<int64_t> counted(chunks.size(), -1);
+  if (sampled && exact_within > 0 && exact_within * kExactShare <= chunk_size_) {
+    // Every key was read to plan: the estimates are the counts, give or take a sample step.
+    exact_within_ = exact_within;
+    for (size_t i = 0; i < chunks.size(); ++i) counted[i] = chunks[i].estimated_rows;
+    return cut_oversized(std::move(chunks), counted, t0);
+  }
   auto count = [&](size_t i) {
     ++queries_;
     ++checked_;
@@ -83,7 +93,12 @@ std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled) {
       if (counted[i] < 0) count(i);
     }
   }
+  return cut_oversized(std::move(chunks), counted, t0);
+}
 
+std::vector<Chunk> PlanProbe::cut_oversized(std::vector<Chunk> chunks,
+                                            const std::vector<int64_t>& counted,
+                                            std::chrono::steady_clock::time_point t0) {
   std::vector<Chunk> out;
   out.reserve(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -229,6 +244,14 @@ int64_t PlanProbe::count_exact(const Chunk& chunk) {
 }
 
 std::string PlanProbe::summary() const {
+  if (exact_within_ > 0) {
+    std::string s = fmt::format(
+        "chunk sizes from reading every key (exact to {} rows), so none was counted again{}{}",
+        exact_within_, split_ > 0 ? fmt::format("; {} cut again at real keys", split_) : "",
+        sliced_ > 0 ? fmt::format("; {} key value(s) split by physical position", sliced_) : "");
+    for (const std::string& n : notes_) s += "; " + n;
+    return s;
+  }
   if (checked_ == 0) return {};
   std::string s = fmt::format(
       "chunk sizes probed on the real rows: {} chunk(s) counted ({}){}{}; {} queries, {:.0f} ms",

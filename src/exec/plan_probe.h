@@ -2,6 +2,7 @@
 // physical-position counts, in generic SQL through one Connection.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,13 +36,19 @@ class PlanProbe {
 
   /// The chunks, refit and renumbered. Plans on no key or on the source's position_key come back unchanged.
   /// `sampled`: the chunk bounds came from a sample of the real keys (else from an even
-  /// split of [min, max], which is never trusted unchecked).
-  std::vector<Chunk> fit(std::vector<Chunk> chunks, bool sampled);
+  /// split of [min, max], which is never trusted unchecked). `exact_within` > 0: the sample
+  /// was every exact_within-th key of all of them (KeyStats::sample_every), so the estimates
+  /// are counts to within that many rows; when that is a small part of a chunk, nothing is
+  /// counted again, and only chunks estimated above the bound are cut.
+  std::vector<Chunk> fit(std::vector<Chunk> chunks, bool sampled, int64_t exact_within = 0);
 
   /// What probing did, for the plan's reason ("checked 5 chunks: estimates hold; 1.2 ms").
   std::string summary() const;
 
  private:
+  /// The chunks with those counted (or trusted) above the bound cut again, renumbered.
+  std::vector<Chunk> cut_oversized(std::vector<Chunk> chunks, const std::vector<int64_t>& counted,
+                                   std::chrono::steady_clock::time_point t0);
   /// The parts of one oversized non-null range, cut at ranked keys.
   std::vector<Chunk> split_range(const Chunk& chunk);
   /// One key value's rows (a NULL chunk's when `value` is null) by physical position.
@@ -55,6 +62,7 @@ class PlanProbe {
   std::optional<std::optional<PhysicalExtent>> extent_;  ///< asked once
   int64_t checked_ = 0, queries_ = 0, split_ = 0, sliced_ = 0;
   bool trusted_ = true;
+  int64_t exact_within_ = 0;  ///< > 0: the estimates were counts to within this many rows
   double seconds_ = 0;
   std::vector<std::string> notes_;
 };

@@ -445,6 +445,7 @@ KeyStats MariadbConnection::key_stats(std::string_view sql, std::string_view col
       "key sample");
   stats.sample.reserve(sample.size());
   for (const auto& r : sample) stats.sample.push_back(r[0]);
+  stats.sample_every = every;
   return stats;
 }
 

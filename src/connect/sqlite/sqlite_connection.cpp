@@ -593,7 +593,11 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
     }
     stats.max = std::move(value);
   }
-  while (stats.sample.size() > limit) thin_to_every_other(stats.sample);
+  while (stats.sample.size() > limit) {
+    thin_to_every_other(stats.sample);
+    every *= 2;
+  }
+  if (!stats.sample.empty()) stats.sample_every = every;
   stats.type = type_of_value(stats.min, key.type);
   const ColumnType max_type = type_of_value(stats.max, key.type);
   if (max_type != stats.type) {

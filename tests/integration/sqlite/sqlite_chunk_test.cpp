@@ -172,5 +172,34 @@ TEST_F(SqliteChunkTest, KeyWithoutAnIndexIsReadOnceNotPerChunk) {
             sqlite_checksum(dir_.file("src.db"), "SELECT id, v FROM nx"));
 }
 
+TEST_F(SqliteChunkTest, ChunksCutFromEveryKeyAreNotCountedAgainAndHoldWhatThePlanSaid) {
+  // Planning reads every key of a SQLite query once, so its sample is every k-th key and a
+  // chunk's estimate is its count to within k rows: no chunk is counted again. Keys crowd at
+  // the low end (ids 1..n/2 each once, then one key in 64 of a range 64 times wider).
+  const int64_t n = 40000;
+  const int64_t chunk = 2000;
+  sqlite_exec(dir_.file("src.db"),
+              "CREATE TABLE sk (id INTEGER PRIMARY KEY, pad TEXT);"
+              "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 40000) "
+              "INSERT INTO sk SELECT CASE WHEN i <= 20000 THEN i ELSE 20000 + (i - 20000) * 64 "
+              "END, hex(randomblob(6)) FROM s;");
+  const auto r = execute_query_parallel(dir_.url("src.db"), "SELECT * FROM sk ORDER BY id",
+                                        dir_.url("dst.db"), "", "t", options(chunk));
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_NE(r.reason.find("chunk sizes from reading every key (exact to "), std::string::npos)
+      << r.reason;
+  EXPECT_EQ(r.reason.find("counted ("), std::string::npos) << r.reason;
+  EXPECT_EQ(r.total_rows_processed, n);
+  // Every chunk holds about chunk_size rows, on both sides of the change in density: the
+  // plan's estimates are the counts, and the ledger holds the real rows of each.
+  EXPECT_EQ(r.chunks_planned, n / chunk) << r.reason;
+  EXPECT_LE(largest_chunk(), chunk + chunk / 8);
+  EXPECT_GE(std::stoll(sqlite_scalar(dir_.file("dst.db"),
+                                     "SELECT min(rows_written) FROM parmap_ledger")),
+            chunk - chunk / 8);
+  EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT id, pad FROM t"),
+            sqlite_checksum(dir_.file("src.db"), "SELECT id, pad FROM sk"));
+}
+
 }  // namespace
 }  // namespace parmap
