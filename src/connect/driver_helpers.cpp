@@ -3,11 +3,42 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <utility>
 
 #include "common/temporal.h"
 
 namespace parmap {
+
+KeySampler::KeySampler(int max_sample) : limit_(static_cast<size_t>(std::max(max_sample, 0))) {}
+
+void KeySampler::add(Value key) {
+  if (rows_++ == 0) min_ = key;
+  if (limit_ > 0 && (rows_ - 1) % every_ == 0) {
+    sample_.push_back(key);
+    if (sample_.size() >= 2 * limit_) thin();
+  }
+  max_ = std::move(key);
+}
+
+void KeySampler::thin() {
+  // Keeps the 1st, 3rd, 5th ... keys: every k-th becomes every 2k-th.
+  size_t out = 0;
+  for (size_t i = 0; i < sample_.size(); i += 2) sample_[out++] = std::move(sample_[i]);
+  sample_.resize(out);
+  every_ *= 2;
+}
+
+void KeySampler::finish(KeyStats& stats) {
+  while (sample_.size() > limit_) thin();
+  stats.min = std::move(min_);
+  stats.max = std::move(max_);
+  stats.rows = rows_;
+  stats.null_rows = null_rows_;
+  stats.sample_every = sample_.empty() ? 0 : every_;
+  stats.sample = std::move(sample_);
+}
 
 ZeroDates parse_zero_dates(std::string_view setting, std::string_view value) {
   if (value == "error") return ZeroDates::Refuse;

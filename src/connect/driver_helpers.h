@@ -7,12 +7,35 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parmap/batch.h"
 #include "parmap/connection.h"
 #include "parmap/error.h"
 
 namespace parmap {
+
+/// Key statistics from one read of every key in the engine's order (NULLs anywhere): the
+/// first key is the minimum, the last the maximum, nulls and keys are counted, and every k-th
+/// key is kept, k doubling (the sample thinned to every other key) whenever the sample
+/// reaches twice max_sample, so that it ends with at most max_sample keys evenly spread and
+/// KeyStats::sample_every says k. Cheaper on the server than ranking the keys there.
+class KeySampler {
+ public:
+  explicit KeySampler(int max_sample);
+  void add_null() { ++null_rows_; }
+  void add(Value key);
+  /// Fills min, max, rows, null_rows, sample and sample_every of `stats`.
+  void finish(KeyStats& stats);
+
+ private:
+  void thin();
+
+  size_t limit_;
+  int64_t every_ = 1, rows_ = 0, null_rows_ = 0;
+  Value min_, max_;
+  std::vector<Value> sample_;
+};
 
 /// The PostgreSQL type a created column of `type` gets, for the native driver and for
 /// PostgreSQL reached through ODBC ("bigint", "numeric", "jsonb", "text[]" for Array).

@@ -150,7 +150,8 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     const int64_t n = std::max<int64_t>(1, (rows + config_.chunk_size - 1) / config_.chunk_size);
     const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
     KeyStats stats = src.key_stats(sql_, key, max_sample);
-    stats.rows = std::max(stats.rows, rows - stats.null_rows);
+    // Keys read to the last are counted; an estimate is only raised to what is known.
+    if (stats.sample_every == 0) stats.rows = std::max(stats.rows, rows - stats.null_rows);
     p.partition_column = key;
     p.chunks = plan_chunks(stats, config_.chunk_size);
     // The estimate cut the chunks; the real rows decide their final size.

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <limits>
 
@@ -15,6 +16,7 @@
 #include "connect/mariadb/mariadb_row_sink.h"
 #include "connect/mariadb/mariadb_row_source.h"
 #include "parmap/error.h"
+#include "plan/plan.h"
 
 namespace parmap::mariadb {
 namespace {
@@ -408,8 +410,33 @@ std::optional<std::string> MariadbConnection::integer_primary_key(const TableRef
 }
 
 int64_t MariadbConnection::estimate_rows(std::string_view sql) {
-  const auto rows =
-      fetch_all(fmt::format("SELECT COUNT(*) FROM ({}) AS src", strip_sql(sql)), "count rows");
+  const std::string_view inner = strip_sql(sql);
+  // A plain table: InnoDB's own row estimate, which it keeps up to date as rows come and go,
+  // instead of counting them (a quarter of a second a million rows). The plan then reads
+  // every key anyway and counts them exactly; an estimate that says "small" is counted.
+  if (const std::optional<TableRef> table = simple_table_of(inner)) {
+    std::vector<std::vector<Value>> steps;
+    try {
+      steps = fetch_all(fmt::format("EXPLAIN SELECT * FROM {}", quote_table(*table)),
+                        "estimate rows");
+    } catch (const Error&) {
+      steps.clear();  // counted below, where a real problem is reported
+    }
+    // Columns: id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra.
+    // (An unsigned BIGINT: it comes back as decimal text.)
+    if (steps.size() == 1 && steps[0].size() > 8) {
+      const Value& rows = steps[0][8];
+      int64_t n = -1;
+      if (rows.is_int()) {
+        n = rows.as_int();
+      } else if (rows.is_text()) {
+        const std::string& text = rows.as_text();
+        if (std::from_chars(text.data(), text.data() + text.size(), n).ec != std::errc()) n = -1;
+      }
+      if (n >= 0) return n;
+    }
+  }
+  const auto rows = fetch_all(fmt::format("SELECT COUNT(*) FROM ({}) AS src", inner), "count rows");
   return rows.empty() || !rows[0][0].is_int() ? 0 : rows[0][0].as_int();
 }
 
@@ -427,25 +454,29 @@ KeyStats MariadbConnection::key_stats(std::string_view sql, std::string_view col
   KeyStats stats;
   stats.column = key.name;
   stats.type = key.type;
-  const auto row = fetch_all(
-      fmt::format("SELECT MIN({0}), MAX({0}), COUNT({0}), COUNT(*) - COUNT({0}) FROM ({1}) AS src",
-                  quoted, inner),
-      "key statistics");
-  stats.min = row[0][0];
-  stats.max = row[0][1];
-  stats.rows = row[0][2].is_int() ? row[0][2].as_int() : 0;
-  stats.null_rows = row[0][3].is_int() ? row[0][3].as_int() : 0;
-  if (max_sample <= 0 || stats.rows == 0) return stats;
-  // Every k-th key in the server's order, picked by the server.
-  const int64_t every = (stats.rows + max_sample - 1) / max_sample;
-  const auto sample = fetch_all(
-      fmt::format("SELECT k FROM (SELECT {0} AS k, ROW_NUMBER() OVER (ORDER BY {0}) - 1 AS n "
-                  "FROM ({1}) AS src WHERE {0} IS NOT NULL) AS s WHERE n % {2} = 0 ORDER BY n",
-                  quoted, inner, every),
-      "key sample");
-  stats.sample.reserve(sample.size());
-  for (const auto& r : sample) stats.sample.push_back(r[0]);
-  stats.sample_every = every;
+  // The keys streamed in the server's order, every k-th kept here: an index (or one sort)
+  // answers it, where ranking the keys on the server (ROW_NUMBER() OVER) took six times as
+  // long for a million keys of a primary key.
+  const std::string keys_sql =
+      fmt::format("SELECT {0} FROM ({1}) AS src ORDER BY {0}", quoted, inner);
+  MYSQL* m = handle();
+  if (mysql_real_query(m, keys_sql.data(), keys_sql.size()) != 0) {
+    throw last_error("key statistics", keys_sql);
+  }
+  ResultPtr result(mysql_use_result(m));
+  if (!result) throw last_error("key statistics", keys_sql);
+  const MYSQL_FIELD* field = mysql_fetch_field_direct(result.get(), 0);
+  KeySampler sampler(max_sample);
+  while (MYSQL_ROW row = mysql_fetch_row(result.get())) {
+    if (row[0] == nullptr) {
+      sampler.add_null();
+    } else {
+      sampler.add(value_of_cell(*field, row[0], mysql_fetch_lengths(result.get())[0]));
+    }
+  }
+  // A stream cut short (the connection lost) ends as if complete: ask.
+  if (mysql_errno(m) != 0) throw last_error("key statistics", keys_sql);
+  sampler.finish(stats);
   return stats;
 }
 

@@ -44,13 +44,6 @@ std::string to_lower(std::string_view text) {
   return out;
 }
 
-/// Keeps the sample's 1st, 3rd, 5th ... keys.
-void thin_to_every_other(std::vector<Value>& sample) {
-  size_t out = 0;
-  for (size_t i = 0; i < sample.size(); i += 2) sample[out++] = std::move(sample[i]);
-  sample.resize(out);
-}
-
 ColumnType type_of_value(const Value& value, ColumnType if_null) {
   if (value.is_int()) return ColumnType::Int64;
   if (value.is_double()) return ColumnType::Double;
@@ -563,41 +556,24 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
   const std::string quoted = quote_identifier(key.name);
 
   // One pass over the keys in order (NULLs first, as SQLite sorts them, and in the order
-  // min() and max() use): the nulls counted, the first key the minimum, the last the maximum,
-  // and every k-th key kept for the sample,
-  // k doubling (and the sample thinned to every other key) whenever it holds twice
-  // max_sample, so that it ends with at most max_sample keys evenly spread.
+  // min() and max() use).
   KeyStats stats;
   stats.column = key.name;
   const std::string keys_sql =
       fmt::format("SELECT {0} FROM ({1}) AS src ORDER BY {0}", quoted, inner);
   StmtPtr stmt = prepare(keys_sql, "key statistics");
-  const size_t limit = static_cast<size_t>(std::max(max_sample, 0));
-  int64_t every = 1;
+  KeySampler sampler(max_sample);
   for (;;) {
     const int rc = sqlite3_step(stmt.get());
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail(rc, "key statistics", keys_sql);
     if (sqlite3_column_type(stmt.get(), 0) == SQLITE_NULL) {
-      ++stats.null_rows;
-      continue;
+      sampler.add_null();
+    } else {
+      sampler.add(read_value(stmt.get(), 0));
     }
-    Value value = read_value(stmt.get(), 0);
-    if (stats.rows++ == 0) stats.min = value;
-    if (limit > 0 && (stats.rows - 1) % every == 0) {
-      stats.sample.push_back(value);
-      if (stats.sample.size() >= 2 * limit) {
-        thin_to_every_other(stats.sample);
-        every *= 2;
-      }
-    }
-    stats.max = std::move(value);
   }
-  while (stats.sample.size() > limit) {
-    thin_to_every_other(stats.sample);
-    every *= 2;
-  }
-  if (!stats.sample.empty()) stats.sample_every = every;
+  sampler.finish(stats);
   stats.type = type_of_value(stats.min, key.type);
   const ColumnType max_type = type_of_value(stats.max, key.type);
   if (max_type != stats.type) {
