@@ -1,7 +1,10 @@
 // Canonical text forms of dates, times, timestamps and intervals, and their parsers.
 #include "common/temporal.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
+
+#include <charconv>
 
 namespace parmap {
 
@@ -66,7 +69,9 @@ std::optional<int64_t> days_from_civil(Civil c) {
 /// "YYYY-MM-DD" (astronomical year in, PostgreSQL's year out) and whether it is BC.
 std::string format_civil(const Civil& c, bool& bc) {
   bc = c.year <= 0;
-  return fmt::format("{:04}-{:02}-{:02}", bc ? 1 - c.year : c.year, c.month, c.day);
+  // Compiled formats: values are formatted for every row hashed, and a format string parsed
+  // at run time was a fifth of a typed copy's client time.
+  return fmt::format(FMT_COMPILE("{:04}-{:02}-{:02}"), bc ? 1 - c.year : c.year, c.month, c.day);
 }
 
 /// "HH:MM:SS[.f]" of a non-negative count of microseconds.
@@ -74,12 +79,15 @@ std::string format_hms(uint64_t us) {
   const uint64_t hours = us / kMicrosPerHour;
   const uint64_t minutes = us / kMicrosPerMinute % 60;
   const uint64_t seconds = us / kMicrosPerSecond % 60;
-  std::string out = fmt::format("{:02}:{:02}:{:02}", hours, minutes, seconds);
-  if (const uint64_t frac = us % kMicrosPerSecond; frac != 0) {
-    std::string digits = fmt::format("{:06}", frac);
-    digits.erase(digits.find_last_not_of('0') + 1);
+  std::string out = fmt::format(FMT_COMPILE("{:02}:{:02}:{:02}"), hours, minutes, seconds);
+  if (uint64_t frac = us % kMicrosPerSecond; frac != 0) {
+    int digits = 6;
+    for (; frac % 10 == 0; frac /= 10) --digits;  // no trailing zeros
+    char text[8];
+    const size_t n = static_cast<size_t>(std::to_chars(text, text + sizeof text, frac).ptr - text);
     out += '.';
-    out += digits;
+    out.append(static_cast<size_t>(digits) - n, '0');
+    out.append(text, n);
   }
   return out;
 }
