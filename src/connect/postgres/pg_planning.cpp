@@ -2,6 +2,7 @@
 // extent in blocks and whether its rows moved, chunk queries, and whether a key-range filter
 // reaches the table (read from EXPLAIN).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <string_view>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "connect/postgres/pg_connection.h"
@@ -365,16 +368,17 @@ std::string PgConnection::position_token(std::string_view sql) {
   if (!table) return {};
   ensure_read_snapshot();
   auto run = [&]() -> std::string {
-    // The snapshot's xmin: every transaction older than it had ended, so a row whose xmin is
-    // older was visible to the plan; a newer one may not have been.
+    // The plan's snapshot ("xmin:xmax:in-progress,..."): a row written by a transaction it
+    // saw as committed was in place for the plan; one written later, or by a transaction
+    // then in progress, may not have been.
     const std::string token_sql = fmt::format(
-        "SELECT {}, pg_snapshot_xmin(pg_current_snapshot())::text::int8 "
-        "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)",
+        "SELECT {}, pg_current_snapshot()::text FROM pg_catalog.pg_class c "
+        "WHERE c.oid = to_regclass($1)",
         kFilesExpr);
     ResultPtr result =
         exec_params(token_sql, {Value(quote_table(*table))}, "table positions", table->display());
     if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0) != 0) return {};
-    return fmt::format("{}:{}", cell(result.get(), 0, 0), cell_int(result.get(), 0, 1));
+    return fmt::format("{}:{}", cell(result.get(), 0, 0), cell(result.get(), 0, 1));
   };
   return exported_ ? guarded(run) : run();
 }
@@ -385,7 +389,39 @@ std::optional<std::string> PgConnection::positions_moved(std::string_view sql,
   const size_t colon = token.find(':');
   if (!table || colon == std::string::npos) return std::nullopt;
   const std::string relfilenode = token.substr(0, colon);
-  const int64_t xmin = std::stoll(token.substr(colon + 1));
+  // Since when a row is newer than the plan. Transaction ids wrap at 2^32: "x is not older
+  // than b" is the forward distance from b to x being under 2^31.
+  auto not_older = [](int64_t bound) {
+    return fmt::format("((xmin::text::int8 - {}) % 4294967296 + 4294967296) % 4294967296 < 2147483648",
+                       bound % (int64_t{1} << 32));
+  };
+  std::string newer_than_plan;
+  const std::string snapshot = token.substr(colon + 1);
+  if (const size_t c1 = snapshot.find(':'); c1 == std::string::npos) {
+    // A plan stored by an earlier version kept the snapshot's xmin only: a row of any
+    // transaction at or after it counts as newer (safe, and refuses more often).
+    newer_than_plan = not_older(std::stoll(snapshot));
+  } else {
+    // xmin:xmax:xip: newer when written at or after xmax, or by a transaction in progress
+    // then (in xip). A transaction between xmin and xmax and not in xip had committed: a
+    // long transaction elsewhere on the server no longer makes every row look new.
+    const size_t c2 = snapshot.find(':', c1 + 1);
+    newer_than_plan = not_older(std::stoll(snapshot.substr(c1 + 1, c2 - c1 - 1)));
+    std::vector<std::string> in_progress;
+    if (c2 != std::string::npos) {
+      std::string_view rest = std::string_view(snapshot).substr(c2 + 1);
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const int64_t xid = std::stoll(std::string(rest.substr(0, comma)));
+        in_progress.push_back(std::to_string(xid % (int64_t{1} << 32)));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+    }
+    if (!in_progress.empty()) {
+      newer_than_plan = fmt::format("({}) OR xmin::text::int8 IN ({})", newer_than_plan,
+                                    fmt::join(in_progress, ", "));
+    }
+  }
   ensure_read_snapshot();
   auto run = [&]() -> std::optional<std::string> {
     ResultPtr file = exec_params(
@@ -398,13 +434,9 @@ std::optional<std::string> PgConnection::positions_moved(std::string_view sql,
                          "or detached)",
                          table->display());
     }
-    // Transaction ids wrap at 2^32: "x is not older than the token's xmin" is the forward
-    // distance from it being under 2^31.
-    const int64_t x32 = xmin % (int64_t{1} << 32);
-    const std::string newer_sql = fmt::format(
-        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE ((xmin::text::int8 - {}) % 4294967296 + "
-        "4294967296) % 4294967296 < 2147483648 LIMIT 1000000) AS moved",
-        quote_table(*table), x32);
+    const std::string newer_sql =
+        fmt::format("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT 1000000) AS moved",
+                    quote_table(*table), newer_than_plan);
     ResultPtr newer = exec_params(newer_sql, {}, "rows changed since the plan", table->display());
     const int64_t rows = cell_int(newer.get(), 0, 0);
     if (rows == 0) return std::nullopt;
