@@ -244,23 +244,28 @@ int64_t PlanProbe::count_exact(const Chunk& chunk) {
 }
 
 std::string PlanProbe::summary() const {
+  // What was cut again after the count, each part after `sep`.
+  auto cuts = [&](std::string_view sep) {
+    std::string out;
+    if (split_ > 0) out += fmt::format("{}{} cut again at real keys", sep, split_);
+    if (sliced_ > 0) out += fmt::format("{}{} key value(s) split by physical position", sep, sliced_);
+    return out;
+  };
+  std::string s;
   if (exact_within_ > 0) {
-    std::string s = fmt::format(
-        "chunk sizes from reading every key (exact to {} rows), so none was counted again{}{}",
-        exact_within_, split_ > 0 ? fmt::format("; {} cut again at real keys", split_) : "",
-        sliced_ > 0 ? fmt::format("; {} key value(s) split by physical position", sliced_) : "");
-    for (const std::string& n : notes_) s += "; " + n;
-    return s;
+    s = fmt::format("chunk sizes from reading every key (exact to {} rows), so none was counted "
+                    "again{}",
+                    exact_within_, cuts("; "));
+  } else if (checked_ > 0) {
+    s = fmt::format("chunk sizes probed on the real rows: {} chunk(s) counted ({}){}; {} queries, "
+                    "{:.0f} ms",
+                    checked_,
+                    trusted_ ? "they held what the sample said, so the others were trusted"
+                             : "the estimates did not hold, so every chunk was counted",
+                    cuts(", "), queries_, seconds_ * 1000);
+  } else {
+    return {};
   }
-  if (checked_ == 0) return {};
-  std::string s = fmt::format(
-      "chunk sizes probed on the real rows: {} chunk(s) counted ({}){}{}; {} queries, {:.0f} ms",
-      checked_,
-      trusted_ ? "they held what the sample said, so the others were trusted"
-               : "the estimates did not hold, so every chunk was counted",
-      split_ > 0 ? fmt::format(", {} cut again at real keys", split_) : "",
-      sliced_ > 0 ? fmt::format(", {} key value(s) split by physical position", sliced_) : "",
-      queries_, seconds_ * 1000);
   for (const std::string& n : notes_) s += "; " + n;
   return s;
 }
