@@ -97,17 +97,18 @@ if [ "$sanitizers" = 1 ]; then
    run_suite build-tsan -R "$tsan_only")
 fi
 # In CI, a short fuzz run of the parsers (saved regression inputs first, then 10 s a target),
-# and the plain Release build a packager runs (no project flags: warnings are not errors),
-# smoke-tested with the demo.
+# and the plain Release configuration a packager runs (no project flags): configured, and its
+# compile commands checked to carry no -Werror. It is not compiled again: the main build
+# compiles the same sources, with NDEBUG as there, under stricter flags, and the demo runs
+# in its tests (compiling it took about 3 of CI's minutes).
 if [ "${CI:-}" = "true" ]; then
   scripts/fuzz.sh 10
-  echo "== plain Release build (cmake -DCMAKE_BUILD_TYPE=Release, no project flags)"
-  # The command line only: the library, Python module and manual page are the main build's.
-  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DPARMAP_BUILD_TESTS=OFF >/dev/null
-  cmake --build build-release -j"$(nproc)" --target parmap_cli
-  demo_dir=$(mktemp -d /tmp/parmap-demo-XXXXXX)
-  build-release/parmap demo --rows 100000 --dir "$demo_dir" >/dev/null
-  rm -rf "$demo_dir"
+  echo "== plain Release configuration (cmake -DCMAKE_BUILD_TYPE=Release, no project flags)"
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  if ninja -C build-release -t commands parmap_cli | grep -q -- '-Werror'; then
+    echo "a plain Release build compiles with -Werror: warnings must not fail a packager's build" >&2
+    exit 1
+  fi
 fi
 # The main suite last, so its closing line is the one a reader sees.
 run_suite build
