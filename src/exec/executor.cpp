@@ -310,11 +310,13 @@ void Executor::prepare() {
                               : "one snapshot shared by planning and all workers";
   }
   choose_path(*coord_src_, *coord_tgt_, src_schema, target_schema);
-  // A target with one writer at a time (SQLite) gains nothing from longer transactions and
-  // would hold its lock longer: chunks stay single there.
+  // A target with one writer at a time (SQLite) groups only on the in-engine path, whose reads
+  // happen inside the writer's statement anyway: there a group saves each chunk's commit (the
+  // demo's 1,000,000 rows: 1.31 s in 20 transactions, 1.21 s in 8). A typed copy into it
+  // reads each chunk ahead outside the writer's lock, which a longer transaction would shorten.
   // A distributed run hands out single chunks, so that every rank takes its share to the end.
-  grouping_ = config_.chunk_size_auto && coord_tgt_->writer_lock() == nullptr && !distributed_ &&
-              feed_ == nullptr;
+  grouping_ = config_.chunk_size_auto && (coord_tgt_->writer_lock() == nullptr || local_path_) &&
+              !distributed_ && feed_ == nullptr;
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
     if (committed.count(c.index)) {

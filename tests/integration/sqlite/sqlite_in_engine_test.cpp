@@ -252,5 +252,29 @@ TEST_F(SqliteInEngineTest, ACancelStopsTheCopyAndTheRerunEndsExact) {
   EXPECT_EQ(target_sum("t.db", "dst"), source_sum());
 }
 
+TEST_F(SqliteInEngineTest, AutoChunksCommitInGroupsEachWithItsOwnLedgerRow) {
+  make_source(180000);  // four chunks of chunk_size auto's 50,000 rows
+  ParallelOptions o = options("grouped");
+  o.config = resolve_config({{"max_workers", "1"}, {"chunk_size", "auto"}}, {}, 4);
+  const std::string query = "SELECT * FROM src ORDER BY id";
+  const auto r = execute_query_parallel(dir_.url("src.db"), query, dir_.url("t.db"), "", "dst", o);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.path.rfind("in-engine path", 0), 0u) << r.path;
+  ASSERT_EQ(r.chunks_planned, 4);
+  // The first chunk measures the rate alone; the other three fit in one group of about 2 s.
+  EXPECT_EQ(r.commits, 2) << r.commit_groups;
+  EXPECT_EQ(r.total_rows_processed, 180000);
+  EXPECT_EQ(target_sum("t.db", "dst"), source_sum());
+  EXPECT_EQ(sqlite_scalar(dir_.file("t.db"),
+                          "SELECT count(*) || ':' || sum(rows_written) FROM parmap_ledger"),
+            "4:180000");
+  const auto verified =
+      verify_query_parallel(dir_.url("src.db"), query, dir_.url("t.db"), "", "dst", o, true);
+  EXPECT_TRUE(verified.ok()) << (verified.differences.empty()
+                                     ? ""
+                                     : verified.differences.front().problem);
+  EXPECT_EQ(verified.ranges_checked, 4);
+}
+
 }  // namespace
 }  // namespace parmap
