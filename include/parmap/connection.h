@@ -134,6 +134,9 @@ struct KeyStats {
   /// (rows and null_rows are then counts): a range's share of the sample is its row count to
   /// within sample_every rows. 0 when the sample is a random or statistical one.
   int64_t sample_every = 0;
+  /// The keys are every integer from min to max, known from a count and the two ends without
+  /// reading them (the sample is then what reading them all would have kept).
+  bool every_integer = false;
 };
 
 /// Storage positions of a table's rows: the pseudo-column and the half-open extent [lo, hi)

@@ -22,6 +22,23 @@ void KeySampler::add(Value key) {
   max_ = std::move(key);
 }
 
+void KeySampler::add_run(int64_t first, int64_t count) {
+  if (count <= 0) return;
+  if (rows_ != 0 || null_rows_ != 0) {
+    throw Error(ErrorKind::Internal, "KeySampler::add_run after other keys");
+  }
+  rows_ = count;
+  min_ = Value(first);
+  max_ = Value(first + (count - 1));
+  if (limit_ == 0) return;
+  // add() would end keeping the keys at every k-th position from the first, k the smallest
+  // power of two that leaves at most limit_ of them (finish() thins to that).
+  const auto limit = static_cast<int64_t>(limit_);
+  while ((count + every_ - 1) / every_ > limit) every_ *= 2;
+  sample_.reserve(static_cast<size_t>((count + every_ - 1) / every_));
+  for (int64_t i = 0; i < count; i += every_) sample_.emplace_back(int64_t{first + i});
+}
+
 void KeySampler::thin() {
   // Keeps the 1st, 3rd, 5th ... keys: every k-th becomes every 2k-th.
   size_t out = 0;

@@ -25,6 +25,10 @@ class KeySampler {
   explicit KeySampler(int max_sample);
   void add_null() { ++null_rows_; }
   void add(Value key);
+  /// What add() of the integer keys first, first + 1, ... first + count - 1 in turn would
+  /// keep, in time proportional to the sample rather than to count (a table whose keys are
+  /// known to be every integer of a range). Only before any other key.
+  void add_run(int64_t first, int64_t count);
   /// Fills min, max, rows, null_rows, sample and sample_every of `stats`.
   void finish(KeyStats& stats);
 

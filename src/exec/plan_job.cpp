@@ -156,7 +156,8 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     p.chunks = plan_chunks(stats, config_.chunk_size);
     // The estimate cut the chunks; the real rows decide their final size.
     PlanProbe probe(src, sql_, config_.chunk_size);
-    p.chunks = probe.fit(std::move(p.chunks), !stats.sample.empty(), stats.sample_every);
+    p.chunks = probe.fit(std::move(p.chunks), !stats.sample.empty(), stats.sample_every,
+                         stats.every_integer);
     if (const std::string probed = probe.summary(); !probed.empty()) why.push_back(probed);
     p.parallel = parallel_ok && p.chunks.size() > 1;
     // Chunks cut by physical position stay exact on resume only while no row moves: remember

@@ -63,7 +63,8 @@ PlanProbe::PlanProbe(Connection& src, std::string sql, int64_t chunk_size)
   }
 }
 
-std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled, int64_t exact_within) {
+std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled, int64_t exact_within,
+                                  bool every_integer) {
   if (chunks.empty() || chunks.front().key.empty() ||
       chunks.front().key == src_.capabilities().position_key) {
     return chunks;
@@ -73,6 +74,7 @@ std::vector<Chunk> PlanProbe::fit(std::vector<Chunk> chunks, bool sampled, int64
   if (sampled && exact_within > 0 && exact_within * kExactShare <= chunk_size_) {
     // Every key was read to plan: the estimates are the counts, give or take a sample step.
     exact_within_ = exact_within;
+    every_integer_ = every_integer;
     for (size_t i = 0; i < chunks.size(); ++i) counted[i] = chunks[i].estimated_rows;
     return cut_oversized(std::move(chunks), counted, t0);
   }
@@ -252,7 +254,11 @@ std::string PlanProbe::summary() const {
     return out;
   };
   std::string s;
-  if (exact_within_ > 0) {
+  if (exact_within_ > 0 && every_integer_) {
+    s = fmt::format("chunk sizes from the key's count and ends (every integer between them is a "
+                    "key; exact to {} rows), so no key was read and no chunk counted{}",
+                    exact_within_, cuts("; "));
+  } else if (exact_within_ > 0) {
     s = fmt::format("chunk sizes from reading every key (exact to {} rows), so none was counted "
                     "again{}",
                     exact_within_, cuts("; "));

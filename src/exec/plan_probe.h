@@ -39,8 +39,10 @@ class PlanProbe {
   /// split of [min, max], which is never trusted unchecked). `exact_within` > 0: the sample
   /// was every exact_within-th key of all of them (KeyStats::sample_every), so the estimates
   /// are counts to within that many rows; when that is a small part of a chunk, nothing is
-  /// counted again, and only chunks estimated above the bound are cut.
-  std::vector<Chunk> fit(std::vector<Chunk> chunks, bool sampled, int64_t exact_within = 0);
+  /// counted again, and only chunks estimated above the bound are cut. `every_integer`: that
+  /// sample was known without reading the keys (KeyStats::every_integer), for the summary.
+  std::vector<Chunk> fit(std::vector<Chunk> chunks, bool sampled, int64_t exact_within = 0,
+                         bool every_integer = false);
 
   /// What probing did, for the plan's reason ("checked 5 chunks: estimates hold; 1.2 ms").
   std::string summary() const;
@@ -63,6 +65,7 @@ class PlanProbe {
   int64_t checked_ = 0, queries_ = 0, split_ = 0, sliced_ = 0;
   bool trusted_ = true;
   int64_t exact_within_ = 0;  ///< > 0: the estimates were counts to within this many rows
+  bool every_integer_ = false;  ///< and known from the key's count and ends
   double seconds_ = 0;
   std::vector<std::string> notes_;
 };

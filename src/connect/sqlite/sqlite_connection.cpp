@@ -512,7 +512,10 @@ int64_t SqliteConnection::estimate_rows(std::string_view sql) {
   StmtPtr stmt = prepare(count_sql, "count rows");
   const int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
-  return sqlite3_column_int64(stmt.get(), 0);
+  const int64_t rows = sqlite3_column_int64(stmt.get(), 0);
+  counted_table_ = table ? quote_table(*table) : std::string();
+  counted_rows_ = table ? rows : -1;
+  return rows;
 }
 
 std::optional<std::string> SqliteConnection::range_filter_problem(std::string_view sql,
@@ -546,6 +549,60 @@ std::optional<std::string> SqliteConnection::range_filter_problem(std::string_vi
       column, scanned);
 }
 
+bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string& column,
+                                        int max_sample, KeyStats& stats) {
+  // Only a plain table's rowid: never NULL, always an integer, unique, and its count, min and
+  // max are read from the b-tree (its pages' cell counts, its two ends) without its rows.
+  const std::optional<TableRef> table = simple_table_of(sql);
+  if (!table) return false;
+  const std::optional<TableSchema> schema = describe_table(*table);
+  if (!schema || schema->primary_key.size() != 1 || schema->primary_key.front() != column) {
+    return false;
+  }
+  const int index = schema->find(column);
+  if (index < 0) return false;
+  std::string declared = schema->columns[static_cast<size_t>(index)].declared_type;
+  for (char& c : declared) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (declared != "INTEGER") return false;
+  // An INTEGER PRIMARY KEY is the rowid unless SQLite keeps the key in an index of its own (a
+  // WITHOUT ROWID table, "INTEGER PRIMARY KEY DESC"): then any value may be in it.
+  const std::string schema_name = table->schema.empty() ? "main" : table->schema;
+  if (!query("SELECT 1 FROM pragma_index_list(?1, ?2) WHERE origin = 'pk'",
+             {Value(table->name), Value(schema_name)})
+           .empty()) {
+    return false;
+  }
+  // The count planning has just made (counting again would read every page of the table),
+  // and the two ends, each a seek.
+  const std::string quoted_table = quote_table(*table);
+  if (counted_table_ != quoted_table || counted_rows_ <= 0) return false;
+  const int64_t rows = counted_rows_;
+  const std::string ends_sql =
+      fmt::format("SELECT (SELECT min({1}) FROM {0}), (SELECT max({1}) FROM {0})", quoted_table,
+                  quote_identifier(column));
+  StmtPtr stmt = prepare(ends_sql, "key statistics");
+  const int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) fail(rc, "key statistics", ends_sql);
+  if (sqlite3_column_type(stmt.get(), 0) != SQLITE_INTEGER ||
+      sqlite3_column_type(stmt.get(), 1) != SQLITE_INTEGER) {
+    return false;  // no rows
+  }
+  const int64_t lo = sqlite3_column_int64(stmt.get(), 0);
+  const int64_t hi = sqlite3_column_int64(stmt.get(), 1);
+  // As many distinct integers as the range holds: every one of them is a key. (Rows written
+  // or deleted since the count can make only the plan's estimates wrong, never which rows a
+  // chunk copies: chunks are key ranges.)
+  if (static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) != static_cast<uint64_t>(rows - 1)) {
+    return false;
+  }
+  KeySampler sampler(max_sample);
+  sampler.add_run(lo, rows);
+  sampler.finish(stats);
+  stats.type = ColumnType::Int64;
+  stats.every_integer = true;
+  return true;
+}
+
 KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view column,
                                      int max_sample) {
   const std::string_view inner = strip_sql(sql);
@@ -555,10 +612,12 @@ KeyStats SqliteConnection::key_stats(std::string_view sql, std::string_view colu
   const ColumnInfo& key = schema.columns[static_cast<size_t>(index)];
   const std::string quoted = quote_identifier(key.name);
 
-  // One pass over the keys in order (NULLs first, as SQLite sorts them, and in the order
-  // min() and max() use).
   KeyStats stats;
   stats.column = key.name;
+  if (dense_rowid_keys(inner, key.name, max_sample, stats)) return stats;
+
+  // One pass over the keys in order (NULLs first, as SQLite sorts them, and in the order
+  // min() and max() use).
   const std::string keys_sql =
       fmt::format("SELECT {0} FROM ({1}) AS src ORDER BY {0}", quoted, inner);
   StmtPtr stmt = prepare(keys_sql, "key statistics");

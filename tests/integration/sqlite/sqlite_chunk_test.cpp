@@ -2,6 +2,8 @@
 // plan says why). SQLite has no stale estimate: its estimate_rows counts the rows.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -199,6 +201,66 @@ TEST_F(SqliteChunkTest, ChunksCutFromEveryKeyAreNotCountedAgainAndHoldWhatThePla
             chunk - chunk / 8);
   EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT id, pad FROM t"),
             sqlite_checksum(dir_.file("src.db"), "SELECT id, pad FROM sk"));
+}
+
+TEST_F(SqliteChunkTest, RowidKeysWithoutGapsArePlannedFromTheirCountAndEnds) {
+  // ids 101..30100, each once: the count and the two ends say which keys there are, so
+  // planning reads none of them, and the chunks hold what the plan says.
+  const int64_t n = 30000;
+  const int64_t chunk = 2000;
+  const std::string rows =
+      "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 30000) ";
+  sqlite_exec(dir_.file("src.db"), "CREATE TABLE dk (id INTEGER PRIMARY KEY, pad TEXT);" + rows +
+                                       "INSERT INTO dk SELECT 100 + i, hex(randomblob(6)) FROM s;");
+  auto copy = [&](const std::string& table, const std::string& columns) {
+    std::filesystem::remove(dir_.file("dst.db"));
+    const auto r = execute_query_parallel(dir_.url("src.db"),
+                                          "SELECT * FROM " + table + " ORDER BY id",
+                                          dir_.url("dst.db"), "", "t", options(chunk));
+    EXPECT_TRUE(r.ok()) << table << ": " << (r.errors.empty() ? "" : r.errors.front());
+    EXPECT_EQ(r.total_rows_processed, n) << table;
+    EXPECT_EQ(sqlite_checksum(dir_.file("dst.db"), "SELECT " + columns + " FROM t"),
+              sqlite_checksum(dir_.file("src.db"), "SELECT " + columns + " FROM " + table))
+        << table;
+    return r;
+  };
+  const auto dense = copy("dk", "id, pad");
+  EXPECT_NE(dense.reason.find("every integer between them is a key"), std::string::npos)
+      << dense.reason;
+  EXPECT_EQ(dense.chunks_planned, n / chunk) << dense.reason;
+  EXPECT_LE(largest_chunk(), chunk + chunk / 8);
+  EXPECT_GE(std::stoll(sqlite_scalar(dir_.file("dst.db"),
+                                     "SELECT min(rows_written) FROM parmap_ledger")),
+            chunk - chunk / 8);
+
+  // One key missing: the keys are read.
+  sqlite_exec(dir_.file("src.db"),
+              "CREATE TABLE gap (id INTEGER PRIMARY KEY, pad TEXT);"
+              "INSERT INTO gap SELECT * FROM dk WHERE id <> 5000;"
+              "INSERT INTO gap VALUES (30101, 'last');");
+  const auto gap = copy("gap", "id, pad");
+  EXPECT_NE(gap.reason.find("from reading every key"), std::string::npos) << gap.reason;
+
+  // Keys SQLite keeps in an index of their own may be any value: 2.5 among the integers keeps
+  // the count and the ends of a range without gaps, but the keys are not its integers.
+  for (const std::string table : {"desc_key", "no_rowid"}) {
+    sqlite_exec(dir_.file("src.db"),
+                "CREATE TABLE " + table + " (id INTEGER" +
+                    (table == "desc_key" ? " PRIMARY KEY DESC, pad TEXT)"
+                                         : ", pad TEXT, PRIMARY KEY (id)) WITHOUT ROWID") +
+                    ";" + rows + "INSERT INTO " + table +
+                    " SELECT CASE WHEN i % 10 = 3 THEN i - 0.5 ELSE i END, hex(randomblob(6)) "
+                    "FROM s;");
+    // Planned only: the created target's INTEGER PRIMARY KEY would refuse 2.5.
+    ParallelOptions plan_only = options(chunk);
+    plan_only.dry_run = true;
+    const auto r = execute_query_parallel(dir_.url("src.db"),
+                                          "SELECT * FROM " + table + " ORDER BY id",
+                                          dir_.url("dst.db"), "", table, plan_only);
+    EXPECT_TRUE(r.ok()) << table << ": " << (r.errors.empty() ? "" : r.errors.front());
+    EXPECT_NE(r.reason.find("from reading every key"), std::string::npos)
+        << table << ": " << r.reason;
+  }
 }
 
 }  // namespace

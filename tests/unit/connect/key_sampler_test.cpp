@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 
 #include "connect/driver_helpers.h"
 
@@ -50,6 +51,32 @@ TEST(KeySamplerTest, NoKeysOrNoSampleSaySo) {
   EXPECT_EQ(unsampled.rows, 1000);
   EXPECT_TRUE(unsampled.sample.empty());
   EXPECT_EQ(unsampled.sample_every, 0);
+}
+
+TEST(KeySamplerTest, ARunOfConsecutiveKeysKeepsWhatAddingThemOneByOneKeeps) {
+  for (const int max_sample : {0, 1, 3, 1000, 4096}) {
+    for (const int64_t count : {int64_t{1}, int64_t{2}, int64_t{999}, int64_t{1000},
+                                int64_t{1001}, int64_t{8191}, int64_t{65536}, int64_t{100003}}) {
+      const int64_t first = -17;
+      KeySampler one_by_one(max_sample);
+      for (int64_t k = first; k < first + count; ++k) one_by_one.add(Value(k));
+      KeySampler run(max_sample);
+      run.add_run(first, count);
+      KeyStats a, b;
+      one_by_one.finish(a);
+      run.finish(b);
+      const std::string where =
+          "max_sample " + std::to_string(max_sample) + ", " + std::to_string(count) + " keys";
+      EXPECT_EQ(b.rows, a.rows) << where;
+      EXPECT_EQ(b.min.as_int(), a.min.as_int()) << where;
+      EXPECT_EQ(b.max.as_int(), a.max.as_int()) << where;
+      EXPECT_EQ(b.sample_every, a.sample_every) << where;
+      ASSERT_EQ(b.sample.size(), a.sample.size()) << where;
+      for (size_t i = 0; i < a.sample.size(); ++i) {
+        ASSERT_EQ(b.sample[i].as_int(), a.sample[i].as_int()) << where << ", sample key " << i;
+      }
+    }
+  }
 }
 
 }  // namespace
