@@ -261,8 +261,10 @@ TEST_F(SqliteInEngineTest, AutoChunksCommitInGroupsEachWithItsOwnLedgerRow) {
   ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
   EXPECT_EQ(r.path.rfind("in-engine path", 0), 0u) << r.path;
   ASSERT_EQ(r.chunks_planned, 4);
-  // The first chunk measures the rate alone; the other three fit in one group of about 2 s.
-  EXPECT_EQ(r.commits, 2) << r.commit_groups;
+  // The first chunk measures the rate alone; the others are grouped by about 2 s at that rate
+  // (all three in one group at full speed, two by two under ThreadSanitizer).
+  EXPECT_GE(r.commits, 2) << r.commit_groups;
+  EXPECT_LT(r.commits, r.chunks_planned) << r.commit_groups;
   EXPECT_EQ(r.total_rows_processed, 180000);
   EXPECT_EQ(target_sum("t.db", "dst"), source_sum());
   EXPECT_EQ(sqlite_scalar(dir_.file("t.db"),
