@@ -553,17 +553,20 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
                                         int max_sample, KeyStats& stats) {
   // Only a plain table's rowid: never NULL, always an integer, unique, and its count, min and
   // max are read from the b-tree (its pages' cell counts, its two ends) without its rows.
+  // Its count is the one planning has just made (counting again would read every page of the
+  // table); its two ends are a seek each.
   const std::optional<TableRef> table = simple_table_of(sql);
   if (!table) return false;
+  const std::string quoted_table = quote_table(*table);
+  if (counted_table_ != quoted_table || counted_rows_ <= 0) return false;
   const std::optional<TableSchema> schema = describe_table(*table);
   if (!schema || schema->primary_key.size() != 1 || schema->primary_key.front() != column) {
     return false;
   }
   const int index = schema->find(column);
   if (index < 0) return false;
-  std::string declared = schema->columns[static_cast<size_t>(index)].declared_type;
-  for (char& c : declared) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (declared != "INTEGER") return false;
+  const std::string& declared = schema->columns[static_cast<size_t>(index)].declared_type;
+  if (sqlite3_stricmp(declared.c_str(), "INTEGER") != 0) return false;
   // An INTEGER PRIMARY KEY is the rowid unless SQLite keeps the key in an index of its own (a
   // WITHOUT ROWID table, "INTEGER PRIMARY KEY DESC"): then any value may be in it.
   const std::string schema_name = table->schema.empty() ? "main" : table->schema;
@@ -572,10 +575,6 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
            .empty()) {
     return false;
   }
-  // The count planning has just made (counting again would read every page of the table),
-  // and the two ends, each a seek.
-  const std::string quoted_table = quote_table(*table);
-  if (counted_table_ != quoted_table || counted_rows_ <= 0) return false;
   const int64_t rows = counted_rows_;
   const std::string ends_sql =
       fmt::format("SELECT (SELECT min({1}) FROM {0}), (SELECT max({1}) FROM {0})", quoted_table,
