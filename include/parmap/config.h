@@ -39,6 +39,10 @@ struct ParallelConfig {
   /// (chunk_size "auto", and what resolve_config gives when chunk_size is not set). False:
   /// each chunk is its own transaction (an explicit chunk_size, and ParallelConfig{}).
   bool chunk_size_auto = false;
+  /// The time a commit group aims at (at most a quarter of chunk_timeout_s): long enough that
+  /// a transaction's fixed costs (the bulk write's start, the commit's flush) are a percent or
+  /// two, short enough that a failure redoes little.
+  double commit_group_seconds = 2.0;
   int64_t min_rows_for_parallel = 100000;
   int max_retries = 3;                 ///< per chunk, for transient errors
   int retry_backoff_ms = 200;          ///< first backoff; doubles, capped, with jitter

@@ -600,13 +600,10 @@ void Executor::scale_workers() {
 }
 
 double Executor::group_seconds() const {
-  // Long enough that a transaction's fixed costs (the bulk write's start, the commit's flush)
-  // are a percent or two; short enough that a failure redoes little, and well inside the
-  // attempt's time limit.
-  constexpr double kGroupSeconds = 2.0;
+  const double aim = config_.commit_group_seconds;
   return config_.chunk_timeout_s > 0
-             ? std::min(kGroupSeconds, static_cast<double>(config_.chunk_timeout_s) / 4)
-             : kGroupSeconds;
+             ? std::min(aim, static_cast<double>(config_.chunk_timeout_s) / 4)
+             : aim;
 }
 
 ChunkGroup Executor::claim() {
