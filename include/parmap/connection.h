@@ -155,6 +155,9 @@ struct Capabilities {
   /// has none. Chunks cut by it stay exact on resume only while no row moves (position_token).
   std::string position_key;
   bool block_ranges = false;  ///< position_key ranges are answered by a range scan, not a full one
+  /// key_stats reads every key and so counts the rows exactly, as estimate_rows would by
+  /// reading them again (SQLite): planning then asks key_stats first and no estimate.
+  bool keys_counted = false;
 };
 
 /// What Connection::attach_source found.

@@ -395,8 +395,21 @@ const ParallelResult& Executor::start() {
     fail_progress(e.what());
     throw;
   }
-  const int workers =
+  int workers =
       plan_.parallel ? static_cast<int>(std::min<size_t>(config_.max_workers, queue_.size())) : 1;
+  const auto origin = config_.origin.find("max_workers");
+  const bool default_workers = origin != config_.origin.end() && origin->second == Source::Default;
+  if (workers > 1 && default_workers && local_path_ && coord_tgt_->writer_lock() != nullptr) {
+    // Each of the in-engine path's statements reads and writes under the target's one writer
+    // lock: a second worker overlaps nothing and only adds its hand-overs and commits (the
+    // demo's 1,000,000 rows: 1.05 s with one worker, 1.14 s with two). A max_workers the job
+    // sets is kept.
+    workers = 1;
+    result_.reason += fmt::format(
+        "; 1 worker: the in-engine copy reads and writes under {}'s one writer lock, where "
+        "more would only wait for it (a max_workers the job sets is kept)",
+        coord_tgt_->engine());
+  }
   result_.workers_used = queue_.empty() ? 0 : std::max(1, workers);
   workers_ = std::max(1, result_.workers_used);
   active_ = most_active_ = workers_;

@@ -24,7 +24,6 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   StoredPlan p;
   p.source_sql = sql_;
   p.target_table = table_.display();
-  p.estimated_rows = src.estimate_rows(sql_);
   std::vector<std::string> why;
 
   // The partition key: the job's partition_column, else the ORDER BY key, else the
@@ -113,10 +112,24 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     }
   }
 
+  // A driver that counts the rows as it reads the keys is asked for the keys first: an
+  // estimate before them would read the rows twice. Their sample is sized before the rows
+  // are known: fine enough to cut chunk_size chunks from the keys alone up to tens of
+  // millions of rows (32 keys a chunk), small enough to stay a few MB.
+  constexpr int kCountedKeysSample = 16384;
+  std::optional<KeyStats> read_keys;
+  if (caps.keys_counted && !key.empty() && key != position) {
+    read_keys = src.key_stats(sql_, key, kCountedKeysSample);
+    p.estimated_rows = read_keys->rows + read_keys->null_rows;
+  } else {
+    p.estimated_rows = src.estimate_rows(sql_);
+  }
+  const char* estimated = read_keys ? "counted" : "estimated";
+
   // An estimate that says "small" can be far too low (a join, a view, stale statistics):
   // there a bounded count of the real rows decides.
   int64_t rows = p.estimated_rows;
-  if (!key.empty() && key != position) {
+  if (!key.empty() && key != position && !read_keys) {
     const int64_t enough = config_.enable_parallel && config_.max_workers > 1
                                ? std::max(config_.chunk_size, config_.min_rows_for_parallel)
                                : config_.chunk_size;
@@ -136,7 +149,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     why.push_back("max_workers is 1");
   } else if (rows < config_.min_rows_for_parallel) {
     why.push_back(fmt::format("{} {} rows < min_rows_for_parallel {}",
-                              rows == p.estimated_rows ? "estimated" : "counted", rows,
+                              rows == p.estimated_rows ? estimated : "counted", rows,
                               config_.min_rows_for_parallel));
   }
 
@@ -149,7 +162,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   } else {
     const int64_t n = std::max<int64_t>(1, (rows + config_.chunk_size - 1) / config_.chunk_size);
     const int max_sample = static_cast<int>(std::clamp<int64_t>(n * 32, 1024, 200000));
-    KeyStats stats = src.key_stats(sql_, key, max_sample);
+    KeyStats stats = read_keys ? std::move(*read_keys) : src.key_stats(sql_, key, max_sample);
     // Keys read to the last are counted; an estimate is only raised to what is known.
     if (stats.sample_every == 0) stats.rows = std::max(stats.rows, rows - stats.null_rows);
     p.partition_column = key;
@@ -169,7 +182,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   }
   if (p.parallel) {
     why.insert(why.begin(), fmt::format("parallel: {} {} rows >= min_rows_for_parallel {}",
-                                        rows == p.estimated_rows ? "estimated" : "counted at least",
+                                        rows == p.estimated_rows ? estimated : "counted at least",
                                         rows, config_.min_rows_for_parallel));
   } else {
     why.insert(why.begin(), "serial");

@@ -381,6 +381,7 @@ Capabilities SqliteConnection::capabilities() const {
   Capabilities caps;
   caps.concurrent_writers = false;
   caps.snapshot_export = false;
+  caps.keys_counted = true;
   return caps;
 }
 
@@ -512,10 +513,7 @@ int64_t SqliteConnection::estimate_rows(std::string_view sql) {
   StmtPtr stmt = prepare(count_sql, "count rows");
   const int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
-  const int64_t rows = sqlite3_column_int64(stmt.get(), 0);
-  counted_table_ = table ? quote_table(*table) : std::string();
-  counted_rows_ = table ? rows : -1;
-  return rows;
+  return sqlite3_column_int64(stmt.get(), 0);
 }
 
 std::optional<std::string> SqliteConnection::range_filter_problem(std::string_view sql,
@@ -553,12 +551,8 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
                                         int max_sample, KeyStats& stats) {
   // Only a plain table's rowid: never NULL, always an integer, unique, and its count, min and
   // max are read from the b-tree (its pages' cell counts, its two ends) without its rows.
-  // Its count is the one planning has just made (counting again would read every page of the
-  // table); its two ends are a seek each.
   const std::optional<TableRef> table = simple_table_of(sql);
   if (!table) return false;
-  const std::string quoted_table = quote_table(*table);
-  if (counted_table_ != quoted_table || counted_rows_ <= 0) return false;
   const std::optional<TableSchema> schema = describe_table(*table);
   if (!schema || schema->primary_key.size() != 1 || schema->primary_key.front() != column) {
     return false;
@@ -575,12 +569,13 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
            .empty()) {
     return false;
   }
-  const int64_t rows = counted_rows_;
+  const std::string quoted_table = quote_table(*table);
+  const std::string key = quote_identifier(column);
   const std::string ends_sql =
       fmt::format("SELECT (SELECT min({1}) FROM {0}), (SELECT max({1}) FROM {0})", quoted_table,
-                  quote_identifier(column));
+                  key);
   StmtPtr stmt = prepare(ends_sql, "key statistics");
-  const int rc = sqlite3_step(stmt.get());
+  int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_ROW) fail(rc, "key statistics", ends_sql);
   if (sqlite3_column_type(stmt.get(), 0) != SQLITE_INTEGER ||
       sqlite3_column_type(stmt.get(), 1) != SQLITE_INTEGER) {
@@ -588,12 +583,31 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
   }
   const int64_t lo = sqlite3_column_int64(stmt.get(), 0);
   const int64_t hi = sqlite3_column_int64(stmt.get(), 1);
-  // As many distinct integers as the range holds: every one of them is a key. (Rows written
-  // or deleted since the count can make only the plan's estimates wrong, never which rows a
-  // chunk copies: chunks are key ranges.)
-  if (static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) != static_cast<uint64_t>(rows - 1)) {
-    return false;
+  const uint64_t span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+  // Counting the table reads every page, as reading its keys does: first a few windows of
+  // the range, each a seek and a page or two, must be full, or the keys are read instead.
+  constexpr int kWindows = 4;
+  constexpr int64_t kWindowKeys = 256;
+  const std::string window_sql = fmt::format(
+      "SELECT count(*) FROM (SELECT 1 FROM {0} WHERE {1} >= ?1 AND {1} <= ?2 LIMIT ?3)",
+      quoted_table, key);
+  for (int w = 0; w < kWindows && span >= static_cast<uint64_t>(kWindowKeys); ++w) {
+    const auto first = static_cast<int64_t>(static_cast<uint64_t>(lo) +
+                                            (span - kWindowKeys + 1) / (kWindows - 1) *
+                                                static_cast<uint64_t>(w));
+    const int64_t last = first + (kWindowKeys - 1);
+    const auto counted = query(window_sql, {Value(first), Value(last), Value(kWindowKeys)});
+    if (counted.empty() || counted[0][0] != Value(kWindowKeys)) return false;
   }
+  const std::string count_sql = fmt::format("SELECT count(*) FROM {}", quoted_table);
+  stmt = prepare(count_sql, "count rows");
+  rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
+  const int64_t rows = sqlite3_column_int64(stmt.get(), 0);
+  // As many distinct integers as the range holds: every one of them is a key. (Rows written
+  // or deleted since can make only the plan's estimates wrong, never which rows a chunk
+  // copies: chunks are key ranges.)
+  if (rows <= 0 || span != static_cast<uint64_t>(rows - 1)) return false;
   KeySampler sampler(max_sample);
   sampler.add_run(lo, rows);
   sampler.finish(stats);

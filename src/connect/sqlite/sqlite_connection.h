@@ -176,9 +176,10 @@ class SqliteConnection final : public Connection {
   /// Prepares one statement; throws a classified Error naming `what`.
   StmtPtr prepare(std::string_view sql, std::string_view what) const;
   /// key_stats of a plain table's rowid key when its keys are every integer from its min to
-  /// its max (no gaps): the same statistics as reading them all, from its count (as
-  /// estimate_rows counted it) and its two ends. False (stats untouched) for any other query,
-  /// key or table, or one estimate_rows has not counted.
+  /// its max (no gaps): the same statistics as reading them all, from its count and its two
+  /// ends. Full windows of keys spread over the range are checked before the count, so that
+  /// a table with gaps is not counted and then read again. False (stats untouched) for any
+  /// other query, key or table.
   bool dense_rowid_keys(std::string_view sql, const std::string& column, int max_sample,
                         KeyStats& stats);
   /// Throws the Error for the handle's last failure.
@@ -190,10 +191,6 @@ class SqliteConnection final : public Connection {
   sqlite3* handle_ = nullptr;  // db_ while it is open, for interrupt(); under handle_mu_
   std::atomic<bool> interrupted_{false};
   std::string path_;
-  /// The last plain table estimate_rows counted, and its count: planning counts a table
-  /// first, and dense_rowid_keys needs that count again.
-  std::string counted_table_;
-  int64_t counted_rows_ = -1;
   std::mutex* writer_lock_;  // process-wide, never freed; nullptr for in-memory databases
   int job_lock_fd_ = -1;     // the job lock file, open while the lock is held
 

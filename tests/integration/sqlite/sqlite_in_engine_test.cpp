@@ -279,5 +279,33 @@ TEST_F(SqliteInEngineTest, AutoChunksCommitInGroupsEachWithItsOwnLedgerRow) {
   EXPECT_EQ(verified.ranges_checked, 4);
 }
 
+TEST_F(SqliteInEngineTest, OneWorkerUnlessTheJobSetsMaxWorkers) {
+  // The in-engine copy reads and writes under SQLite's one writer lock: the default worker
+  // count (3 on 4 cores here) becomes 1, and the plan says why; a count the job sets is kept.
+  make_source(20000);
+  ParallelOptions o = options("default-workers");
+  o.config = resolve_config({{"chunk_size", "700"}, {"min_rows_for_parallel", "10"}}, {}, 4);
+  ASSERT_EQ(o.config.max_workers, 3);
+  const std::string query = "SELECT * FROM src ORDER BY id";
+  auto r = execute_query_parallel(dir_.url("src.db"), query, dir_.url("t.db"), "", "dst", o);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.path.rfind("in-engine path", 0), 0u) << r.path;
+  EXPECT_TRUE(r.parallel) << r.reason;
+  EXPECT_EQ(r.workers_used, 1);
+  EXPECT_NE(r.reason.find("1 worker: the in-engine copy reads and writes under sqlite's one "
+                          "writer lock"),
+            std::string::npos)
+      << r.reason;
+  EXPECT_EQ(target_sum("t.db", "dst"), source_sum());
+
+  ParallelOptions set = options("set-workers");
+  set.mode = TargetMode::Truncate;
+  r = execute_query_parallel(dir_.url("src.db"), query, dir_.url("t.db"), "", "dst", set);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.workers_used, 2);
+  EXPECT_EQ(r.reason.find("1 worker:"), std::string::npos) << r.reason;
+  EXPECT_EQ(target_sum("t.db", "dst"), source_sum());
+}
+
 }  // namespace
 }  // namespace parmap
