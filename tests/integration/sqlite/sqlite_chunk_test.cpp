@@ -240,6 +240,10 @@ TEST_F(SqliteChunkTest, RowidKeysWithoutGapsArePlannedFromTheirCountAndEnds) {
               "INSERT INTO gap VALUES (30101, 'last');");
   const auto gap = copy("gap", "id, pad");
   EXPECT_NE(gap.reason.find("from reading every key"), std::string::npos) << gap.reason;
+  // That read is the count too: the plan's rows are exact, and the table was not counted
+  // before it.
+  EXPECT_NE(gap.reason.find("counted 30000 rows"), std::string::npos) << gap.reason;
+  EXPECT_EQ(gap.estimated_rows, n);
 
   // Keys SQLite keeps in an index of their own may be any value: 2.5 among the integers keeps
   // the count and the ends of a range without gaps, but the keys are not its integers.
