@@ -339,6 +339,11 @@ class Connection {
   /// when the plan is made and stored with it. "" when positions cannot move under a plan or
   /// the engine cannot tell.
   virtual std::string position_token(std::string_view /*sql*/) { return {}; }
+  /// Which storage a target table's rows are in, as this session sees it: another token after
+  /// the table was emptied (TRUNCATE) or dropped and made again, or rewritten. Stored with a
+  /// run's plan once the run has prepared the table; a resume whose table has another token
+  /// cannot trust the run's committed chunks to be there. "" when the engine cannot tell.
+  virtual std::string table_token(const TableRef& /*table*/) { return {}; }
   /// Why rows of the query's table may no longer be where they were when `token` was taken
   /// (rows inserted or updated since, which moves them; the table rewritten), or nullopt when
   /// none can have moved. A resumed run whose committed chunks were cut by position must not

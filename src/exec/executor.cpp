@@ -49,7 +49,11 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
     if (new_run_ && opts_.mode == TargetMode::Truncate) {
       tgt.truncate_in_transaction(table_);
     }
-    if (new_run_) ledger.start_run(job_id_, table_.display(), plan_, run_no_, to_string(opts_.mode));
+    if (new_run_) {
+      // After the table was made and emptied: the storage its committed chunks will be in.
+      plan_.target_token = tgt.table_token(table_);
+      ledger.start_run(job_id_, table_.display(), plan_, run_no_, to_string(opts_.mode));
+    }
   });
 }
 
@@ -258,6 +262,27 @@ void Executor::prepare() {
       resume = false;
       committed.clear();
     }
+  }
+  if (resume && !verifying_ && follow_run_ == 0 && !committed.empty() &&
+      !stored->target_token.empty() && coord_tgt_->table_token(table_) != stored->target_token) {
+    // The table was emptied, or dropped and made again, since the run prepared it: the rows
+    // of the chunks it committed may be gone, and skipping those chunks would lose them.
+    int64_t rows = 0;
+    for (const auto& [id, e] : committed) rows += e.rows;
+    if (opts_.mode != TargetMode::Truncate) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("job '{}' cannot resume run {}: table {} was emptied or replaced "
+                              "(TRUNCATE, DROP and CREATE, or a rewrite) since the run began, so "
+                              "the {} chunk(s), {} row(s), it committed may no longer be there. "
+                              "Rerun with --fresh --mode truncate to reload the table, or check "
+                              "it with parmap verify --ledger",
+                              job_id_, job_->run, table_.display(), committed.size(), rows));
+    }
+    spdlog::warn("job {}: run {} is not resumed but started over (mode truncate): table {} was "
+                 "emptied or replaced since the run began",
+                 job_id_, job_->run, table_.display());
+    resume = false;
+    committed.clear();
   }
   new_run_ = !resume;
   run_no_ = !job_ ? 1 : resume ? job_->run : job_->run + 1;

@@ -48,6 +48,7 @@ std::string StoredPlan::to_json() const {
   j["estimated_rows"] = estimated_rows;
   j["columns"] = columns;
   if (!position_token.empty()) j["position_token"] = position_token;
+  if (!target_token.empty()) j["target_token"] = target_token;
   auto& chunks_json = j["chunks"] = nlohmann::json::array();
   for (const auto& c : chunks) {
     chunks_json.push_back({{"index", c.index},
@@ -78,6 +79,7 @@ StoredPlan StoredPlan::from_json(const std::string& text) {
     plan.estimated_rows = j.at("estimated_rows").get<int64_t>();
     plan.columns = j.value("columns", std::vector<std::string>{});
     plan.position_token = j.value("position_token", "");
+    plan.target_token = j.value("target_token", "");
     for (const auto& c : j.at("chunks")) {
       Chunk chunk;
       chunk.index = c.at("index").get<uint32_t>();

@@ -25,6 +25,9 @@ struct StoredPlan {
   /// Connection::position_token of the source when the plan cuts by physical position (ctid
   /// ranges, key slices); "" otherwise. A resume checks that no row has moved since.
   std::string position_token;
+  /// Connection::table_token of the target table once the run prepared it (created, emptied);
+  /// "" when the engine cannot tell. A resume checks that the table is still the same.
+  std::string target_token;
   std::vector<Chunk> chunks;
 
   std::string to_json() const;

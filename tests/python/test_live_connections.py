@@ -152,9 +152,10 @@ def test_keyboard_interrupt_on_postgres_and_a_rerun_finishes_exactly(pg):
         execute_query_parallel(pg.url, query, pg.url, "target_schema", "target_table",
                                params=params, job_id="pg-ctrl-c", progress_callback=progress)
     at_return = int(pg.sql(f"SELECT count(*) FROM {table}"))
-    # Under load a run's rows were once seen to grow after the call returned (the rerun then
-    # skipped chunks it had counted as missing; the final table was exact). Until that is
-    # explained, count once the run's sessions have ended, and say when the counts differ.
+    # The run's sessions have ended when the call returns; count once the server agrees, and
+    # say if the count moved. (A rerun that once skipped more rows than the table held had
+    # resumed a run an earlier session left in the ledger, into this session's new table:
+    # make_pg_tables now drops the ledger, and parmap refuses such a resume.)
     for _ in range(200):
         if pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'parmap'") \
                 == "0":

@@ -25,7 +25,10 @@ def load_job():
 
 
 def make_pg_tables(pg, rows):
+    # The ledger goes with the table it describes: the server's database outlives a session,
+    # and a run left unfinished by an earlier one must not be resumed into this new table.
     pg.sql("DROP TABLE IF EXISTS large_source_table; DROP SCHEMA IF EXISTS target_schema CASCADE;"
+           "DROP TABLE IF EXISTS parmap_jobs, parmap_runs, parmap_ledger;"
            "CREATE SCHEMA target_schema;"
            "CREATE TABLE large_source_table (id bigint PRIMARY KEY, name text, amount numeric(12,2),"
            " at timestamptz);"

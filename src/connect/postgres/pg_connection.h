@@ -152,6 +152,8 @@ class PgConnection final : public Connection {
   std::optional<PhysicalExtent> physical_extent(std::string_view sql) override;
   /// "<relfilenode>:<snapshot xmin>" of the query's table in this session's snapshot.
   std::string position_token(std::string_view sql) override;
+  /// "<oid>/<relfilenode>" of the table (its leaves' for a partitioned table).
+  std::string table_token(const TableRef& table) override;
   /// The table rewritten (another relfilenode), or a visible row whose xmin is not older than
   /// the token's snapshot xmin (inserted or updated since): reads the whole table once.
   std::optional<std::string> positions_moved(std::string_view sql,

@@ -383,6 +383,18 @@ std::string PgConnection::position_token(std::string_view sql) {
   return exported_ ? guarded(run) : run();
 }
 
+std::string PgConnection::table_token(const TableRef& table) {
+  // TRUNCATE, and DROP with CREATE, give the table another file (and another oid).
+  const std::string token_sql = fmt::format(
+      "SELECT c.oid::text || '/' || ({}) FROM pg_catalog.pg_class c WHERE c.oid = "
+      "to_regclass($1)",
+      kFilesExpr);
+  ResultPtr result =
+      exec_params(token_sql, {Value(quote_table(table))}, "target table storage", table.display());
+  if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0) != 0) return {};
+  return std::string(cell(result.get(), 0, 0));
+}
+
 std::optional<std::string> PgConnection::positions_moved(std::string_view sql,
                                                          const std::string& token) {
   const std::optional<TableRef> table = simple_table_of(strip_sql(sql));

@@ -187,5 +187,40 @@ TEST_F(PgResumeTest, CtidRunIsNotResumedAfterTheTableWasRewritten) {
   }
 }
 
+TEST_F(PgResumeTest, RunIsNotResumedIntoATargetEmptiedOrReplacedSinceItBegan) {
+  // The ledger says which chunks the run committed; a table emptied or made again since no
+  // longer holds them, and a resume that skipped them would finish with their rows missing.
+  make_tables(60000);
+  run_partly(2);
+  ASSERT_NE(dst_->scalar("SELECT plan FROM parmap_jobs").find("\"target_token\""),
+            std::string::npos);
+  ASSERT_GT(target_rows(), 0);
+  auto refused = [&](const std::string& change) {
+    try {
+      execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey",
+                             options(TargetMode::Append));
+      ADD_FAILURE() << "the run was resumed after " << change;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+      const std::string what = e.what();
+      EXPECT_NE(what.find("table nokey was emptied or replaced"), std::string::npos) << what;
+      EXPECT_NE(what.find("--fresh --mode truncate"), std::string::npos) << what;
+    }
+    EXPECT_EQ(target_rows(), 0) << "the refused resume wrote rows after " << change;
+  };
+  dst_->exec("TRUNCATE nokey");
+  refused("TRUNCATE");
+  dst_->exec("DROP TABLE nokey; CREATE TABLE nokey (a int8, b text)");
+  refused("DROP and CREATE");
+
+  // In truncate mode the run starts over: the table is emptied and loaded again, exactly.
+  const auto r = execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey",
+                                        options(TargetMode::Truncate));
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_FALSE(r.resumed);
+  EXPECT_EQ(r.run, 2);
+  EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+}
+
 }  // namespace
 }  // namespace parmap
