@@ -80,6 +80,17 @@ class PgResumeTest : public test::PgTwoDatabasesTest {
   }
 
   int64_t target_rows() { return std::stoll(dst_->scalar("SELECT count(*) FROM nokey")); }
+
+  /// Rerun in mode truncate after a refused resume: a new run (2) empties the table and loads
+  /// it again, exactly.
+  void expect_a_truncate_run_to_start_over() {
+    const auto r = execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey",
+                                          options(TargetMode::Truncate));
+    EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+    EXPECT_FALSE(r.resumed);
+    EXPECT_EQ(r.run, 2);
+    EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+  }
 };
 
 TEST_F(PgResumeTest, KeylessPartitionedTableIsSplitByBlocksAndResumedExactly) {
@@ -164,13 +175,8 @@ TEST_F(PgResumeTest, CtidRunIsNotResumedAfterAnUpdateMovedRows) {
   }
   EXPECT_EQ(target_rows(), before) << "the refused resume wrote rows";
 
-  // In truncate mode the run starts over instead: the table is emptied and loaded again.
-  const auto r = execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey",
-                                        options(TargetMode::Truncate));
-  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
-  EXPECT_FALSE(r.resumed);
-  EXPECT_EQ(r.run, 2);
-  EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+  // In truncate mode the run starts over instead.
+  expect_a_truncate_run_to_start_over();
 }
 
 TEST_F(PgResumeTest, CtidRunIsNotResumedAfterTheTableWasRewritten) {
@@ -213,13 +219,8 @@ TEST_F(PgResumeTest, RunIsNotResumedIntoATargetEmptiedOrReplacedSinceItBegan) {
   dst_->exec("DROP TABLE nokey; CREATE TABLE nokey (a int8, b text)");
   refused("DROP and CREATE");
 
-  // In truncate mode the run starts over: the table is emptied and loaded again, exactly.
-  const auto r = execute_query_parallel(src_url(), kQuery, dst_url(), "", "nokey",
-                                        options(TargetMode::Truncate));
-  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
-  EXPECT_FALSE(r.resumed);
-  EXPECT_EQ(r.run, 2);
-  EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
+  // In truncate mode the run starts over.
+  expect_a_truncate_run_to_start_over();
 }
 
 }  // namespace
