@@ -575,7 +575,7 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
       fmt::format("SELECT (SELECT min({1}) FROM {0}), (SELECT max({1}) FROM {0})", quoted_table,
                   key);
   StmtPtr stmt = prepare(ends_sql, "key statistics");
-  int rc = sqlite3_step(stmt.get());
+  const int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_ROW) fail(rc, "key statistics", ends_sql);
   if (sqlite3_column_type(stmt.get(), 0) != SQLITE_INTEGER ||
       sqlite3_column_type(stmt.get(), 1) != SQLITE_INTEGER) {
@@ -599,11 +599,7 @@ bool SqliteConnection::dense_rowid_keys(std::string_view sql, const std::string&
     const auto counted = query(window_sql, {Value(first), Value(last), Value(kWindowKeys)});
     if (counted.empty() || counted[0][0] != Value(kWindowKeys)) return false;
   }
-  const std::string count_sql = fmt::format("SELECT count(*) FROM {}", quoted_table);
-  stmt = prepare(count_sql, "count rows");
-  rc = sqlite3_step(stmt.get());
-  if (rc != SQLITE_ROW) fail(rc, "count rows", count_sql);
-  const int64_t rows = sqlite3_column_int64(stmt.get(), 0);
+  const int64_t rows = estimate_rows(sql);  // a plain table's count, from its b-tree's pages
   // As many distinct integers as the range holds: every one of them is a key. (Rows written
   // or deleted since can make only the plan's estimates wrong, never which rows a chunk
   // copies: chunks are key ranges.)
