@@ -1,6 +1,7 @@
 // The job runner: validate, plan (or load the stored plan), prepare the target, then let a
 // pool of workers copy chunk after chunk, each in one target transaction with its ledger row.
 #include "exec/executor.h"
+#include "exec/plan_probe.h"
 
 namespace parmap {
 
@@ -142,6 +143,44 @@ void Executor::stamp_finished() {
   result_.finished = true;
 }
 
+std::string tidy_query(std::string_view sql) {
+  auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!sql.empty() && (space(sql.back()) || sql.back() == ';')) sql.remove_suffix(1);
+  while (!sql.empty() && space(sql.front())) sql.remove_prefix(1);
+  std::string out(sql);
+  const size_t line = out.rfind('\n');
+  if (out.find("--", line == std::string::npos ? 0 : line) != std::string::npos) out += '\n';
+  return out;
+}
+
+std::optional<std::string> Executor::committed_rows_missing(
+    const std::map<uint32_t, LedgerEntry>& committed) {
+  int64_t rows = 0;
+  for (const auto& [id, e] : committed) rows += e.rows;
+  if (rows <= 0) return std::nullopt;
+  // Every mode appends each committed row, so the table holds at least that many unless
+  // some were removed. The count stops there, so a resume reads no more than it skips.
+  int64_t held = 0;
+  try {
+    if (coord_tgt_->describe_table(table_)) {
+      held = count_rows_upto(*coord_tgt_,
+                             fmt::format("SELECT * FROM {}", coord_tgt_->quote_table(table_)),
+                             nullptr, rows);
+    }
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Cancelled) throw;
+    spdlog::warn("job {}: could not count the rows of {} before resuming ({}); resuming without "
+                 "that check",
+                 job_id_, table_.display(), e.what());
+    return std::nullopt;
+  }
+  if (held >= rows) return std::nullopt;
+  return fmt::format("table {} holds {} row(s), fewer than the {} its {} committed chunk(s) "
+                     "wrote, so rows were removed (DELETE, TRUNCATE, or the table made again) "
+                     "since the run began and skipping those chunks would lose them",
+                     table_.display(), held, rows, committed.size());
+}
+
 void Executor::lock_job() {
   // One run of a job at a time on a target: a second one would load its chunks twice.
   const std::string key = job_lock_key(job_id_, table_.display());
@@ -173,6 +212,18 @@ void Executor::prepare() {
     snapshot_ = *id;
   }
   const TableSchema src_schema = coord_src_->describe_query(sql_);
+  for (size_t i = 0; i < src_schema.columns.size(); ++i) {
+    const std::string& name = src_schema.columns[i].name;
+    for (size_t j = i + 1; j < src_schema.columns.size(); ++j) {
+      if (src_schema.columns[j].name != name) continue;
+      // parmap names the query's columns (keys, the column mapping, the target's columns).
+      throw Error(ErrorKind::Config,
+                  fmt::format("the source query returns two columns named '{}' (columns {} and "
+                              "{}); give each its own name, e.g. SELECT a.{} AS a_{}, b.{} AS "
+                              "b_{} ...",
+                              name, i + 1, j + 1, name, name, name, name));
+    }
+  }
   Batch probe = empty_batch(src_schema);
   if (opts_.transform) opts_.transform(probe);
   out_schema_ = schema_of(probe, src_schema);
@@ -283,6 +334,21 @@ void Executor::prepare() {
                  job_id_, job_->run, table_.display());
     resume = false;
     committed.clear();
+  }
+  if (resume && !verifying_ && follow_run_ == 0 && !committed.empty()) {
+    if (auto missing = committed_rows_missing(committed)) {
+      if (opts_.mode != TargetMode::Truncate) {
+        throw Error(ErrorKind::Config,
+                    fmt::format("job '{}' cannot resume run {}: {}. Rerun with --fresh --mode "
+                                "truncate to reload the table, or check it with parmap verify "
+                                "--ledger",
+                                job_id_, job_->run, *missing));
+      }
+      spdlog::warn("job {}: run {} is not resumed but started over (mode truncate): {}", job_id_,
+                   job_->run, *missing);
+      resume = false;
+      committed.clear();
+    }
   }
   new_run_ = !resume;
   run_no_ = !job_ ? 1 : resume ? job_->run : job_->run + 1;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cctype>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -18,6 +19,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -72,6 +74,12 @@ inline bool retryable(ErrorKind kind) {
          kind == ErrorKind::Connect || kind == ErrorKind::Timeout;
 }
 
+/// The source query as parmap wraps it in its own SQL (`SELECT ... FROM (<query>) AS src`):
+/// without the trailing semicolons and white space a query typed at a prompt ends with, and
+/// with a line break after a trailing `--` comment, which would otherwise comment out what
+/// follows it.
+std::string tidy_query(std::string_view sql);
+
 /// One job (run or verify) from its inputs to its result. Owns the coordinator's sessions and
 /// the workers' pool; run() and verify() are each called once, from one thread, and start and
 /// join the worker threads themselves. Throws Error.
@@ -82,7 +90,7 @@ class Executor {
       : pool_(source, target),
         source_factory_(std::move(source)),
         target_factory_(std::move(target)),
-        sql_(std::move(sql)),
+        sql_(tidy_query(sql)),
         table_(std::move(table)),
         opts_(options),
         config_(options.config),
@@ -194,6 +202,11 @@ class Executor {
   void carry_constraints();
   /// Forgets what an abandoned attempt at planning found, before the next attempt.
   void reset_plan();
+  /// On a resume: when the target holds fewer rows than the run's committed chunks wrote
+  /// (emptied by DELETE, TRUNCATE or a new table, on any engine), says so; nullopt when it
+  /// holds at least as many, or when the engine cannot count that way (a warning says so).
+  std::optional<std::string> committed_rows_missing(
+      const std::map<uint32_t, LedgerEntry>& committed);
   /// Takes the job's lock on the coordinator's target session, or refuses.
   void lock_job();
   /// Stamps the job finished in the ledger, on a new session when the coordinator's died.

@@ -34,6 +34,16 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     const int i = src_schema.find(name);
     return i < 0 ? std::string() : src_schema.columns[i].name;
   };
+  // An ORDER BY item: a column's name, or its position ("2": the second column).
+  auto by_order = [&](const std::string& item) -> std::string {
+    std::string name = resolve(item);
+    if (!name.empty() || item.empty() || item.size() > 6 ||
+        item.find_first_not_of("0123456789") != std::string::npos) {
+      return name;
+    }
+    const size_t n = std::stoul(item);
+    return n >= 1 && n <= src_schema.columns.size() ? src_schema.columns[n - 1].name : name;
+  };
   const auto table = simple_table_of(sql_);
   const Capabilities caps = src.capabilities();
   // The engine's key of physical positions ("ctid"), when the query is a plain table.
@@ -77,8 +87,8 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   } else if (!check.splittable) {
     why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
   } else {
-    if (auto k = order_by_key(sql_); k && !resolve(*k).empty()) {
-      key = resolve(*k);
+    if (auto k = order_by_key(sql_); k && !by_order(*k).empty()) {
+      key = by_order(*k);
       why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
     } else if (table) {
       if (auto pk = src.integer_primary_key(*table); pk && !resolve(*pk).empty()) {

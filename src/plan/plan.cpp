@@ -384,7 +384,14 @@ std::optional<std::string> order_by_key(std::string_view sql) {
     return std::nullopt;
   }
   size_t end = first;
-  std::optional<std::string> name = column_reference(toks, first, end);
+  std::optional<std::string> name;
+  if (toks[first].kind == TokKind::Number &&
+      toks[first].text.find_first_not_of("0123456789") == std::string::npos) {
+    name = toks[first].text;  // ORDER BY 2: the second column, by position
+    end = first + 1;
+  } else {
+    name = column_reference(toks, first, end);
+  }
   if (!name) return std::nullopt;
   // What may follow a plain column: the end, the next item, a direction, a collation or
   // the clauses that can come after ORDER BY. Anything else makes it an expression.

@@ -24,8 +24,8 @@ struct QueryCheck {
 QueryCheck check_query_splittable(std::string_view sql);
 
 /// The first column of the query's top-level ORDER BY, unquoted and without a table
-/// qualifier ("ORDER BY t.\"Id\" DESC" -> "Id"); nullopt when there is none or it is an
-/// expression.
+/// qualifier ("ORDER BY t.\"Id\" DESC" -> "Id"), or its position as written ("ORDER BY 2"
+/// -> "2"); nullopt when there is none or it is an expression.
 std::optional<std::string> order_by_key(std::string_view sql);
 
 /// If the query is exactly "SELECT * FROM <table>" (optionally with ORDER BY), the table.

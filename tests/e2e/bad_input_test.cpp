@@ -328,6 +328,9 @@ TEST_F(BadInputSqlite, MissingTablesColumnsAndBadSql) {
                   kExitUsage, {"nope"});
   expect_rejected(base() + Args{"--partition-column", "nope"}, kExitUsage,
                   {"partition_column", "'nope'", "id, name, qty"});
+  expect_rejected(base_no_source() + Args{"--query", "SELECT a.id, b.id, a.name FROM src a JOIN "
+                                                     "src b ON b.id = a.id ORDER BY a.id"},
+                  kExitUsage, {"two columns named 'id' (columns 1 and 2)"});
   // A target with a column missing, and a target that does not exist (append mode).
   expect_rejected(base_no_source("narrow") + Args{"--table", "src"}, kExitUsage, {"narrow", "qty"});
   expect_rejected(base_no_source("absent") + Args{"--table", "src"}, kExitUsage,
@@ -558,6 +561,10 @@ TEST_F(BadInputPostgres, MissingTablesColumnsAndBadSql) {
   expect_rejected(base + Args{"--query", "SELECT nope FROM src ORDER BY id"}, kExitUsage, {"nope"});
   expect_rejected(base + Args{"--table", "src", "--partition-column", "nope"}, kExitUsage,
                   {"partition_column", "'nope'", "id, name, qty"});
+  // A join's two id columns: one name for two columns, which no target table can hold.
+  expect_rejected(base + Args{"--query", "SELECT a.id, b.id, a.name FROM src a JOIN src b ON "
+                                         "b.id = a.id ORDER BY a.id"},
+                  kExitUsage, {"two columns named 'id' (columns 1 and 2)", "AS a_id"});
   for (const std::string& source : {url_, std::string("sqlite")}) {
     TempDir dir;
     std::string from = source;

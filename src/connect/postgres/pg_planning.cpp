@@ -96,14 +96,26 @@ std::string node_filtering_above_scan(const nlohmann::json& plan) {
   });
 }
 
-/// The relation of the first sequential scan (top-down) that applies a condition mentioning
-/// $1 as a filter, or "" when there is none.
+/// The first scan (top-down) that tests a condition mentioning $1 on every row it reads, as a
+/// filter rather than as an index or TID condition: "<relation> is read by a <scan>", or ""
+/// when there is none. Every chunk would read what that scan reads, whichever its range.
 std::string relation_scanned_for_filter(const nlohmann::json& plan) {
+  static constexpr std::array<std::string_view, 7> kScans = {
+      "Seq Scan",       "Index Scan", "Index Only Scan", "Bitmap Heap Scan",
+      "Tid Range Scan", "Tid Scan",   "Sample Scan"};
   return first_in_plan(plan, [](const nlohmann::json& node) -> std::string {
-    if (node.value("Node Type", std::string()) != "Seq Scan" || !mentions_param(node, "Filter")) {
+    const std::string type = node.value("Node Type", std::string());
+    if (std::find(kScans.begin(), kScans.end(), type) == kScans.end() ||
+        !mentions_param(node, "Filter") || mentions_param(node, "Index Cond") ||
+        mentions_param(node, "Recheck Cond") || mentions_param(node, "TID Cond")) {
       return {};
     }
-    return node.value("Relation Name", std::string("a table"));
+    const std::string relation = node.value("Relation Name", std::string("a table"));
+    if (type == "Seq Scan") return relation + " is read by a sequential scan";
+    const std::string index = node.value("Index Name", std::string());
+    return fmt::format("{} is read by {} {}{}, testing the key on each row it reads", relation,
+                       type.front() == 'I' ? "an" : "a", type,
+                       index.empty() ? "" : " using " + index);
   });
 }
 
@@ -602,8 +614,7 @@ std::optional<std::string> PgConnection::range_filter_problem(std::string_view s
   const std::string scanned = relation_scanned_for_filter(doc[0]["Plan"]);
   if (scanned.empty()) return std::nullopt;
   return fmt::format(
-      "no index on {} answers a key range ({} is read by a sequential scan), so every chunk "
-      "would read all of it",
+      "no index on {} answers a key range ({}), so every chunk would read all of it",
       key.name, scanned);
 }
 

@@ -42,6 +42,40 @@ TEST_F(MariadbPlanTest, KeyWithoutAnIndexIsReadOnceNotPerChunk) {
   EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT id) FROM w"), "20000");
 }
 
+TEST_F(MariadbPlanTest, IndexedTextKeyUnderACaseInsensitiveCollationIsCutIntoRanges) {
+  // Most keys start with a, A, ä or Ä, which utf8mb4_general_ci sorts as one letter: a probe
+  // range from 'a' to 'b' would hold most of the table and be read by a full scan, and the
+  // job would wrongly run as one stream.
+  my_->exec(
+      "CREATE TABLE ci (k VARCHAR(40) NOT NULL, v INT, KEY (k)) DEFAULT CHARSET utf8mb4 "
+      "COLLATE utf8mb4_general_ci;"
+      "INSERT INTO ci SELECT ELT(seq % 5 + 1, CONCAT('a', seq % 700), CONCAT('A', seq % 700), "
+      "CONCAT('a', seq % 700, ' '), CONCAT('Ä', seq % 700), CONCAT('b', seq)), seq "
+      "FROM seq_1_to_30000");
+  test::TempDir dir;
+  ParallelOptions opts;
+  opts.config = resolve_config(
+      {{"max_workers", "2"}, {"chunk_size", "1000"}, {"min_rows_for_parallel", "10"}}, {}, 4);
+  opts.mode = TargetMode::Create;
+  const auto r =
+      execute_query_parallel(my_url(), "SELECT * FROM ci ORDER BY k", dir.url("t.db"), "", "ci", opts);
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.partition_column, "k") << r.reason;
+  EXPECT_GE(r.chunks_planned, 10) << r.reason;
+  // Keys equal under the collation but not byte for byte all arrive, each once.
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT v) || ' ' || count(*) || "
+                                                  "' ' || sum(v) FROM ci"),
+            "30000 30000 450015000");
+  // Each key as it was: case, accent and trailing space kept.
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"),
+                                "SELECT sum(length(k) * v % 9973) || ' ' || sum(k LIKE '% ') || "
+                                "' ' || sum(substr(k, 1, 1) = 'Ä') || ' ' || sum(substr(k, 1, 1) "
+                                "= 'A') FROM ci"),
+            my_->scalar("SELECT CONCAT(SUM(CHAR_LENGTH(k) * v % 9973), ' ', SUM(k LIKE BINARY "
+                        "'% '), ' ', SUM(LEFT(k, 1) = BINARY 'Ä'), ' ', SUM(LEFT(k, 1) = BINARY "
+                        "'A')) FROM ci"));
+}
+
 TEST_F(MariadbPlanTest, TableFlagQuotesTheNameAsMariadbDoes) {
   // --table NAME on a MariaDB source: the name in backticks (double quotes would be a string).
   my_->exec("CREATE TABLE `order` (id BIGINT PRIMARY KEY, v VARCHAR(10));"

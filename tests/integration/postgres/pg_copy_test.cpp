@@ -237,6 +237,37 @@ TEST_F(PgCopyTest, TableWithoutKeySplitsByBlockRanges) {
   EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
 }
 
+TEST_F(PgCopyTest, AQueryAsTypedAtAPromptIsSplitByItsKey) {
+  // A CTE, a trailing semicolon and white space, and a trailing `--` comment: parmap wraps the
+  // query in its own SQL, which none of them may break.
+  src_->exec(
+      "CREATE TABLE typed (id int PRIMARY KEY, s text); INSERT INTO typed SELECT i, 'r' || i "
+      "FROM generate_series(1, 30000) AS i; ANALYZE typed");
+  const std::string cte = "WITH a AS (SELECT * FROM typed WHERE id % 3 <> 0) SELECT * FROM a";
+  int n = 0;
+  for (const std::string& query :
+       {cte + " ORDER BY id;\n  ", cte + " ORDER BY id -- the nightly cut", cte + " ORDER BY id ;;"}) {
+    const std::string table = "typed" + std::to_string(++n);
+    dst_->exec("CREATE TABLE " + table + " (id int PRIMARY KEY, s text)");
+    const auto r = run(src_url(), query, dst_url(), "", table, options(2, 2000));
+    ASSERT_TRUE(r) << query;
+    expect_complete(*r, 20000, 2);
+    EXPECT_EQ(r->partition_column, "id") << query << ": " << r->reason;
+    EXPECT_EQ(pg_checksum(*dst_, table),
+              pg_checksum(*src_, "(SELECT * FROM typed WHERE id % 3 <> 0)"))
+        << query;
+  }
+  // ORDER BY a position: that column of the query is the key.
+  dst_->exec("CREATE TABLE typed_pos (s text, id int PRIMARY KEY)");
+  const auto r = run(src_url(), "SELECT s, id FROM typed WHERE id % 3 <> 0 ORDER BY 2", dst_url(),
+                     "", "typed_pos", options(2, 2000));
+  ASSERT_TRUE(r);
+  expect_complete(*r, 20000, 2);
+  EXPECT_EQ(r->partition_column, "id") << r->reason;
+  EXPECT_EQ(pg_checksum(*dst_, "(SELECT id, s FROM typed_pos)"),
+            pg_checksum(*src_, "(SELECT * FROM typed WHERE id % 3 <> 0)"));
+}
+
 TEST_F(PgCopyTest, KeyFilterThatCannotReachTheScanStreamsOnce) {
   // The view hides its window function from the text check; only EXPLAIN shows that a
   // filter on rn stays above the window, so every chunk would number the whole table.

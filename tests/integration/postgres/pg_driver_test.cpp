@@ -466,6 +466,12 @@ TEST_F(PgDriverTest, RangeFilterProblemOnlyWhenTheFilterCannotReachTheScan) {
   ASSERT_TRUE(unindexed.has_value());
   EXPECT_TRUE(contains(*unindexed, "no index on v answers a key range")) << *unindexed;
   EXPECT_TRUE(contains(*unindexed, "rf is read by a sequential scan")) << *unindexed;
+  // An index that answers the query's own condition, not the key's: every chunk would read
+  // every row of the query.
+  const auto other = admin_->range_filter_problem("SELECT * FROM rf WHERE id < 3000", "v");
+  ASSERT_TRUE(other.has_value());
+  EXPECT_TRUE(contains(*other, "no index on v answers a key range (rf is read by a")) << *other;
+  EXPECT_TRUE(contains(*other, "rf_pkey, testing the key on each row it reads")) << *other;
   // An unknown column: the engine cannot tell.
   EXPECT_EQ(admin_->range_filter_problem("SELECT * FROM rf", "nope"), std::nullopt);
   // The session is left clean: no prepared probe, default plan cache mode.

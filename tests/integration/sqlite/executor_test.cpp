@@ -264,6 +264,68 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
             sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
 }
 
+TEST_F(ExecutorTest, AResumeIntoATableWhoseRowsWereRemovedIsRefused) {
+  // The ledger says which chunks the run committed; rows deleted from the target since, or a
+  // table dropped and made again, no longer hold them, and skipping those chunks would lose
+  // them: the resume is refused and writes nothing; mode truncate starts the run over.
+  const std::string t = work_.file("t.db");
+  auto opts = options({{"chunk_size", "500"}, {"enable_parallel", "N"}});
+  opts.mode = TargetMode::Create;
+  opts.job_id = "emptied";
+  const std::string q = "SELECT * FROM src WHERE id < 6000 ORDER BY id";
+  std::atomic<bool> stop{false};
+  opts.cancel = &stop;
+  opts.on_progress = [&stop](const ProgressEvent& ev) {
+    if (ev.kind == ProgressKind::ChunkDone && ev.chunk_index >= 1) stop = true;
+  };
+  EXPECT_THROW(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts), Error);
+  opts.cancel = nullptr;
+  opts.on_progress = nullptr;
+  const int held = std::stoi(sqlite_scalar(t, "SELECT count(*) FROM dst"));
+  ASSERT_GT(held, 0);
+  auto refused = [&](const std::string& change, const std::string& left) {
+    try {
+      execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+      ADD_FAILURE() << "the run was resumed after " << change;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+      const std::string what = e.what();
+      EXPECT_NE(what.find("cannot resume run 1: table dst holds " + left + " row(s), fewer than"),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find("--fresh --mode truncate"), std::string::npos) << what;
+    }
+    EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), left)
+        << "the refused resume wrote rows after " << change;
+  };
+  test::sqlite_exec(t, "DELETE FROM dst WHERE id % 10 = 7");
+  const std::string left = sqlite_scalar(t, "SELECT count(*) FROM dst");
+  ASSERT_LT(std::stoi(left), held);
+  refused("a DELETE of some rows", left);
+  test::sqlite_exec(t, "DELETE FROM dst");
+  refused("a DELETE of every row", "0");
+  test::sqlite_exec(t, "DROP TABLE dst");
+  try {  // mode create would make the table again and skip the chunks it held
+    execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+    ADD_FAILURE() << "the run was resumed into a table made again";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("table dst holds 0 row(s)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM sqlite_master WHERE name = 'dst'"), "0");
+
+  // Mode truncate starts the run over, and it is exact.
+  opts.mode = TargetMode::Truncate;
+  test::sqlite_exec(t, "ATTACH '" + dir_->file("src.db") + "' AS s; "
+                       "CREATE TABLE dst AS SELECT * FROM s.src WHERE 0");
+  const auto r = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(r.ok());
+  EXPECT_FALSE(r.resumed);
+  EXPECT_EQ(r.total_rows_processed, 1999);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
+}
+
 TEST_F(ExecutorTest, AChunkAnEarlierAttemptCommittedIsDoneNotARefusedRow) {
   // A commit whose answer was lost can land while the retry writes the same chunk: the retry's
   // ledger row then meets the committed one's key. That chunk is done; it is not a data error.

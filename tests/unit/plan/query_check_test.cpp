@@ -127,12 +127,16 @@ TEST(QueryOrderByKey, PlainColumns) {
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY name COLLATE \"C\""), "name");
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY \"a\"\"b\""), "a\"b");
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY id LIMIT 3"), "id");
+  // A position: the planner takes that column of the query.
+  EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY 1"), "1");
+  EXPECT_EQ(order_by_key("SELECT a, b FROM t ORDER BY 2 DESC, 1"), "2");
 }
 
 TEST(QueryOrderByKey, ExpressionsAndMissingOrderBy) {
   EXPECT_EQ(order_by_key("SELECT * FROM t"), std::nullopt);
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY lower(name)"), std::nullopt);
-  EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY 1"), std::nullopt);
+  EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY 1 + a"), std::nullopt);
+  EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY 1.5"), std::nullopt);
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY a + b"), std::nullopt);
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY a || 'x'"), std::nullopt);
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY CASE WHEN a THEN 1 END"), std::nullopt);
