@@ -235,9 +235,17 @@ const char* sqlite_type_name(ColumnType type) {
 }
 
 std::string_view strip_sql(std::string_view sql) {
+  const std::string_view whole = sql;
   while (!sql.empty() &&
          (std::isspace(static_cast<unsigned char>(sql.back())) != 0 || sql.back() == ';')) {
     sql.remove_suffix(1);
+  }
+  // A `--` comment on the last line runs to its line break, which stays: SQL put after the
+  // query would be commented out without it.
+  const size_t line = sql.rfind('\n');
+  if (sql.find("--", line == std::string_view::npos ? 0 : line) != std::string_view::npos) {
+    const size_t end = whole.find('\n', sql.size());
+    if (end != std::string_view::npos) sql = whole.substr(0, end + 1);
   }
   while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front())) != 0) {
     sql.remove_prefix(1);

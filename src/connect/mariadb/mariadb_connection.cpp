@@ -32,12 +32,6 @@ constexpr std::string_view kSessionSetup =
     // A worker may hold a stream open while its target commits a large batch.
     "net_read_timeout = 3600, net_write_timeout = 3600";
 
-std::string_view strip_sql(std::string_view sql) {
-  while (!sql.empty() && (sql.back() == ';' || std::isspace(static_cast<unsigned char>(sql.back()))))
-    sql.remove_suffix(1);
-  return sql;
-}
-
 bool parse_bool(const std::string& setting, const std::string& value) {
   if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
   if (value == "false" || value == "0" || value == "no" || value == "off") return false;

@@ -10,17 +10,24 @@
 namespace parmap {
 namespace {
 
-class MariadbPlanTest : public test::MariadbTest {};
+class MariadbPlanTest : public test::MariadbTest {
+ protected:
+  /// Chunks of 1,000 rows, 2 workers, mode create.
+  static ParallelOptions options() {
+    ParallelOptions opts;
+    opts.config = resolve_config(
+        {{"max_workers", "2"}, {"chunk_size", "1000"}, {"min_rows_for_parallel", "10"}}, {}, 4);
+    opts.mode = TargetMode::Create;
+    return opts;
+  }
+};
 
 TEST_F(MariadbPlanTest, KeyWithoutAnIndexIsReadOnceNotPerChunk) {
   my_->exec(
       "CREATE TABLE nx (id BIGINT PRIMARY KEY, v VARCHAR(40), w INT, KEY (w));"
       "INSERT INTO nx SELECT seq, MD5(seq), seq % 1000 FROM seq_1_to_20000");
   test::TempDir dir;
-  ParallelOptions opts;
-  opts.config = resolve_config(
-      {{"max_workers", "2"}, {"chunk_size", "1000"}, {"min_rows_for_parallel", "10"}}, {}, 4);
-  opts.mode = TargetMode::Create;
+  const ParallelOptions opts = options();
 
   // v has no index: each range chunk would read the whole table.
   const auto r =
@@ -53,10 +60,7 @@ TEST_F(MariadbPlanTest, IndexedTextKeyUnderACaseInsensitiveCollationIsCutIntoRan
       "CONCAT('a', seq % 700, ' '), CONCAT('Ä', seq % 700), CONCAT('b', seq)), seq "
       "FROM seq_1_to_30000");
   test::TempDir dir;
-  ParallelOptions opts;
-  opts.config = resolve_config(
-      {{"max_workers", "2"}, {"chunk_size", "1000"}, {"min_rows_for_parallel", "10"}}, {}, 4);
-  opts.mode = TargetMode::Create;
+  const ParallelOptions opts = options();
   const auto r =
       execute_query_parallel(my_url(), "SELECT * FROM ci ORDER BY k", dir.url("t.db"), "", "ci", opts);
   EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
