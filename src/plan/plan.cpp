@@ -25,6 +25,7 @@ struct Token {
   TokKind kind;
   std::string text;  // Word: as written; Quoted: unescaped; Punct: the character(s)
   int depth;         // parenthesis depth outside the token ('(' and ')' get the outer depth)
+  size_t offset = 0; // where it starts in the SQL text
 };
 
 bool is_ident_start(char c) {
@@ -89,6 +90,8 @@ std::vector<Token> tokenize(std::string_view sql) {
   size_t i = 0;
   const size_t n = sql.size();
   while (i < n) {
+    const size_t at = i;
+    const size_t tokens = out.size();
     char c = sql[i];
     if (std::isspace(static_cast<unsigned char>(c))) {
       ++i;
@@ -136,6 +139,7 @@ std::vector<Token> tokenize(std::string_view sql) {
       out.push_back({TokKind::Punct, std::string(1, c), depth});
       ++i;
     }
+    if (out.size() > tokens) out.back().offset = at;
   }
   return out;
 }
@@ -404,6 +408,22 @@ std::optional<std::string> order_by_key(std::string_view sql) {
     if (in_list(kAfter, lower(next.text))) return name;
   }
   return std::nullopt;
+}
+
+std::string_view without_order_by(std::string_view sql) {
+  const std::vector<Token> toks = tokenize(sql);
+  std::optional<size_t> order;
+  for (size_t i = 0; i + 1 < toks.size(); ++i) {
+    if (toks[i].depth == 0 && is_word(toks[i], "order") && is_word(toks[i + 1], "by")) order = i;
+  }
+  if (!order) return sql;
+  // Rows limited, or locked, after the ordering: the ORDER BY decides which rows they are.
+  for (size_t i = *order + 2; i < toks.size(); ++i) {
+    if (toks[i].depth != 0 || toks[i].kind != TokKind::Word) continue;
+    static constexpr std::string_view kAfter[] = {"limit", "offset", "fetch", "for"};
+    if (in_list(kAfter, lower(toks[i].text))) return sql;
+  }
+  return sql.substr(0, toks[*order].offset);
 }
 
 std::optional<TableRef> simple_table_of(std::string_view sql) {

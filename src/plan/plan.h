@@ -28,6 +28,12 @@ QueryCheck check_query_splittable(std::string_view sql);
 /// -> "2"); nullopt when there is none or it is an expression.
 std::optional<std::string> order_by_key(std::string_view sql);
 
+/// The query without its trailing top-level ORDER BY, for a wrapper that orders or filters
+/// the rows itself: the same rows, and nothing that keeps the server from reading an index
+/// the other way (PostgreSQL reads a whole ordered subquery for its last row). The query as
+/// it is when no ORDER BY ends it, or one is followed by LIMIT, OFFSET, FETCH or FOR.
+std::string_view without_order_by(std::string_view sql);
+
 /// If the query is exactly "SELECT * FROM <table>" (optionally with ORDER BY), the table.
 std::optional<TableRef> simple_table_of(std::string_view sql);
 

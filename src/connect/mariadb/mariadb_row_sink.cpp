@@ -7,8 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "common/temporal.h"
 
@@ -21,31 +25,18 @@ bool fits_mariadb_calendar(const std::string& text) {
          text.find("infinity") == std::string::npos;
 }
 
-// The LOCAL INFILE callbacks: the "file" is the batch's text in memory.
-struct InfileData {
-  std::string_view data;
-  size_t pos = 0;
-};
-
 int infile_init(void** ptr, const char* /*filename*/, void* userdata) {
   *ptr = userdata;
-  // No batch: a request the sink did not make (a hostile server asking for a file) is refused.
+  // No stream: a request the sink did not make (a hostile server asking for a file) is refused.
   return userdata == nullptr ? 1 : 0;
 }
 
-int infile_read(void* ptr, char* buf, unsigned int len) {
-  auto* in = static_cast<InfileData*>(ptr);
-  if (in == nullptr) return -1;
-  const size_t n = std::min<size_t>(len, in->data.size() - in->pos);
-  std::memcpy(buf, in->data.data() + in->pos, n);
-  in->pos += n;
-  return static_cast<int>(n);
-}
+int infile_read(void* ptr, char* buf, unsigned int len);
 
 void infile_end(void* /*ptr*/) {}
 
 int infile_error(void* /*ptr*/, char* message, unsigned int len) {
-  std::snprintf(message, len, "parmap could not stream the batch");
+  std::snprintf(message, len, "parmap stopped streaming the rows");
   return 2000;
 }
 
@@ -73,6 +64,53 @@ void append_escaped_field(std::string& out, std::string_view bytes) {
         out += c;
     }
   }
+}
+
+/// Batches formatted and waiting to be sent, at most: one being formatted, these, and one
+/// being sent bound the sink's memory.
+constexpr size_t kQueuedBatches = 2;
+
+}  // namespace
+
+struct LoadStream {
+  MYSQL* mysql = nullptr;
+  std::string statement;
+  std::vector<bool> bytes;  // which columns travel as hex
+  std::thread thread;       // runs the statement, which reads the rows through infile_read
+  std::mutex mu;
+  std::condition_variable cv;
+  // Under mu:
+  std::deque<std::string> queue;  // formatted batches not yet sent
+  bool closed = false;            // no more batches: the statement's file ends after the queue
+  bool aborted = false;           // the sink is dropped: the file ends with an error
+  bool done = false;              // the statement returned
+  int failed = 0;                 // mysql_real_query's answer
+  size_t rows = 0;                // rows queued
+  // The statement's thread's own:
+  std::string current;  // the batch being sent
+  size_t pos = 0;
+};
+
+namespace {
+
+// The "file" of a sink's LOAD DATA: its batches' text as write() queues them.
+int infile_read(void* ptr, char* buf, unsigned int len) {
+  auto* s = static_cast<LoadStream*>(ptr);
+  if (s == nullptr) return -1;
+  if (s->pos == s->current.size()) {
+    std::unique_lock lock(s->mu);
+    s->cv.wait(lock, [s] { return !s->queue.empty() || s->closed || s->aborted; });
+    if (s->aborted) return -1;
+    if (s->queue.empty()) return 0;  // closed and sent: the end of the file
+    s->current.swap(s->queue.front());
+    s->queue.pop_front();
+    s->pos = 0;
+    s->cv.notify_all();
+  }
+  const size_t n = std::min<size_t>(len, s->current.size() - s->pos);
+  std::memcpy(buf, s->current.data() + s->pos, n);
+  s->pos += n;
+  return static_cast<int>(n);
 }
 
 }  // namespace
@@ -236,35 +274,97 @@ void MariadbRowSink::write(const Batch& batch) {
   if (load_ && !mixed_bytes) {
     load(batch);
   } else {
+    end_load();  // the rows before these first
     insert(batch);
   }
 }
 
-void MariadbRowSink::load(const Batch& batch) {
-  const size_t rows = batch.num_rows();
-  buffer_.clear();
-  for (size_t r = 0; r < rows; ++r) {
-    for (size_t c = 0; c < ncols_; ++c) {
-      if (c > 0) buffer_ += '\t';
-      append_value(buffer_, batch.columns[c], r, Form::Field);
-    }
-    buffer_ += '\n';
+MariadbRowSink::~MariadbRowSink() {
+  if (!stream_) return;
+  // Dropped with its statement open (a failed read, a cancel): the file ends with an error and
+  // the caller's rollback undoes what the server took.
+  {
+    std::lock_guard lock(stream_->mu);
+    stream_->aborted = true;
   }
+  stream_->cv.notify_all();
+  stream_->thread.join();
+  serve_no_local_files(stream_->mysql);
+}
+
+int64_t MariadbRowSink::finish() {
+  end_load();
+  return written_;
+}
+
+void MariadbRowSink::load(const Batch& batch) {
   std::vector<bool> bytes(ncols_);
   for (size_t c = 0; c < ncols_; ++c) bytes[c] = batch.columns[c].type == ColumnType::Blob;
-  const std::string& statement = load_statement(bytes);
-  MYSQL* m = conn_.handle();
-  InfileData in{buffer_, 0};
-  mysql_set_local_infile_handler(m, infile_init, infile_read, infile_end, infile_error, &in);
-  const std::string what =
-      fmt::format("load into {} (batch rows 0..{})", table_, rows - 1);
-  const int failed = mysql_real_query(m, statement.data(), statement.size());
-  serve_no_local_files(m);
-  if (failed != 0) throw conn_.last_error(what, statement, table_);
-  const uint64_t taken = mysql_affected_rows(m);
-  if (mysql_warning_count(m) > 0 || taken != rows) {
+  if (stream_ && stream_->bytes != bytes) end_load();
+  std::string text;
+  text.reserve(last_load_bytes_);
+  const size_t rows = batch.num_rows();
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < ncols_; ++c) {
+      if (c > 0) text += '\t';
+      append_value(text, batch.columns[c], r, Form::Field);
+    }
+    text += '\n';
+  }
+  last_load_bytes_ = text.size();
+  if (!stream_) {
+    auto s = std::make_unique<LoadStream>();
+    s->mysql = conn_.handle();
+    s->statement = load_statement(bytes);
+    s->bytes = std::move(bytes);
+    mysql_set_local_infile_handler(s->mysql, infile_init, infile_read, infile_end, infile_error,
+                                   s.get());
+    LoadStream* raw = s.get();
+    s->thread = std::thread([raw] {
+      const int failed = mysql_real_query(raw->mysql, raw->statement.data(), raw->statement.size());
+      {
+        std::lock_guard lock(raw->mu);
+        raw->failed = failed;
+        raw->done = true;
+      }
+      raw->cv.notify_all();
+    });
+    stream_ = std::move(s);
+  }
+  {
+    std::unique_lock lock(stream_->mu);
+    stream_->cv.wait(lock, [this] { return stream_->queue.size() < kQueuedBatches || stream_->done; });
+    if (!stream_->done) {
+      stream_->queue.push_back(std::move(text));
+      stream_->rows += rows;
+      lock.unlock();
+      stream_->cv.notify_all();
+      return;
+    }
+  }
+  // The statement ended before its file did: the server refused it, or the connection broke.
+  end_load();
+  throw Error(ErrorKind::Internal,
+              fmt::format("mariadb {}: load into {} ended before its rows were sent",
+                          conn_.where(), table_));
+}
+
+void MariadbRowSink::end_load() {
+  if (!stream_) return;
+  const std::unique_ptr<LoadStream> s = std::move(stream_);
+  {
+    std::lock_guard lock(s->mu);
+    s->closed = true;
+  }
+  s->cv.notify_all();
+  s->thread.join();
+  serve_no_local_files(s->mysql);
+  const std::string what = fmt::format("load into {} ({} rows)", table_, s->rows);
+  if (s->failed != 0) throw conn_.last_error(what, s->statement, table_);
+  const uint64_t taken = mysql_affected_rows(s->mysql);
+  if (mysql_warning_count(s->mysql) > 0 || taken != s->rows) {
     // LOCAL made a refusal a warning: the first one says which value.
-    std::string message = fmt::format("{} of {} rows taken", taken, rows);
+    std::string message = fmt::format("{} of {} rows taken", taken, s->rows);
     std::string code;
     try {
       const auto warnings = conn_.query("SHOW WARNINGS LIMIT 1");
@@ -277,9 +377,9 @@ void MariadbRowSink::load(const Batch& batch) {
     }
     throw Error(ErrorKind::Data,
                 fmt::format("mariadb {}: {} failed: {}", conn_.where(), what, message), code,
-                ErrorContext{"mariadb", table_, {}, statement.substr(0, 200)});
+                ErrorContext{"mariadb", table_, {}, s->statement.substr(0, 200)});
   }
-  written_ += static_cast<int64_t>(rows);
+  written_ += static_cast<int64_t>(s->rows);
 }
 
 void MariadbRowSink::insert(const Batch& batch) {

@@ -236,14 +236,16 @@ KeyStats PgConnection::key_stats(std::string_view sql, std::string_view column, 
     // The least and greatest keys by ORDER BY ... LIMIT 1 rather than min()/max(), which
     // uuid, bool and many other ordered types do not have. Through the wrapper PostgreSQL
     // pulls the subquery up and reads the ends of an index on the key when there is one.
-    // A type with no ordering (json, xml, point) fails here: its rows are not split.
+    // A type with no ordering (json, xml, point) fails here: its rows are not split. The
+    // query's own ORDER BY goes: under it the server would read the whole query for its last
+    // row (0.65 s a million rows) instead of one step back along the index.
     bool unordered = false;
     try {
       guarded([&] {
         for (const char* direction : {"", " DESC"}) {
           const std::string end_sql = fmt::format(
               "SELECT {0} FROM ({1}) AS src WHERE {0} IS NOT NULL ORDER BY {0}{2} LIMIT 1",
-              quoted, inner, direction);
+              quoted, without_order_by(inner), direction);
           ResultPtr result = exec_params(end_sql, {}, "key statistics");
           Value end = PQntuples(result.get()) == 0 ? Value() : key_value(result.get(), 0, 0);
           (*direction == '\0' ? stats.min : stats.max) = std::move(end);

@@ -144,6 +144,27 @@ TEST(QueryOrderByKey, ExpressionsAndMissingOrderBy) {
   EXPECT_EQ(order_by_key("SELECT * FROM t ORDER BY t."), std::nullopt);
 }
 
+TEST(QueryWithoutOrderBy, TheTrailingTopLevelOrderByGoes) {
+  EXPECT_EQ(without_order_by("SELECT * FROM t ORDER BY id"), "SELECT * FROM t ");
+  EXPECT_EQ(without_order_by("SELECT a FROM t WHERE b = 'ORDER BY' ORDER BY a DESC, b"),
+            "SELECT a FROM t WHERE b = 'ORDER BY' ");
+  // A comment before it keeps its line break.
+  EXPECT_EQ(without_order_by("SELECT * FROM t -- all\nORDER BY id"), "SELECT * FROM t -- all\n");
+  // Nothing to take away: none, or only inside parentheses.
+  EXPECT_EQ(without_order_by("SELECT * FROM t"), "SELECT * FROM t");
+  EXPECT_EQ(without_order_by("SELECT row_number() OVER (ORDER BY id) FROM t"),
+            "SELECT row_number() OVER (ORDER BY id) FROM t");
+  // The ordering decides which rows a limit keeps, or which rows are locked.
+  EXPECT_EQ(without_order_by("SELECT * FROM t ORDER BY id LIMIT 5"),
+            "SELECT * FROM t ORDER BY id LIMIT 5");
+  EXPECT_EQ(without_order_by("SELECT * FROM t ORDER BY id OFFSET 5"),
+            "SELECT * FROM t ORDER BY id OFFSET 5");
+  EXPECT_EQ(without_order_by("SELECT * FROM t ORDER BY id FETCH FIRST 5 ROWS ONLY"),
+            "SELECT * FROM t ORDER BY id FETCH FIRST 5 ROWS ONLY");
+  EXPECT_EQ(without_order_by("SELECT * FROM t ORDER BY id FOR UPDATE"),
+            "SELECT * FROM t ORDER BY id FOR UPDATE");
+}
+
 TEST(QueryOrderByKey, OnlyTheTopLevelCounts) {
   EXPECT_EQ(order_by_key("SELECT * FROM (SELECT * FROM t ORDER BY id) x"), std::nullopt);
   EXPECT_EQ(order_by_key("SELECT row_number() OVER (ORDER BY id) FROM t"), std::nullopt);
