@@ -80,12 +80,26 @@ class Postgres:
         )
 
 
-@pytest.fixture
-def pg():
+@pytest.fixture(scope="session")
+def pg_database():
+    """A database of this session's own on the test server, dropped at its end: a job or
+    ledger a session leaves behind (a cancelled run, say) cannot meet the next session's."""
+    from urllib.parse import urlsplit, urlunsplit
+
     url = server_url("PARMAP_PG_URL")
     if shutil.which("psql") is None:
         pytest.fail("psql is missing")
-    return Postgres(url)
+    admin = Postgres(url)
+    name = f"parmap_py_{os.getpid()}"
+    admin.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.sql(f"CREATE DATABASE {name}")
+    yield urlunsplit(urlsplit(url)._replace(path="/" + name))
+    admin.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg(pg_database):
+    return Postgres(pg_database)
 
 
 def server_url(variable):
