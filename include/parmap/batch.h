@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -141,16 +142,38 @@ struct Batch {
   Batch slice(size_t begin, size_t end) const;
 };
 
-/// One row's hash, value by value: FNV-1a-64 over the row's type-tagged values in column order
-/// (text and blobs carry their length, so that ("ab", "c") and ("a", "bc") differ), finalised
-/// with splitmix64. hash_row and hash_rows are built on it; a reader with no Batch (an
-/// in-engine copy) hashes the same values to the same hash with it.
+/// Which function a row hash is; the ledger's prefix names it.
+///  - Words ("w:", the current one): each value is one or more 64-bit words, each mixed into
+///    the state by a 64 x 64 -> 128-bit multiplication folded to 64 bits.
+///  - Fnv1a ("v:", parmap before 2026-12-03): FNV-1a-64 a byte at a time, nine dependent
+///    multiplications for an integer, one a byte for text. Kept to verify the ledgers it
+///    wrote.
+enum class RowHashVersion { Fnv1a, Words };
+inline constexpr RowHashVersion kRowHashVersion = RowHashVersion::Words;
+
+/// One row's hash, value by value: the row's type-tagged values in column order (text and
+/// blobs carry their length, so that ("ab", "c") and ("a", "bc") differ), finalised with
+/// splitmix64. hash_row and hash_rows are built on it; a reader with no Batch (an in-engine
+/// copy) hashes the same values to the same hash with it.
 class RowHasher {
  public:
-  void add_null() { byte('N'); }
+  explicit RowHasher(RowHashVersion version = kRowHashVersion)
+      : fnv_(version == RowHashVersion::Fnv1a), h_(fnv_ ? kFnvOffset : kWordsSeed) {}
+
+  void add_null() {
+    if (fnv_) {
+      byte('N');
+    } else {
+      word(kNullTag, 0);
+    }
+  }
   void add_int(int64_t v) {
-    byte('I');
-    u64(static_cast<uint64_t>(v));
+    if (fnv_) {
+      byte('I');
+      u64(static_cast<uint64_t>(v));
+    } else {
+      word(kIntTag, static_cast<uint64_t>(v));
+    }
   }
   void add_double(double d) {
     // Equal reals hash equally: -0.0 == 0.0, and every NaN is the same NaN.
@@ -158,16 +181,28 @@ class RowHasher {
     if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();
     uint64_t bits;
     std::memcpy(&bits, &d, sizeof bits);
-    byte('D');
-    u64(bits);
+    if (fnv_) {
+      byte('D');
+      u64(bits);
+    } else {
+      word(kDoubleTag, bits);
+    }
   }
   void add_text(std::string_view s) {
-    byte('T');
-    bytes(s);
+    if (fnv_) {
+      byte('T');
+      bytes(s);
+    } else {
+      words(kTextTag, s);
+    }
   }
   void add_blob(std::string_view s) {
-    byte('B');
-    bytes(s);
+    if (fnv_) {
+      byte('B');
+      bytes(s);
+    } else {
+      words(kBlobTag, s);
+    }
   }
   void add(const Value& v) {
     switch (v.storage().index()) {
@@ -189,8 +224,8 @@ class RowHasher {
     }
   }
   uint64_t finish() const {
-    // splitmix64's finaliser: spreads FNV's weak low-entropy bits over all 64 bits so that
-    // sums of row hashes do not cancel in structured ways.
+    // splitmix64's finaliser: spreads the state's bits over all 64 so that sums of row
+    // hashes do not cancel in structured ways.
     uint64_t x = h_ + 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
@@ -200,6 +235,16 @@ class RowHasher {
  private:
   static constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
   static constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+  // Words: the starting state, and an odd multiplier for each kind of word (the digits of pi
+  // and e, nothing up the sleeve), so that 1, 1.0, "1" and NULL differ.
+  static constexpr uint64_t kWordsSeed = 0x243f6a8885a308d3ULL;
+  static constexpr uint64_t kNullTag = 0x13198a2e03707345ULL;
+  static constexpr uint64_t kIntTag = 0xa4093822299f31d1ULL;
+  static constexpr uint64_t kDoubleTag = 0x082efa98ec4e6c89ULL;
+  static constexpr uint64_t kTextTag = 0x452821e638d01377ULL;
+  static constexpr uint64_t kBlobTag = 0xbe5466cf34e90c6dULL;
+  static constexpr uint64_t kBodyTag = 0xc0ac29b7c97c50ddULL;
+  static constexpr uint64_t kTailTag = 0xb7e151628aed2a6bULL;
 
   void byte(unsigned char c) {
     h_ ^= c;
@@ -214,13 +259,37 @@ class RowHasher {
     for (unsigned char c : s) byte(c);
   }
 
-  uint64_t h_ = kFnvOffset;
+  void word(uint64_t tag, uint64_t v) {
+    const unsigned __int128 p = static_cast<unsigned __int128>(h_ ^ v) * tag;
+    h_ = static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+  }
+  /// `n` bytes (at most 8) as a little-endian word, whatever the host's byte order.
+  static uint64_t load(const char* p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    return v;
+  }
+  void words(uint64_t tag, std::string_view s) {
+    word(tag, s.size());
+    const char* p = s.data();
+    size_t n = s.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, sizeof v);
+      if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+      word(kBodyTag, v);
+    }
+    if (n > 0) word(kTailTag, load(p, n));
+  }
+
+  bool fnv_;
+  uint64_t h_;
 };
 
 /// Order-independent content hash of a batch's rows: the wrapping sum of each row's
 /// 64-bit hash over its type-tagged values. Hashes of parts add up to the hash of the whole.
-uint64_t hash_rows(const Batch& batch);
+uint64_t hash_rows(const Batch& batch, RowHashVersion version = kRowHashVersion);
 /// Hash of one row's values (type-tagged; 1 and 1.0 differ, '' and NULL differ).
-uint64_t hash_row(const std::vector<Value>& row);
+uint64_t hash_row(const std::vector<Value>& row, RowHashVersion version = kRowHashVersion);
 
 }  // namespace parmap

@@ -383,11 +383,12 @@ struct ContentChecksum {
 ContentChecksum content_checksum(Connection& db, const std::string& sql);
 /// The same for a query with `?` parameters, each batch (at most `max_batch_bytes`) passed
 /// through `transform` (when set) before it is hashed, as a job writes it; throws
-/// Error(Cancelled) between batches once `*cancel` is true.
+/// Error(Cancelled) between batches once `*cancel` is true; `version`: the row hash's function.
 ContentChecksum content_checksum(Connection& db, const std::string& sql,
                                  const std::vector<Value>& params, const Transform& transform,
                                  const std::atomic<bool>* cancel = nullptr,
-                                 int64_t max_batch_bytes = int64_t{64} << 20);
+                                 int64_t max_batch_bytes = int64_t{64} << 20,
+                                 RowHashVersion version = kRowHashVersion);
 
 /// The default job id: a short hash of the source's identity (identity_of: engine, host,
 /// port, database; never user or password), the query, the target's identity, the target

@@ -713,17 +713,17 @@ Batch Batch::empty_like() const {
 
 // --- hashing -----------------------------------------------------------------------
 
-uint64_t hash_row(const std::vector<Value>& row) {
-  RowHasher h;
+uint64_t hash_row(const std::vector<Value>& row, RowHashVersion version) {
+  RowHasher h(version);
   for (const auto& v : row) h.add(v);
   return h.finish();
 }
 
-uint64_t hash_rows(const Batch& batch) {
+uint64_t hash_rows(const Batch& batch, RowHashVersion version) {
   uint64_t sum = 0;  // unsigned: wraps modulo 2^64 by definition
   const size_t rows = batch.num_rows();
   for (size_t row = 0; row < rows; ++row) {
-    RowHasher h;
+    RowHasher h(version);
     // Reads the typed storage directly, hashing exactly as hash_row would hash get(row).
     for (const auto& c : batch.columns) {
       if (c.nulls[row]) {

@@ -211,10 +211,11 @@ class Executor {
   void lock_job();
   /// Stamps the job finished in the ledger, on a new session when the coordinator's died.
   void mark_finished();
-  /// Rows and ledger-form hash ("v:<hex>", or "b:<hex>" when `bytes`) of one range of the
-  /// target table, read back.
-  std::pair<int64_t, std::string> sum_target(Connection& tgt, const Chunk& chunk, bool bytes);
-  /// Rows and "v:<hex>" hash of one range of the source query, transformed as when written.
+  /// Rows and ledger-form hash of one range of the target table, read back, by the function
+  /// the ledger prefix `kind` names ("w:", "b:" or the older "v:").
+  std::pair<int64_t, std::string> sum_target(Connection& tgt, const Chunk& chunk,
+                                             const std::string& kind);
+  /// Rows and "w:<hex>" hash of one range of the source query, transformed as when written.
   std::pair<int64_t, std::string> sum_source(Connection& src, const Chunk& chunk);
   /// On the coordinator's open sessions (coord_src_, coord_tgt_): checks the input, loads or
   /// makes the plan and fills the queue of chunks still to do. Writes nothing.

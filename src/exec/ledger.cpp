@@ -321,7 +321,9 @@ void Ledger::record_chunk(const std::string& job_id, const Chunk& chunk, int64_t
                         kChunksTable),
             {job_id, Value(int64_t{chunk.index}), chunk.range.lo.serialize(),
              chunk.range.hi.serialize(), Value(rows_read), Value(rows_written),
-             std::string(kind == HashKind::Values ? "v:" : "b:") + hash_hex(row_hash), now,
+             (kind == HashKind::Values ? kValuesHashPrefix : kBytesHashPrefix) +
+                 hash_hex(row_hash),
+             now,
              stamp.started_at.empty() ? now : stamp.started_at, Value(int64_t{stamp.worker}),
              Value(int64_t{stamp.attempt})});
 }

@@ -61,7 +61,7 @@ struct LedgerEntry {
   uint32_t chunk_id = 0;
   int64_t rows = 0;      ///< rows written
   int64_t rows_read = 0; ///< rows read from the source (more than written: rows rejected)
-  std::string row_hash;  ///< "v:<hex>" or "b:<hex>", see HashKind
+  std::string row_hash;  ///< "w:<hex>", "b:<hex>" or "v:<hex>", see HashKind
 };
 
 /// When and by whom a chunk was copied, for its ledger row (parmap report draws it).
@@ -88,9 +88,14 @@ std::string now_utc_millis();
 
 /// What a chunk's row_hash was computed over: the values written, after any transformation
 /// and without refused rows (hash_rows, the same for every engine), or the engine-native
-/// bytes of each row (the fast path, never decoded). Stored as a prefix: "v:<16 hex>" or
-/// "b:<16 hex>". `verify --ledger` recomputes it from the target.
+/// bytes of each row (the fast path, never decoded). Stored as a prefix: "w:<16 hex>" for
+/// values (hash_rows), "b:<16 hex>" for bytes; "v:<16 hex>" is the values' hash of parmap
+/// before 2026-12-03 (RowHashVersion::Fnv1a), still read. `verify --ledger` recomputes it
+/// from the target with the function the prefix names.
 enum class HashKind { Values, Bytes };
+inline constexpr const char* kValuesHashPrefix = "w:";
+inline constexpr const char* kFnvValuesHashPrefix = "v:";
+inline constexpr const char* kBytesHashPrefix = "b:";
 
 /// Reads and writes the two ledger tables (parmap_jobs, parmap_ledger) through a target
 /// connection. Writes happen inside the caller's transaction, so a chunk's rows and its

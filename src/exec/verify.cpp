@@ -23,19 +23,19 @@ Transform comparable_form(std::vector<ColumnType> written) {
 }  // namespace
 
 std::pair<int64_t, std::string> Executor::sum_target(Connection& tgt, const Chunk& chunk,
-                                                     bool bytes) {
+                                                     const std::string& kind) {
   std::vector<std::string> cols;
   for (const auto& c : out_columns_) cols.push_back(tgt.quote_identifier(c));
   const std::string table_sql =
       fmt::format("SELECT {} FROM {}", fmt::join(cols, ", "), tgt.quote_table(table_));
   std::vector<Value> params;
   const std::string sql = tgt.chunk_query(table_sql, chunk, params);
-  if (bytes) {
+  if (kind == kBytesHashPrefix) {
     auto source = tgt.open_native_source(sql, params);
     for (std::string_view data; source->next(data);) {
       if (cancelled()) throw Error(ErrorKind::Cancelled, "verify cancelled");
     }
-    return {source->rows(), "b:" + hash_hex(source->row_hash())};
+    return {source->rows(), kind + hash_hex(source->row_hash())};
   }
   Transform form;
   if (!verifying_ledger_) {
@@ -43,9 +43,11 @@ std::pair<int64_t, std::string> Executor::sum_target(Connection& tgt, const Chun
     for (const auto& c : out_schema_.columns) written.push_back(c.type);
     form = comparable_form(std::move(written));
   }
+  const bool fnv = kind == kFnvValuesHashPrefix;
   const ContentChecksum sum =
-      content_checksum(tgt, sql, params, form, opts_.cancel, config_.max_batch_bytes);
-  return {sum.rows, "v:" + hash_hex(sum.hash)};
+      content_checksum(tgt, sql, params, form, opts_.cancel, config_.max_batch_bytes,
+                       fnv ? RowHashVersion::Fnv1a : RowHashVersion::Words);
+  return {sum.rows, (fnv ? kFnvValuesHashPrefix : kValuesHashPrefix) + hash_hex(sum.hash)};
 }
 
 std::pair<int64_t, std::string> Executor::sum_source(Connection& src, const Chunk& chunk) {
@@ -54,7 +56,7 @@ std::pair<int64_t, std::string> Executor::sum_source(Connection& src, const Chun
   const std::string sql = src.chunk_query(sql_, chunk, params);
   const ContentChecksum sum = content_checksum(src, sql, params, opts_.transform, opts_.cancel,
                                                config_.max_batch_bytes);
-  return {sum.rows, "v:" + hash_hex(sum.hash)};
+  return {sum.rows, kValuesHashPrefix + hash_hex(sum.hash)};
 }
 
 VerifyResult Executor::verify(bool against_ledger) {
@@ -176,8 +178,8 @@ VerifyResult Executor::verify(bool against_ledger) {
           } else {
             sums.want = expected_of(range);
           }
-          const bool bytes = sums.want && sums.want->second.rfind("b:", 0) == 0;
-          sums.got = sum_target(tgt, range, bytes);
+          sums.got = sum_target(tgt, range,
+                                sums.want ? sums.want->second.substr(0, 2) : kValuesHashPrefix);
           return sums;
         };
         bool interrupted = false;

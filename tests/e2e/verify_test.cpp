@@ -1,10 +1,12 @@
 // `parmap verify`, `run --verify`, `verify --ledger`, the one-run-per-job lock and hostile
 // table names, end to end through the binary on SQLite files.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "parmap/connection.h"
+#include "parmap/parmap.h"
 #include "support/test_support.h"
 
 namespace parmap {
@@ -83,6 +85,38 @@ TEST_F(VerifyTest, RunVerifyPassesAndVerifyFindsEveryTamperedRange) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("differs     chunk 0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("DIFFERENT: 3 of 10"), std::string::npos) << r.out;
+}
+
+TEST_F(VerifyTest, LedgerVerifyReadsTheHashesAnEarlierVersionWrote) {
+  // parmap before 2026-12-03 hashed values with FNV-1a and wrote "v:<hex>"; its ledgers are
+  // verified with that function, chunk by chunk, whatever this version writes.
+  ASSERT_EQ(run_parmap(job("run", "dst", {"--mode", "create"})).exit_code, 0);
+  ASSERT_EQ(sqlite_scalar(dst(), "SELECT count(*) FROM parmap_ledger WHERE row_hash LIKE 'w:%'"),
+            "10");
+  auto target = DriverRegistry::instance().open(parse_url(dir_.url("dst.db")));
+  for (const auto& row : target->query("SELECT chunk_id, lo, hi FROM parmap_ledger")) {
+    // Bounds as the ledger serialises them: "i:<n>", or "n:" (null) for an open end.
+    std::vector<Value> params;
+    std::string where = "1 = 1";
+    for (const auto& [bound, op] : {std::pair{row[1], ">="}, std::pair{row[2], "<"}}) {
+      if (bound.as_text() == "n:") continue;
+      where += fmt::format(" AND id {} ?", op);
+      params.emplace_back(static_cast<int64_t>(std::stoll(bound.as_text().substr(2))));
+    }
+    const ContentChecksum old = content_checksum(*target, "SELECT * FROM dst WHERE " + where,
+                                                 params, {}, nullptr, int64_t{64} << 20,
+                                                 RowHashVersion::Fnv1a);
+    target->query("UPDATE parmap_ledger SET row_hash = ? WHERE chunk_id = ?",
+                  {Value(fmt::format("v:{:016x}", old.hash)), row[0]});
+  }
+  target.reset();
+  auto r = run_parmap(job("verify", "dst", {"--ledger"}));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("OK: all 10 range(s) match"), std::string::npos) << r.out;
+  sqlite_exec(dst(), "UPDATE dst SET label = 'changed' WHERE id = 45000");
+  r = run_parmap(job("verify", "dst", {"--ledger"}));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("DIFFERENT: 1 of 10"), std::string::npos) << r.out;
 }
 
 TEST_F(VerifyTest, LedgerVerifyIgnoresASourceThatMovedOn) {
