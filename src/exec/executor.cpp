@@ -197,7 +197,7 @@ void Executor::prepare() {
   // Everything that can be wrong with the input is found here, before any write.
   position_key_ = coord_src_->capabilities().position_key;
   if (job_id_.empty()) {
-    job_id_ = derive_job_id(coord_src_->identity(), sql_, coord_tgt_->identity(),
+    job_id_ = derive_job_id(coord_src_->identity(), given_sql_, coord_tgt_->identity(),
                             table_.display(), opts_.mode);
   }
   result_.job_id = job_id_;
@@ -368,15 +368,18 @@ void Executor::prepare() {
                               job_id_, stored->partition_column, key));
     }
   }
-  if (resume && (stored->source_sql != sql_ || stored->target_table != table_.display())) {
+  // A plan stored by a version that kept the query as given (a trailing newline from a YAML
+  // block, a semicolon) is the same query.
+  const bool other_query = resume && tidy_query(stored->source_sql) != sql_;
+  if (resume && (other_query || stored->target_table != table_.display())) {
     // Skipping another query's chunks would lose rows: a job id belongs to one query.
     throw Error(
         ErrorKind::Config,
         fmt::format("job '{}' in the ledger of this target was started with another "
                     "{} ({}); rerun with --fresh to start it over, or give this job "
                     "another --job-id",
-                    job_id_, stored->source_sql != sql_ ? "query" : "target table",
-                    stored->source_sql != sql_ ? stored->source_sql : stored->target_table));
+                    job_id_, other_query ? "query" : "target table",
+                    other_query ? stored->source_sql : stored->target_table));
   }
   plan_ = resume ? *stored : make_plan(*coord_src_, src_schema);
   if (!resume) plan_.columns = out_columns_;

@@ -90,7 +90,8 @@ class Executor {
       : pool_(source, target),
         source_factory_(std::move(source)),
         target_factory_(std::move(target)),
-        sql_(tidy_query(sql)),
+        given_sql_(std::move(sql)),
+        sql_(tidy_query(given_sql_)),
         table_(std::move(table)),
         opts_(options),
         config_(options.config),
@@ -272,6 +273,9 @@ class Executor {
 
   ConnectionPoolManager pool_;
   ConnectionFactory source_factory_, target_factory_;
+  /// The query as given, which the derived job id hashes (as earlier versions did), and as
+  /// parmap runs it (tidy_query), which plans store.
+  const std::string given_sql_;
   const std::string sql_;
   const TableRef table_;
   const ParallelOptions& opts_;

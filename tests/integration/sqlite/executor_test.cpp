@@ -264,6 +264,35 @@ TEST_F(ExecutorTest, AJobIdBelongsToOneQuery) {
             sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
 }
 
+TEST_F(ExecutorTest, ARunStoredWithItsQueryAsTypedResumes) {
+  // Earlier versions stored the query as given: a YAML block's trailing newline, a semicolon.
+  // Their unfinished runs resume; the derived job id still hashes the query as given.
+  auto opts = options({{"chunk_size", "500"}, {"enable_parallel", "N"}});
+  opts.mode = TargetMode::Create;
+  const std::string q = "SELECT * FROM src WHERE id < 6000 ORDER BY id\n";
+  std::atomic<bool> stop{false};
+  opts.cancel = &stop;
+  opts.on_progress = [&stop](const ProgressEvent& ev) {
+    if (ev.kind == ProgressKind::ChunkDone) stop = true;
+  };
+  const std::string t = work_.file("t.db");
+  EXPECT_THROW(execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts), Error);
+  const std::string job = sqlite_scalar(t, "SELECT job_id FROM parmap_jobs");
+  EXPECT_EQ(job, derive_job_id(identity_of(parse_url(src_url())), q,
+                               identity_of(parse_url(work_.url("t.db"))), "dst",
+                               TargetMode::Create));
+  test::sqlite_exec(t, "UPDATE parmap_jobs SET plan = json_set(plan, '$.source_sql', "
+                       "json_extract(plan, '$.source_sql') || ';' || char(10))");
+  opts.cancel = nullptr;
+  opts.on_progress = nullptr;
+  const auto r = execute_query_parallel(src_url(), q, work_.url("t.db"), "", "dst", opts);
+  EXPECT_TRUE(r.ok());
+  EXPECT_TRUE(r.resumed) << r.reason;
+  EXPECT_EQ(r.job_id, job);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"),
+            sqlite_checksum(dir_->file("src.db"), std::string(kAll) + "src WHERE id < 6000"));
+}
+
 TEST_F(ExecutorTest, AResumeIntoATableWhoseRowsWereRemovedIsRefused) {
   // The ledger says which chunks the run committed; rows deleted from the target since, or a
   // table dropped and made again, no longer hold them, and skipping those chunks would lose
