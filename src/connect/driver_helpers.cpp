@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/temporal.h"
+#include "plan/plan.h"
 
 namespace parmap {
 
@@ -242,8 +243,7 @@ std::string_view strip_sql(std::string_view sql) {
   }
   // A `--` comment on the last line runs to its line break, which stays: SQL put after the
   // query would be commented out without it.
-  const size_t line = sql.rfind('\n');
-  if (sql.find("--", line == std::string_view::npos ? 0 : line) != std::string_view::npos) {
+  if (ends_in_line_comment(sql)) {
     const size_t end = whole.find('\n', sql.size());
     if (end != std::string_view::npos) sql = whole.substr(0, end + 1);
   }

@@ -148,8 +148,7 @@ std::string tidy_query(std::string_view sql) {
   while (!sql.empty() && (space(sql.back()) || sql.back() == ';')) sql.remove_suffix(1);
   while (!sql.empty() && space(sql.front())) sql.remove_prefix(1);
   std::string out(sql);
-  const size_t line = out.rfind('\n');
-  if (out.find("--", line == std::string::npos ? 0 : line) != std::string::npos) out += '\n';
+  if (ends_in_line_comment(out)) out += '\n';
   return out;
 }
 

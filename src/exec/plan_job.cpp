@@ -87,8 +87,8 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   } else if (!check.splittable) {
     why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
   } else {
-    if (auto k = order_by_key(sql_); k && !by_order(*k).empty()) {
-      key = by_order(*k);
+    if (const auto k = order_by_key(sql_)) key = by_order(*k);
+    if (!key.empty()) {
       why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
     } else if (table) {
       if (auto pk = src.integer_primary_key(*table); pk && !resolve(*pk).empty()) {

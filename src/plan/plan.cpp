@@ -372,17 +372,20 @@ QueryCheck check_query_splittable(std::string_view sql) {
   return QueryCheck{};
 }
 
+/// The token of the query's trailing top-level ORDER BY's "order" (the last one at depth 0).
+std::optional<size_t> last_order_by(const std::vector<Token>& toks) {
+  std::optional<size_t> order;
+  for (size_t i = 0; i + 1 < toks.size(); ++i) {
+    if (toks[i].depth == 0 && is_word(toks[i], "order") && is_word(toks[i + 1], "by")) order = i;
+  }
+  return order;
+}
+
 std::optional<std::string> order_by_key(std::string_view sql) {
   const std::vector<Token> toks = tokenize(sql);
-  // The trailing top-level ORDER BY: the last one at depth 0.
-  std::optional<size_t> by;
-  for (size_t i = 0; i + 1 < toks.size(); ++i) {
-    if (toks[i].depth == 0 && is_word(toks[i], "order") && is_word(toks[i + 1], "by")) {
-      by = i + 1;
-    }
-  }
-  if (!by) return std::nullopt;
-  const size_t first = *by + 1;
+  const std::optional<size_t> order = last_order_by(toks);
+  if (!order) return std::nullopt;
+  const size_t first = *order + 2;
   if (first >= toks.size()) return std::nullopt;
   if (toks[first].kind == TokKind::Word && in_list(kExpressionWords, lower(toks[first].text))) {
     return std::nullopt;
@@ -410,12 +413,14 @@ std::optional<std::string> order_by_key(std::string_view sql) {
   return std::nullopt;
 }
 
+bool ends_in_line_comment(std::string_view sql) {
+  const size_t line = sql.rfind('\n');
+  return sql.find("--", line == std::string_view::npos ? 0 : line) != std::string_view::npos;
+}
+
 std::string_view without_order_by(std::string_view sql) {
   const std::vector<Token> toks = tokenize(sql);
-  std::optional<size_t> order;
-  for (size_t i = 0; i + 1 < toks.size(); ++i) {
-    if (toks[i].depth == 0 && is_word(toks[i], "order") && is_word(toks[i + 1], "by")) order = i;
-  }
+  const std::optional<size_t> order = last_order_by(toks);
   if (!order) return sql;
   // Rows limited, or locked, after the ordering: the ORDER BY decides which rows they are.
   for (size_t i = *order + 2; i < toks.size(); ++i) {

@@ -28,6 +28,10 @@ QueryCheck check_query_splittable(std::string_view sql);
 /// -> "2"); nullopt when there is none or it is an expression.
 std::optional<std::string> order_by_key(std::string_view sql);
 
+/// Whether the text's last line holds `--` (a comment to its end, as far as a wrapper that
+/// puts SQL after the query must assume): such a query needs a line break after it.
+bool ends_in_line_comment(std::string_view sql);
+
 /// The query without its trailing top-level ORDER BY, for a wrapper that orders or filters
 /// the rows itself: the same rows, and nothing that keeps the server from reading an index
 /// the other way (PostgreSQL reads a whole ordered subquery for its last row). The query as
