@@ -35,10 +35,10 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-[[noreturn]] void bad_table(std::string_view text, const char* why) {
+[[noreturn]] void bad_table(std::string_view text, std::string_view why) {
   throw Error(ErrorKind::Config,
               fmt::format("invalid table name '{}': {}; expected table, schema.table or "
-                          "\"Quoted Schema\".\"quoted table\"",
+                          "\"Quoted Schema\".\"quoted table\" (or `quoted`, [quoted])",
                           text, why));
 }
 
@@ -55,14 +55,17 @@ TableRef parse_table_ref(std::string_view text) {
   while (true) {
     while (i < input.size() && is_space(input[i])) ++i;
     std::string part;
-    if (i < input.size() && input[i] == '"') {
-      // Quoted part: "" is a literal quote; dots and spaces are part of the name.
+    // Quoted as SQL does ("name"), as MySQL and MariaDB do (`name`) or as SQL Server does
+    // ([name]): the closing mark doubled is a literal one; dots and spaces are the name's.
+    const char open = i < input.size() ? input[i] : '\0';
+    const char close = open == '"' ? '"' : open == '`' ? '`' : open == '[' ? ']' : '\0';
+    if (close != '\0') {
       ++i;
       bool closed = false;
       while (i < input.size()) {
-        if (input[i] == '"') {
-          if (i + 1 < input.size() && input[i + 1] == '"') {
-            part.push_back('"');
+        if (input[i] == close) {
+          if (i + 1 < input.size() && input[i + 1] == close) {
+            part.push_back(close);
             i += 2;
             continue;
           }
@@ -72,14 +75,17 @@ TableRef parse_table_ref(std::string_view text) {
         }
         part.push_back(input[i++]);
       }
-      if (!closed) bad_table(text, "a quoted name has no closing '\"'");
+      if (!closed) bad_table(text, fmt::format("a quoted name has no closing '{}'", close));
       if (part.empty()) bad_table(text, "a quoted name is empty");
       while (i < input.size() && is_space(input[i])) ++i;
     } else {
       const size_t start = i;
-      while (i < input.size() && input[i] != '.' && input[i] != '"') ++i;
+      auto quote_mark = [](char c) { return c == '"' || c == '`' || c == '['; };
+      while (i < input.size() && input[i] != '.' && !quote_mark(input[i])) ++i;
       part = std::string(trim(input.substr(start, i - start)));
-      if (i < input.size() && input[i] == '"') bad_table(text, "a quote inside an unquoted name");
+      if (i < input.size() && quote_mark(input[i])) {
+        bad_table(text, "a quote inside an unquoted name");
+      }
       if (part.empty()) bad_table(text, "a name part is empty");
     }
     parts.push_back(std::move(part));

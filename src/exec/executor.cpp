@@ -58,6 +58,19 @@ void Executor::prepare_target(Connection& tgt, const TableSchema& out_schema, bo
   });
 }
 
+void Executor::refuse_truncating_the_source() const {
+  if (opts_.mode != TargetMode::Truncate || !snapshot_.empty() || verifying_ || !target_schema_ ||
+      coord_src_->identity() != coord_tgt_->identity() || !query_names_table(sql_, table_)) {
+    return;
+  }
+  throw Error(ErrorKind::Config,
+              fmt::format("mode truncate would empty table {} before the chunks read it: the "
+                          "source query reads that table on the same database ({}), and {} "
+                          "keeps no snapshot of its rows for a run, so they would be lost. Copy "
+                          "into another table, or use mode append",
+                          table_.display(), coord_tgt_->identity(), coord_src_->engine()));
+}
+
 void Executor::carry_constraints() {
   // A source that is a whole table gives the created table its primary key, in key order,
   // when every key column is written under its own name and type, and its NOT NULL columns
@@ -266,6 +279,8 @@ void Executor::prepare() {
                               table_.display(), fmt::join(missing, ", "), fmt::join(have, ", ")));
     }
   }
+
+  refuse_truncating_the_source();
 
   Ledger ledger(*coord_tgt_);
   auto& stored = stored_;

@@ -221,6 +221,10 @@ class Executor {
   /// On the coordinator's open sessions (coord_src_, coord_tgt_): checks the input, loads or
   /// makes the plan and fills the queue of chunks still to do. Writes nothing.
   void prepare();
+  /// Mode truncate empties the target before the chunks read the source: where the source
+  /// query reads that table on the same database and no snapshot keeps its rows for the
+  /// readers (SQLite, MariaDB), it would copy an emptied table. Refused (Config).
+  void refuse_truncating_the_source() const;
   void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
                    const std::optional<TableSchema>& target_schema);
   /// Worker `id` (0-based) copies groups until the queue is drained, a failure stops the job,

@@ -485,6 +485,23 @@ std::optional<TableRef> simple_table_of(std::string_view sql) {
   return ref;
 }
 
+bool query_names_table(std::string_view sql, const TableRef& table) {
+  const std::vector<Token> toks = tokenize(sql);
+  const std::string name = lower(table.name);
+  auto is_name = [](const Token& t) { return t.kind == TokKind::Word || t.kind == TokKind::Quoted; };
+  for (size_t i = 0; i < toks.size(); ++i) {
+    if (!is_name(toks[i]) || lower(toks[i].text) != name) continue;
+    // "other_schema.name" is another table; "schema.name", or the name alone (which the
+    // search path may resolve to it), is this one.
+    if (i >= 2 && is_punct(toks[i - 1], ".") && is_name(toks[i - 2]) && !table.schema.empty() &&
+        lower(toks[i - 2].text) != lower(table.schema)) {
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 std::vector<Chunk> plan_chunks(const KeyStats& stats, int64_t chunk_size) {
   if (chunk_size <= 0) {
     throw Error(ErrorKind::Internal,

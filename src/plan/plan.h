@@ -41,6 +41,11 @@ std::string_view without_order_by(std::string_view sql);
 /// If the query is exactly "SELECT * FROM <table>" (optionally with ORDER BY), the table.
 std::optional<TableRef> simple_table_of(std::string_view sql);
 
+/// Whether the query's text names the table: a word or quoted name equal to its name (case
+/// folded), unless written with another schema in front. A text scan that may say yes for a
+/// column of the same name; for refusing what would destroy the rows a query reads.
+bool query_names_table(std::string_view sql, const TableRef& table);
+
 /// Cuts the key space into chunks of about `chunk_size` rows. The chunks cover every
 /// non-null key with no gap and no overlap: the first chunk's lower bound and the last
 /// chunk's upper bound are open, so keys outside the sampled [min, max] still arrive.

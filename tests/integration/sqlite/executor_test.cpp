@@ -539,4 +539,33 @@ TEST_F(ExecutorTest, BadInputLeavesTargetUntouched) {
 }
 
 }  // namespace
+TEST_F(ExecutorTest, ModeTruncateNeverEmptiesTheTableItsQueryReads) {
+  // Source and target are one SQLite file, which keeps no snapshot for a run: emptying the
+  // table the query reads would copy nothing and lose every row. Refused before any write.
+  const std::string t = work_.file("t.db");
+  test::make_mixed_table(t, "dst", 3000);
+  const Checksum before = sqlite_checksum(t, std::string(kAll) + "dst");
+  auto opts = options({{"chunk_size", "500"}, {"max_workers", "2"}});
+  opts.mode = TargetMode::Truncate;
+  for (const std::string q : {"SELECT * FROM dst ORDER BY id",
+                              "SELECT d.* FROM \"DST\" d WHERE d.id > 0 ORDER BY d.id"}) {
+    try {
+      execute_query_parallel(work_.url("t.db"), q, work_.url("./t.db"), "", "dst", opts);
+      ADD_FAILURE() << "mode truncate ran on the table its query reads: " << q;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+      EXPECT_NE(std::string(e.what()).find("mode truncate would empty table dst"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst"), before) << q;
+  }
+  // Another table of the same file is emptied and loaded as usual.
+  test::sqlite_exec(t, "CREATE TABLE dst2 AS SELECT * FROM dst WHERE id < 300");
+  const auto r = execute_query_parallel(work_.url("t.db"), "SELECT * FROM dst ORDER BY id",
+                                        work_.url("t.db"), "", "dst2", opts);
+  EXPECT_EQ(r.total_rows_processed, 3000);
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst2"), before);
+}
+
 }  // namespace parmap

@@ -46,9 +46,26 @@ TEST(TableRefTest, QuotedNames) {
   EXPECT_EQ(t.name, "t");
 }
 
+TEST(TableRefTest, NamesQuotedAsMariadbAndSqlServerDo) {
+  TableRef t = parse_table_ref("`Odd Out`");
+  EXPECT_EQ(t.schema, "");
+  EXPECT_EQ(t.name, "Odd Out");
+
+  t = parse_table_ref("`my db`.`a``b.c`");
+  EXPECT_EQ(t.schema, "my db");
+  EXPECT_EQ(t.name, "a`b.c");
+
+  t = parse_table_ref("[dbo].[Order Lines]");
+  EXPECT_EQ(t.schema, "dbo");
+  EXPECT_EQ(t.name, "Order Lines");
+
+  t = parse_table_ref("[a]]b]");
+  EXPECT_EQ(t.name, "a]b");
+}
+
 TEST(TableRefTest, MalformedNamesAreConfigErrorsNamingTheText) {
   for (const std::string bad : {"", "   ", ".", "a.", ".a", "a..b", "a.b.c", "\"unterminated",
-                                "\"\"", "\"a\"x", "a\"b\"", "\"a\".", "s.\"\""}) {
+                                "\"\"", "\"a\"x", "a\"b\"", "\"a\".", "s.\"\"", "`open", "a`b`", "[x", "``", "x.[]"}) {
     try {
       parse_table_ref(bad);
       ADD_FAILURE() << "no error for [" << bad << "]";

@@ -218,5 +218,19 @@ TEST(QuerySimpleTable, AnythingElseIsNotATable) {
   }
 }
 
+TEST(QueryNamesTable, FindsTheTableHoweverItIsWritten) {
+  const TableRef dst{"", "dst"};
+  EXPECT_TRUE(query_names_table("SELECT * FROM dst", dst));
+  EXPECT_TRUE(query_names_table("select a.id from src a join \"DST\" b on a.id = b.id", dst));
+  EXPECT_TRUE(query_names_table("SELECT * FROM main.dst ORDER BY id", dst));
+  EXPECT_TRUE(query_names_table("SELECT * FROM `dst`", dst));
+  EXPECT_FALSE(query_names_table("SELECT * FROM dst_archive", dst));
+  EXPECT_FALSE(query_names_table("SELECT 'dst' AS t FROM src -- dst\n", dst));
+  const TableRef qualified{"sales", "dst"};
+  EXPECT_TRUE(query_names_table("SELECT * FROM sales.dst", qualified));
+  EXPECT_TRUE(query_names_table("SELECT * FROM dst", qualified));  // the search path may find it
+  EXPECT_FALSE(query_names_table("SELECT * FROM archive.dst", qualified));
+}
+
 }  // namespace
 }  // namespace parmap
