@@ -28,6 +28,10 @@ using namespace parmap;
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+/// Every chunk committed, but rows the target refused (within max_rejects) are in the reject
+/// file instead of the target: not a success, since rows are missing, and not a failure to
+/// resume, since a rerun would refuse them again.
+constexpr int kExitRejected = 3;
 constexpr int kExitCancelled = 130;
 constexpr const char* kVersion = "parmap 0.1.0";
 
@@ -313,7 +317,8 @@ int run_job(const RunFlags& f, bool plan_only, dist::Session* mpi = nullptr) {
               : "");
     }
   }
-  return r.ok() && (!checked || checked->ok()) ? 0 : kExitFailure;
+  if (!r.ok() || (checked && !checked->ok())) return kExitFailure;
+  return r.rows_rejected > 0 ? kExitRejected : 0;
 }
 
 /// `run` and `plan` of a job file with many jobs (`jobs:` or `tables:`): one run, one pool.
@@ -376,6 +381,9 @@ int run_many(const RunFlags& f, cli::JobSet set, bool plan_only) {
     spdlog::error("{} of {} tables incomplete ({}); rerun the same command to resume them",
                   failed.size(), r.jobs.size(), fmt::join(failed, ", "));
     return kExitFailure;
+  }
+  for (const JobOutcome& o : r.jobs) {
+    if (o.result.rows_rejected > 0) return kExitRejected;
   }
   return 0;
 }
@@ -503,6 +511,7 @@ int main(int argc, char** argv) {
       "each committed exactly once with its ledger row, so that a rerun resumes.\n"
       "Exit codes: 0 success (every planned row is in the target), 1 failure or incomplete run "
       "(rerun the same command to resume), 2 usage or configuration error (nothing written), "
+      "3 complete but for rows the target refused, which max_rejects let into the reject file, "
       "130 cancelled by SIGINT/SIGTERM."};
   app.require_subcommand(1);
   app.set_version_flag("--version", kVersion);

@@ -69,7 +69,14 @@ std::string multi_summary_text(const MultiResult& r, const std::vector<Endpoints
   out += fmt::format("{:<11} {} rows in {:.2f} s, {} worker(s), {:.1f}% of worker time idle\n",
                      "rows", rows, r.elapsed_seconds, r.workers_used, r.idle_share * 100);
   if (!r.table_objects.empty()) out += fmt::format("{:<11} {}\n", "indexes", r.table_objects);
-  if (r.ok()) {
+  int64_t rejected = 0;
+  for (const JobOutcome& o : r.jobs) rejected += o.result.rows_rejected;
+  if (r.ok() && rejected > 0) {
+    out += fmt::format("{:<11} complete but for {} row(s) the target refused: all {} tables, "
+                       "every planned chunk committed, the refused rows in the tables' reject "
+                       "files and not in the target\n",
+                       "result", rejected, r.jobs.size());
+  } else if (r.ok()) {
     out += fmt::format("{:<11} complete: all {} tables, every planned chunk committed\n", "result",
                        r.jobs.size());
   } else {

@@ -152,7 +152,13 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
          fmt::format("{} of {} chunks: {}{}", r.unfinished_chunks.size(), r.chunks_planned,
                      fmt::join(first, ", "), shown < r.unfinished_chunks.size() ? ", ..." : ""));
   }
-  if (r.ok()) {
+  if (r.ok() && r.rows_rejected > 0) {
+    // Every chunk is in, but not every row: the refused ones are in the reject file (exit 3).
+    line("result", fmt::format("complete but for {} row(s) the target refused: run {} finished, "
+                               "every planned chunk committed, the refused rows are in {} and "
+                               "not in the target",
+                               r.rows_rejected, r.run, r.reject_file));
+  } else if (r.ok()) {
     line("result", fmt::format("complete: run {} finished, every planned chunk committed", r.run));
   } else {
     line("result", "INCOMPLETE: rows are missing from the target");

@@ -150,7 +150,11 @@ TEST_F(VerifyTest, RowsTheTargetRefusedAreNamedAsTheReason) {
                      "note TEXT, day TEXT, payload BLOB, CHECK (id <> 300 AND id <> 600))");
   auto r = run_parmap(job("run", "dst", {"--max-rejects", "5", "--reject-file",
                                          dir_.file("rejects.jsonl")}));
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Every chunk is in, two rows are not: exit 3, and the summary says where they are.
+  ASSERT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("complete but for 2 row(s) the target refused"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(dir_.file("rejects.jsonl")), std::string::npos) << r.out;
   r = run_parmap(job("verify"));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("the run rejected 2 row(s) of this chunk"), std::string::npos) << r.out;
