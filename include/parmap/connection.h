@@ -171,7 +171,8 @@ struct AttachedSource {
 
 /// What one in-engine copy (Connection::copy_local) wrote.
 struct LocalCopyResult {
-  int64_t rows = 0;
+  int64_t rows = 0;   ///< read from the source
+  int64_t taken = 0;  ///< inserted into the target: fewer when the table ignores some
   uint64_t hash = 0;  ///< hash_rows of the rows as the source's open_source would read them
 };
 

@@ -18,17 +18,19 @@ struct Tally {
   std::string started_at;  ///< when its read began
 };
 
-/// The rows the target took against those the chunks sent: a group's chunks share one bulk
-/// write, so each chunk's count is only sound when the totals agree.
-void check_total(const ChunkGroup& group, int64_t sent, int64_t taken) {
-  if (sent != taken) {
-    throw Error(ErrorKind::Internal,
-                fmt::format("{}: the source sent {} rows but the target took {}",
-                            describe_group(group), sent, taken));
-  }
-}
-
 }  // namespace
+
+void check_rows_taken(const TableRef& table, int64_t sent, int64_t taken) {
+  if (sent == taken) return;
+  throw Error(ErrorKind::Schema,
+              fmt::format("table {} took {} of the {} rows sent{}: something on the table "
+                          "drops or adds rows as they are written (a trigger or rule that skips "
+                          "them, a conflict clause that ignores them such as SQLite's ON "
+                          "CONFLICT IGNORE); parmap commits a chunk only with every row it read, "
+                          "so remove that from the table, or filter the rows in the source query",
+                          table.display(), taken, sent,
+                          taken < sent ? fmt::format(" ({} missing)", sent - taken) : ""));
+}
 
 std::string describe_group(const ChunkGroup& group) {
   if (group.size() == 1) return group.front()->describe();
@@ -64,7 +66,7 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
       hashes[i] = source->row_hash();
       sent += rows[i];
     }
-    check_total(group, sent, sink->finish());
+    check_rows_taken(table_, sent, sink->finish());
     Ledger ledger(tgt);
     for (size_t i = 0; i < group.size(); ++i) {
       ledger.record_chunk(job_id_, *group[i], rows[i], rows[i], HashKind::Bytes, hashes[i],
@@ -93,6 +95,7 @@ std::vector<int64_t> Executor::copy_group_local(const ChunkGroup& group, int att
             }
             progress_.add_bytes(index, bytes);
           });
+      check_rows_taken(table_, copied.rows, copied.taken);
       rows[i] = copied.rows;
       hashes[i] = copied.hash;
     }
@@ -164,14 +167,9 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) 
     return true;
   };
   auto record = [&](int64_t taken) {
-    // One chunk keeps the target's own count, as it always did; a group's must add up.
-    if (group.size() == 1) {
-      tally.front().written = taken;
-    } else {
-      int64_t sent = 0;
-      for (const Tally& t : tally) sent += t.written;
-      check_total(group, sent, taken);
-    }
+    int64_t sent = 0;
+    for (const Tally& t : tally) sent += t.written;
+    check_rows_taken(table_, sent, taken);
     Ledger ledger(tgt);
     for (size_t i = 0; i < group.size(); ++i) {
       ledger.record_chunk(job_id_, *group[i], tally[i].read, tally[i].written, HashKind::Values,

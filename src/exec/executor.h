@@ -69,6 +69,11 @@ inline std::chrono::milliseconds backoff_delay(const ParallelConfig& config, int
   return std::chrono::milliseconds(static_cast<int64_t>(capped * jitter));
 }
 
+/// The rows a bulk write's target took against those sent: a trigger or rule that skips rows,
+/// or a conflict clause that ignores them (SQLite's ON CONFLICT IGNORE), would leave rows out
+/// of a chunk that commits as complete. Throws Error(Schema) naming the table.
+void check_rows_taken(const TableRef& table, int64_t sent, int64_t taken);
+
 inline bool retryable(ErrorKind kind) {
   return kind == ErrorKind::Transient || kind == ErrorKind::InDoubt ||
          kind == ErrorKind::Connect || kind == ErrorKind::Timeout;

@@ -36,7 +36,9 @@ void Executor::write_isolating(const Connection& src, Connection& tgt, const Chu
     if (opts_.transform) opts_.transform(part);
     auto sink = tgt.open_sink(table_, out_columns_);
     sink->write(part);
-    written += sink->finish();
+    const int64_t taken = sink->finish();
+    check_rows_taken(table_, static_cast<int64_t>(part.num_rows()), taken);
+    written += taken;
     tgt.release_savepoint(kRowsSavepoint);
     hash += hash_rows(part);
     return;

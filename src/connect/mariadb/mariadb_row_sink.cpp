@@ -410,7 +410,8 @@ void MariadbRowSink::send(std::string& sql, size_t first, size_t rows) {
         fmt::format("insert into {} (batch rows {}..{})", table_, first, first + rows - 1),
         sql, table_);
   }
-  written_ += static_cast<int64_t>(rows);
+  // The rows the server inserted, as it counts them: the caller compares them with those sent.
+  written_ += static_cast<int64_t>(mysql_affected_rows(m));
 }
 
 }  // namespace parmap::mariadb

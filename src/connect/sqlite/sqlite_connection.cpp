@@ -279,7 +279,9 @@ class SqliteRowSink final : public RowSink {
     }
     // The bindings still point into the batch; harmless, since every use rebinds them all.
     sqlite3_reset(stmt);
-    written_ += static_cast<int64_t>(count);
+    // The rows the statement itself inserted: fewer than sent when the table ignores some
+    // (ON CONFLICT IGNORE), which the caller must hear of.
+    written_ += sqlite3_changes64(db_);
   }
 
   sqlite3* db_;  // owned by the connection, which outlives the sink

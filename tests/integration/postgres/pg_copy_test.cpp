@@ -320,6 +320,40 @@ TEST_F(PgCopyTest, RefusedRowsAreIsolatedAndTheGoodRowsCommit) {
   }
 }
 
+TEST_F(PgCopyTest, ATargetThatDropsRowsAsTheyAreWrittenFailsTheChunk) {
+  // A trigger that skips rows (RETURN NULL) makes COPY take fewer rows than it was sent: the
+  // chunk must not commit as complete, on either path, grouped or not, nor in reject isolation.
+  src_->exec("CREATE TABLE dr (id int PRIMARY KEY, v text); INSERT INTO dr SELECT i, 'v' || i "
+             "FROM generate_series(1, 8000) AS i; ANALYZE dr");
+  dst_->exec(
+      "CREATE TABLE dr (id int, v text); CREATE FUNCTION skip_tens() RETURNS trigger LANGUAGE "
+      "plpgsql AS $$ BEGIN IF NEW.id % 10 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+      "CREATE TRIGGER dr_skip BEFORE INSERT ON dr FOR EACH ROW EXECUTE FUNCTION skip_tens()");
+  struct Case {
+    bool fast, grouped;
+    int64_t max_rejects;
+  };
+  for (const Case c : {Case{true, false, 0}, Case{false, false, 0}, Case{true, true, 0},
+                       Case{false, true, 0}, Case{false, false, 100}}) {
+    SCOPED_TRACE(c.fast ? "fast path" : "typed path");
+    SCOPED_TRACE(c.grouped ? "grouped commits" : "a commit per chunk");
+    SCOPED_TRACE(c.max_rejects > 0 ? "max_rejects 100" : "max_rejects 0");
+    dst_->exec("TRUNCATE dr; DROP TABLE IF EXISTS parmap_ledger, parmap_jobs, parmap_runs");
+    auto opts = options(2, 2000, c.grouped);
+    opts.config.max_rejects = c.max_rejects;
+    if (!c.fast) opts.transform = [](Batch&) {};
+    const auto r = run(src_url(), "SELECT * FROM dr ORDER BY id", dst_url(), "", "dr", opts);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->ok());
+    EXPECT_EQ(r->chunks_done, 0);
+    ASSERT_FALSE(r->errors.empty());
+    EXPECT_NE(r->errors.front().find("took 1800 of the 2000 rows sent (200 missing)"),
+              std::string::npos)
+        << r->errors.front();
+    EXPECT_EQ(dst_->scalar("SELECT count(*) FROM dr"), "0");
+  }
+}
+
 TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
   const int64_t n = std::min<int64_t>(400000, test::test_rows());
   src_->exec(

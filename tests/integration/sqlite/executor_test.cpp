@@ -568,4 +568,29 @@ TEST_F(ExecutorTest, ModeTruncateNeverEmptiesTheTableItsQueryReads) {
   EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "dst2"), before);
 }
 
+TEST_F(ExecutorTest, ATableThatIgnoresConflictingRowsFailsTheChunk) {
+  // ON CONFLICT IGNORE makes a plain INSERT skip rows whose key is taken: a chunk that lost
+  // rows so must fail, in SQLite's own INSERT ... SELECT and on the typed path.
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t, "CREATE TABLE dup (id INTEGER, v TEXT); WITH RECURSIVE s(i) AS (SELECT 1 "
+                       "UNION ALL SELECT i + 1 FROM s WHERE i < 1000) INSERT INTO dup SELECT "
+                       "i % 900, 'v' || i FROM s; CREATE TABLE dst (id INTEGER PRIMARY KEY ON "
+                       "CONFLICT IGNORE, v TEXT)");
+  for (const bool typed : {false, true}) {
+    SCOPED_TRACE(typed ? "typed path" : "in-engine path");
+    auto opts = options({{"enable_parallel", "N"}});
+    opts.job_id = typed ? "typed" : "in-engine";
+    if (typed) opts.transform = [](Batch&) {};
+    const auto r =
+        execute_query_parallel(work_.url("t.db"), "SELECT * FROM dup", work_.url("t.db"), "",
+                               "dst", opts);
+    EXPECT_FALSE(r.ok());
+    ASSERT_FALSE(r.errors.empty());
+    EXPECT_NE(r.errors.front().find("took 900 of the 1000 rows sent (100 missing)"),
+              std::string::npos)
+        << r.errors.front();
+    EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM dst"), "0");
+  }
+}
+
 }  // namespace parmap
