@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -43,27 +44,40 @@ int infile_error(void* /*ptr*/, char* message, unsigned int len) {
 // Escapes a field for LOAD DATA's default format: backslash, tab, newline, carriage return
 // and NUL are written as backslash sequences; every other byte passes as it is.
 void append_escaped_field(std::string& out, std::string_view bytes) {
-  for (const char c : bytes) {
-    switch (c) {
+  // Runs of plain bytes are appended whole: most fields have nothing to escape.
+  size_t start = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const char* escape = nullptr;
+    switch (bytes[i]) {
       case '\\':
-        out += "\\\\";
+        escape = "\\\\";
         break;
       case '\t':
-        out += "\\t";
+        escape = "\\t";
         break;
       case '\n':
-        out += "\\n";
+        escape = "\\n";
         break;
       case '\r':
-        out += "\\r";
+        escape = "\\r";
         break;
       case '\0':
-        out += "\\0";
+        escape = "\\0";
         break;
       default:
-        out += c;
+        continue;
     }
+    out.append(bytes.data() + start, i - start);
+    out.append(escape, 2);
+    start = i + 1;
   }
+  out.append(bytes.data() + start, bytes.size() - start);
+}
+
+void append_int(std::string& out, int64_t v) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  out.append(digits, static_cast<size_t>(end - digits));
 }
 
 /// Batches formatted and waiting to be sent, at most: one being formatted, these, and one
@@ -81,6 +95,7 @@ struct LoadStream {
   std::condition_variable cv;
   // Under mu:
   std::deque<std::string> queue;  // formatted batches not yet sent
+  std::string spare;              // a sent batch's buffer, for the next batch's text
   bool closed = false;            // no more batches: the statement's file ends after the queue
   bool aborted = false;           // the sink is dropped: the file ends with an error
   bool done = false;              // the statement returned
@@ -102,7 +117,10 @@ int infile_read(void* ptr, char* buf, unsigned int len) {
     s->cv.wait(lock, [s] { return !s->queue.empty() || s->closed || s->aborted; });
     if (s->aborted) return -1;
     if (s->queue.empty()) return 0;  // closed and sent: the end of the file
+    // The batch sent is kept for the next one's text: a large string freed and allocated
+    // again costs fresh pages (page faults) each time.
     s->current.swap(s->queue.front());
+    s->spare = std::move(s->queue.front());
     s->queue.pop_front();
     s->pos = 0;
     s->cv.notify_all();
@@ -203,9 +221,12 @@ void MariadbRowSink::append_value(std::string& out, const Column& column, size_t
     } else {
       // Unhexed by the statement (load_statement), so that no byte is taken for a character.
       static constexpr char kHex[] = "0123456789ABCDEF";
+      const size_t at = out.size();
+      out.resize(at + 2 * b.size());
+      char* hex = out.data() + at;
       for (const unsigned char c : b) {
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
+        *hex++ = kHex[c >> 4];
+        *hex++ = kHex[c & 15];
       }
     }
   };
@@ -216,7 +237,7 @@ void MariadbRowSink::append_value(std::string& out, const Column& column, size_t
   switch (column.type) {
     case ColumnType::Bool:
     case ColumnType::Int64:
-      out += std::to_string(column.ints[row]);
+      append_int(out, column.ints[row]);
       return;
     case ColumnType::Double:
       out += double_text(column, column.doubles[row]);
@@ -236,7 +257,7 @@ void MariadbRowSink::append_value(std::string& out, const Column& column, size_t
       if (v.is_null()) {
         out += null;
       } else if (v.is_int()) {
-        out += std::to_string(v.as_int());
+        append_int(out, v.as_int());
       } else if (v.is_double()) {
         out += double_text(column, v.as_double());
       } else if (v.is_text()) {
@@ -302,6 +323,11 @@ void MariadbRowSink::load(const Batch& batch) {
   for (size_t c = 0; c < ncols_; ++c) bytes[c] = batch.columns[c].type == ColumnType::Blob;
   if (stream_ && stream_->bytes != bytes) end_load();
   std::string text;
+  if (stream_) {
+    std::lock_guard lock(stream_->mu);
+    text = std::move(stream_->spare);
+    text.clear();
+  }
   text.reserve(last_load_bytes_);
   const size_t rows = batch.num_rows();
   for (size_t r = 0; r < rows; ++r) {
