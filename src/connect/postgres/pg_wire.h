@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -57,12 +58,18 @@ inline void put64(std::string& out, uint64_t v) { store_be(out, v); }
 
 constexpr char kHex[] = "0123456789abcdef";
 
-inline int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+/// Each byte's value as a hex digit, -1 for any other byte: one load per digit (every uuid of
+/// a typed copy is parsed from its text, 32 digits each).
+inline constexpr auto kHexValues = [] {
+  std::array<signed char, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = static_cast<signed char>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[static_cast<size_t>(c)] = static_cast<signed char>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c) t[static_cast<size_t>(c)] = static_cast<signed char>(c - 'A' + 10);
+  return t;
+}();
+
+inline int hex_value(char c) { return kHexValues[static_cast<unsigned char>(c)]; }
 
 inline void append_hex(std::string& out, std::string_view bytes) {
   const size_t at = out.size();
