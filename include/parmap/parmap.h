@@ -191,9 +191,12 @@ struct ParallelResult {
   std::vector<std::string> errors;  ///< one line per failed chunk
   /// A distributed run: each rank's share, rank 0 first; empty for a run in one process.
   std::vector<RankShare> ranks;
-  /// Success means complete: every planned row is in the target (`finished`). A dry run is ok
-  /// when it planned.
+  /// Every planned chunk is committed and the run finished: a rerun has nothing to add. A dry
+  /// run is ok when it planned. Rows the target refused within max_rejects are not in the
+  /// target though: complete() says none were.
   bool ok() const { return dry_run || (finished && chunks_failed == 0); }
+  /// Success: every planned row is in the target (ok, and no row set aside as refused).
+  bool complete() const { return ok() && rows_rejected == 0; }
 };
 
 /// Runs the job: plan, then copy chunk by chunk with `config.max_workers` workers, each

@@ -318,7 +318,7 @@ int run_job(const RunFlags& f, bool plan_only, dist::Session* mpi = nullptr) {
     }
   }
   if (!r.ok() || (checked && !checked->ok())) return kExitFailure;
-  return r.rows_rejected > 0 ? kExitRejected : 0;
+  return r.complete() ? 0 : kExitRejected;
 }
 
 /// `run` and `plan` of a job file with many jobs (`jobs:` or `tables:`): one run, one pool.
@@ -383,7 +383,7 @@ int run_many(const RunFlags& f, cli::JobSet set, bool plan_only) {
     return kExitFailure;
   }
   for (const JobOutcome& o : r.jobs) {
-    if (o.result.rows_rejected > 0) return kExitRejected;
+    if (!o.result.complete()) return kExitRejected;
   }
   return 0;
 }

@@ -152,7 +152,7 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
          fmt::format("{} of {} chunks: {}{}", r.unfinished_chunks.size(), r.chunks_planned,
                      fmt::join(first, ", "), shown < r.unfinished_chunks.size() ? ", ..." : ""));
   }
-  if (r.ok() && r.rows_rejected > 0) {
+  if (r.ok() && !r.complete()) {
     // Every chunk is in, but not every row: the refused ones are in the reject file (exit 3).
     line("result", fmt::format("complete but for {} row(s) the target refused: run {} finished, "
                                "every planned chunk committed, the refused rows are in {} and "
@@ -204,7 +204,8 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"elapsed_seconds", r.elapsed_seconds},
                    {"rows_per_second", r.rows_per_second},
                    {"errors", r.errors},
-                   {"ok", r.ok()}};
+                   {"ok", r.ok()},
+                   {"complete", r.complete()}};
   if (!r.ranks.empty()) {
     auto& ranks = j["ranks"] = nlohmann::json::array();
     for (const RankShare& s : r.ranks) {

@@ -372,6 +372,9 @@ void bind_result(py::module_& m) {
       .def_readonly("chunks", &ParallelResult::chunks)
       .def_readonly("errors", &ParallelResult::errors)
       .def("ok", &ParallelResult::ok, "Every planned chunk is committed and the run finished.")
+      .def("complete", &ParallelResult::complete,
+           "ok(), and no row refused by the target: every planned row is in it (rows_rejected "
+           "rows, refused within max_rejects, are in reject_file instead).")
       .def("__repr__", [](const ParallelResult& r) {
         return "ParallelResult(job_id='" + r.job_id +
                "', total_rows_processed=" + std::to_string(r.total_rows_processed) +

@@ -28,7 +28,7 @@ PARALLEL = {"enable_parallel": "Y", "max_workers": "3", "chunk_size": str(max(1,
 def test_parallel_copy_equals_the_source(sqlite_pair):
     src_url, dst_url, src, dst = sqlite_pair
     result = execute_query_parallel(src_url, QUERY, dst_url, "", "dst", params=PARALLEL)
-    assert result.ok() and result.finished
+    assert result.ok() and result.complete() and result.finished
     assert result.total_rows_processed == ROWS
     assert result.parallel and result.workers_used == 3
     assert result.chunks_done == result.chunks_planned >= 5
@@ -64,6 +64,25 @@ def test_serial_copy_with_parallel_off(sqlite_pair):
     assert result.ok() and not result.parallel
     assert result.total_rows_processed == ROWS
     assert sqlite_checksum(dst, "dst") == sqlite_checksum(src, "src")
+
+
+def test_rows_refused_within_max_rejects_leave_the_run_ok_but_not_complete(tmp_path):
+    src, dst = tmp_path / "src.db", tmp_path / "dst.db"
+    make_sqlite_source(src)
+    with sqlite3.connect(dst) as db:
+        db.execute("CREATE TABLE dst (id INTEGER PRIMARY KEY, name TEXT, amount REAL, "
+                   "note TEXT, CHECK (id % 300 <> 0))")
+    db.close()
+    refused = ROWS // 100  # ids are 3, 6, 9, ...: every hundredth is a multiple of 300
+    result = execute_query_parallel(f"sqlite://{src}", QUERY, f"sqlite://{dst}", "", "dst",
+                                    params={"max_rejects": str(refused)},
+                                    reject_file=str(tmp_path / "refused.jsonl"))
+    assert result.ok() and not result.complete()
+    assert result.rows_rejected == refused
+    assert len((tmp_path / "refused.jsonl").read_text().splitlines()) == refused
+    with sqlite3.connect(dst) as db:
+        assert db.execute("SELECT count(*) FROM dst").fetchone()[0] == ROWS - refused
+    db.close()
 
 
 def test_processor_copies_and_create_mode(tmp_path):
