@@ -87,10 +87,17 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   } else if (!check.splittable) {
     why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
   } else {
-    if (const auto k = order_by_key(sql_)) key = by_order(*k);
+    const auto ordered_by = order_by_key(sql_);
+    if (ordered_by) key = by_order(*ordered_by);
     if (!key.empty()) {
       why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
-    } else if (table) {
+    } else if (ordered_by) {
+      // ORDER BY rowid, or a column the select list renames or leaves out.
+      why.push_back(fmt::format("the query's ORDER BY {} is not a column it returns (select it, "
+                                "e.g. SELECT rowid AS rid, ... ORDER BY rid, to split by it)",
+                                *ordered_by));
+    }
+    if (key.empty() && table) {
       if (auto pk = src.integer_primary_key(*table); pk && !resolve(*pk).empty()) {
         key = resolve(*pk);
         why.push_back(fmt::format("partition column '{}', the integer primary key of {}", key,
@@ -115,10 +122,10 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
                                 refused ? "" : "no usable key column: ", table->display(), key));
     } else if (refused) {
       why.push_back("streamed as one chunk");
-    } else if (key.empty() && why.empty()) {
-      why.push_back(
-          "no partition key (no ORDER BY column, no integer primary key, no "
-          "partition_column): streamed as one chunk");
+    } else if (key.empty() && (why.empty() || ordered_by)) {
+      why.push_back(ordered_by ? "streamed as one chunk"
+                               : "no partition key (no ORDER BY column, no integer primary key, "
+                                 "no partition_column): streamed as one chunk");
     }
   }
 

@@ -593,4 +593,23 @@ TEST_F(ExecutorTest, ATableThatIgnoresConflictingRowsFailsTheChunk) {
   }
 }
 
+TEST_F(ExecutorTest, AnOrderByColumnTheQueryDoesNotReturnIsNamedAndTheRowsStreamOnce) {
+  // ORDER BY rowid orders by a column the query does not return: it cannot cut chunks, and
+  // the plan says which column and how to select it, rather than that there is no ORDER BY.
+  const std::string t = work_.file("t.db");
+  test::sqlite_exec(t, "CREATE TABLE r (name TEXT, v INTEGER); WITH RECURSIVE s(i) AS (SELECT 1 "
+                       "UNION ALL SELECT i + 1 FROM s WHERE i < 3000) INSERT INTO r SELECT "
+                       "'n' || i, i FROM s");
+  auto opts = options({{"chunk_size", "500"}, {"min_rows_for_parallel", "10"}});
+  opts.mode = TargetMode::Create;
+  const auto r = execute_query_parallel(work_.url("t.db"), "SELECT * FROM r ORDER BY rowid",
+                                        work_.url("t.db"), "", "copied", opts);
+  EXPECT_TRUE(r.complete()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_FALSE(r.parallel);
+  EXPECT_NE(r.reason.find("the query's ORDER BY rowid is not a column it returns"),
+            std::string::npos)
+      << r.reason;
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) || ':' || sum(v) FROM copied"), "3000:4501500");
+}
+
 }  // namespace parmap
