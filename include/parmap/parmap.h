@@ -164,7 +164,10 @@ struct ParallelResult {
   /// constraint, a type, a length): a rerun fails the same way until the row or target changes.
   int64_t chunks_refused = 0;
   int64_t retries = 0;
-  int64_t rows_rejected = 0;      ///< refused by the target, written to reject_file
+  /// Refused by the target, written to reject_file: by this invocation, and by an earlier
+  /// one of the same run in the chunks a resume skipped (rows read but not written).
+  int64_t rows_rejected = 0;
+  int64_t rows_rejected_before = 0;  ///< of rows_rejected, refused by an earlier invocation
   std::string reject_file;        ///< set when rows were rejected
   int workers_used = 0;             ///< the most workers copying at once
   /// With max_workers auto: the count it settled on and why; else empty.

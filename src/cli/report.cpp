@@ -141,7 +141,13 @@ std::string summary_text(const ParallelResult& r, const Endpoints& where, bool p
   }
   if (!r.workers_decision.empty()) line("workers", r.workers_decision);
   if (r.rows_rejected > 0) {
-    line("rejected", fmt::format("{} row(s), written to {}", r.rows_rejected, r.reject_file));
+    line("rejected",
+         fmt::format("{} row(s), written to {}{}", r.rows_rejected, r.reject_file,
+                     r.rows_rejected_before > 0
+                         ? fmt::format(" ({} by an earlier invocation of run {}, in the chunks "
+                                       "it committed)",
+                                       r.rows_rejected_before, r.run)
+                         : ""));
   }
   for (const auto& e : r.errors) line("error", e);
   if (!r.unfinished_chunks.empty()) {
@@ -198,6 +204,7 @@ std::string summary_json(const ParallelResult& r, const Endpoints& where, bool p
                    {"commit_groups", r.commit_groups},
                    {"retries", r.retries},
                    {"rows_rejected", r.rows_rejected},
+                   {"rows_rejected_before", r.rows_rejected_before},
                    {"reject_file", r.reject_file},
                    {"workers_used", r.workers_used},
                    {"workers_decision", r.workers_decision},

@@ -427,8 +427,13 @@ void Executor::prepare() {
               !distributed_ && feed_ == nullptr;
   for (const auto& c : plan_.chunks) {
     result_.chunks.push_back({c.index, c.describe(), c.estimated_rows});
-    if (committed.count(c.index)) {
+    if (auto done = committed.find(c.index); done != committed.end()) {
       ++result_.chunks_skipped;
+      // Read but not written: refused into the reject file, unless a transformation may
+      // drop rows on purpose (it is then not told apart).
+      if (!opts_.transform) {
+        rejected_before_ += std::max<int64_t>(0, done->second.rows_read - done->second.rows);
+      }
     } else {
       queue_.push_back(&c);
     }
@@ -562,7 +567,8 @@ ParallelResult Executor::finish() {
   result_.chunks_done = chunks_done_;
   result_.chunks_failed = chunks_failed_;
   result_.chunks_refused = chunks_refused_;
-  result_.rows_rejected = rejected_;
+  result_.rows_rejected = rejected_ + rejected_before_;
+  result_.rows_rejected_before = rejected_before_;
   if (auto_workers_) {
     result_.workers_used = most_active_;
     result_.workers_decision = workers_decision_.empty()

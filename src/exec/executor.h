@@ -340,6 +340,9 @@ class Executor {
   std::atomic<size_t> largest_group_{0};
   std::atomic<int64_t> rows_done_{0}, chunks_done_{0}, chunks_failed_{0}, retries_{0};
   std::atomic<int64_t> rejected_{0};  ///< rows rejected, counted against max_rejects
+  /// Rows the target refused in the chunks an earlier invocation of this run committed (a
+  /// resume skips them; their rows are in the reject file, not the target).
+  int64_t rejected_before_ = 0;
   std::string reject_path_;
   std::mutex reject_mu_;
   std::atomic<bool> stop_{false};

@@ -351,6 +351,7 @@ void bind_result(py::module_& m) {
       .def_readonly("chunks_refused", &ParallelResult::chunks_refused)
       .def_readonly("retries", &ParallelResult::retries)
       .def_readonly("rows_rejected", &ParallelResult::rows_rejected)
+      .def_readonly("rows_rejected_before", &ParallelResult::rows_rejected_before)
       .def_readonly("reject_file", &ParallelResult::reject_file)
       .def_readonly("workers_used", &ParallelResult::workers_used)
       .def_readonly("workers_decision", &ParallelResult::workers_decision)

@@ -188,6 +188,34 @@ TEST_F(VerifyTest, RowsTheTargetRefusedAreNamedAsTheReason) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+TEST_F(VerifyTest, ARunResumedAfterRowsWereRefusedIsNotComplete) {
+  // A row of chunk 0 is refused within max_rejects; chunk 6's two are one too many, so that
+  // chunk fails and the run is left unfinished. Then chunk 6's rows are allowed and the run is
+  // resumed: its own rows all go in, but chunk 0's refused row is still only in the file.
+  sqlite_exec(dst(), "CREATE TABLE dst (id INTEGER, grp INTEGER, amount REAL, label TEXT, "
+                     "note TEXT, day TEXT, payload BLOB); CREATE TABLE bad (id INTEGER); "
+                     "INSERT INTO bad VALUES (300), (60000), (60003); "
+                     "CREATE TRIGGER refuse BEFORE INSERT ON dst WHEN NEW.id IN (SELECT id "
+                     "FROM bad) BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+  const std::string rejects = dir_.file("rejects.jsonl");
+  auto r = run_parmap(job("run", "dst", {"--max-rejects", "1", "--reject-file", rejects}));
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("INCOMPLETE"), std::string::npos) << r.out;
+  sqlite_exec(dst(), "DELETE FROM bad WHERE id <> 300");
+
+  std::vector<std::string> resume = job("run", "dst", {"--max-rejects", "1", "--reject-file",
+                                                      rejects, "--output", "json"});
+  resume.erase(std::find(resume.begin(), resume.end(), "-q"));
+  r = run_parmap(resume);
+  ASSERT_EQ(r.exit_code, 3) << r.out << r.err;
+  const auto summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["rows_rejected"], 1) << r.out;
+  EXPECT_EQ(summary["rows_rejected_before"], 1) << r.out;
+  EXPECT_EQ(summary["complete"], false) << r.out;
+  EXPECT_EQ(sqlite_scalar(dst(), "SELECT count(*) FROM dst"), std::to_string(kRows - 1));
+  EXPECT_EQ(sqlite_scalar(dst(), "SELECT count(*) FROM dst WHERE id = 300"), "0");
+}
+
 TEST_F(VerifyTest, NothingToVerifyIsAClearError) {
   auto r = run_parmap(job("verify", "dst", {"--ledger"}));
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
