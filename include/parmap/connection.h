@@ -60,6 +60,9 @@ struct ColumnInfo {
   std::string declared_type;  ///< as the engine names it, "" when unknown
   bool not_null = false;
   bool primary_key = false;
+  /// Computed by the engine (`GENERATED ALWAYS AS (...)`): a table's column no write may give
+  /// a value (describe_table sets it).
+  bool generated = false;
 };
 
 struct TableSchema {

@@ -50,7 +50,7 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
       // Declared before the source, which may point into them: destroyed after it.
       std::vector<Value> params;
       stamps[i].started_at = now_utc_millis();
-      const std::string sql = src.chunk_query(sql_, *group[i], params);
+      const std::string sql = source_chunk_sql(src, sql_, *group[i], params);
       auto source = src.open_native_source(sql, params);
       // One stream into the target: the first chunk's header, the last chunk's trailer.
       source->set_framing(i == 0, i + 1 == group.size());
@@ -86,7 +86,7 @@ std::vector<int64_t> Executor::copy_group_local(const ChunkGroup& group, int att
     for (size_t i = 0; i < group.size(); ++i) {
       std::vector<Value> params;
       stamps[i].started_at = now_utc_millis();
-      const std::string sql = src.chunk_query(local_sql, *group[i], params);
+      const std::string sql = source_chunk_sql(src, local_sql, *group[i], params);
       const uint32_t index = group[i]->index;
       const LocalCopyResult copied =
           tgt.copy_local(table_, out_columns_, sql, params, [&](int64_t, int64_t bytes) {
@@ -150,7 +150,7 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) 
         if (current == group.size()) return false;
         params.clear();
         tally[current].started_at = now_utc_millis();
-        sql = src.chunk_query(sql_, *group[current], params);
+        sql = source_chunk_sql(src, sql_, *group[current], params);
         source = src.open_source(sql, params, batch_rows, batch_bytes);
       }
       if (source->next(batch)) break;

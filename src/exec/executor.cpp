@@ -109,6 +109,51 @@ void Executor::carry_constraints() {
   }
 }
 
+void Executor::leave_out_generated_columns() {
+  TableSchema generated;  // the target's generated columns that the query returns
+  std::vector<std::string> names;
+  for (const ColumnInfo& c : target_schema_->columns) {
+    if (!c.generated || out_schema_.find(c.name) < 0) continue;
+    generated.columns.push_back(c);
+    names.push_back(c.name);
+  }
+  if (names.empty()) return;
+  if (opts_.transform) {
+    throw Error(ErrorKind::Schema,
+                fmt::format("target table {} generates column(s) {} itself (GENERATED ALWAYS "
+                            "AS ...), so no value can be written to them; leave them out of the "
+                            "column mapping",
+                            table_.display(), fmt::join(names, ", ")));
+  }
+  TableSchema kept;
+  kept.primary_key = out_schema_.primary_key;
+  for (ColumnInfo& c : out_schema_.columns) {
+    if (generated.find(c.name) >= 0) {
+      generated_.push_back(c.name);
+    } else {
+      kept.columns.push_back(std::move(c));
+    }
+  }
+  if (kept.columns.empty()) {
+    throw Error(ErrorKind::Schema,
+                fmt::format("target table {} generates every column the source query returns "
+                            "({}): there is nothing to write",
+                            table_.display(), fmt::join(names, ", ")));
+  }
+  out_schema_ = std::move(kept);
+  out_columns_.clear();
+  for (const auto& c : out_schema_.columns) out_columns_.push_back(c.name);
+}
+
+std::string Executor::source_chunk_sql(const Connection& src, std::string_view base,
+                                       const Chunk& chunk, std::vector<Value>& params) const {
+  std::string sql = src.chunk_query(base, chunk, params);
+  if (generated_.empty()) return sql;
+  std::vector<std::string> cols;
+  for (const auto& c : out_columns_) cols.push_back(src.quote_identifier(c));
+  return fmt::format("SELECT {} FROM ({}) AS parmap_kept", fmt::join(cols, ", "), sql);
+}
+
 void Executor::reset_plan() {
   if (coord_src_) coord_src_->close();
   if (coord_tgt_) coord_tgt_->close();
@@ -122,6 +167,7 @@ void Executor::reset_plan() {
   result_.retries = retries;
   plan_ = StoredPlan{};
   out_columns_.clear();
+  generated_.clear();
   snapshot_.clear();
   fast_path_ = false;
   local_path_ = false;
@@ -265,6 +311,7 @@ void Executor::prepare() {
                             "from the source query's columns)",
                             table_.display()));
   }
+  if (target_schema) leave_out_generated_columns();
   if (target_schema) {
     std::vector<std::string> missing;
     for (const auto& c : out_schema.columns) {
@@ -363,6 +410,21 @@ void Executor::prepare() {
       resume = false;
       committed.clear();
     }
+  }
+  if (resume && !verifying_ && follow_run_ == 0 && !stored->columns.empty() &&
+      stored->columns != out_columns_) {
+    // The columns written changed since the run began (another column mapping, a column the
+    // target now generates): its committed chunks hold the others.
+    if (!committed.empty()) {
+      throw Error(ErrorKind::Config,
+                  fmt::format("job '{}' cannot resume run {}: its {} committed chunk(s) wrote "
+                              "the columns ({}) and this invocation would write ({}). Rerun "
+                              "with --fresh --mode truncate to reload the table, or give the job "
+                              "another --job-id",
+                              job_id_, job_->run, committed.size(),
+                              fmt::join(stored->columns, ", "), fmt::join(out_columns_, ", ")));
+    }
+    resume = false;  // nothing committed: a new run, with its own plan
   }
   new_run_ = !resume;
   run_no_ = !job_ ? 1 : resume ? job_->run : job_->run + 1;

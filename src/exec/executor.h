@@ -192,6 +192,13 @@ class Executor {
   /// the truncation (mode truncate) with the run's record, so that neither exists without
   /// the other.
   void prepare_target(Connection& tgt, const TableSchema& out_schema, bool table_exists);
+  /// The source's query for one chunk: Connection::chunk_query of `base`, with the columns
+  /// the target generates left out.
+  std::string source_chunk_sql(const Connection& src, std::string_view base, const Chunk& chunk,
+                               std::vector<Value>& params) const;
+  /// Leaves out of the copy the query's columns the existing target generates itself; refuses
+  /// them when a transformation makes the rows (it would have to leave them out).
+  void leave_out_generated_columns();
   /// Runs one phase of the run that is not a chunk (`what`: "planning", "recording the job
   /// as finished") with the policy chunks get: `attempt(n)` is called again after a transient
   /// error, a server-side timeout or a lost connection, up to max_retries, with backoff.
@@ -310,6 +317,9 @@ class Executor {
   ParallelResult result_;
   StoredPlan plan_;
   std::vector<std::string> out_columns_;
+  /// Source columns the target generates itself (GENERATED ALWAYS AS): left out of every
+  /// chunk's rows by a projection around its query (source_chunk_sql).
+  std::vector<std::string> generated_;
   std::string snapshot_;  ///< exported or shared snapshot id, "" when the engine has none
   std::string shared_snapshot_;  ///< another coordinator's snapshot to import, or ""
   Clock::time_point t0_;

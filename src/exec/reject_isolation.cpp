@@ -97,7 +97,7 @@ int64_t Executor::copy_chunk_isolating(const Chunk& chunk, int attempt) {
   Connection& tgt = pool_.get_target_connection();
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
   std::vector<Value> params;
-  const std::string sql = src.chunk_query(sql_, chunk, params);
+  const std::string sql = source_chunk_sql(src, sql_, chunk, params);
   const size_t batch_rows =
       static_cast<size_t>(std::min<int64_t>(config_.chunk_size, static_cast<int64_t>(kBatchRows)));
   // The whole chunk in memory: isolating rows re-writes slices of it. Only chunks that

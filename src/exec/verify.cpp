@@ -53,7 +53,7 @@ std::pair<int64_t, std::string> Executor::sum_target(Connection& tgt, const Chun
 std::pair<int64_t, std::string> Executor::sum_source(Connection& src, const Chunk& chunk) {
   if (!snapshot_.empty()) src.import_snapshot(snapshot_);
   std::vector<Value> params;
-  const std::string sql = src.chunk_query(sql_, chunk, params);
+  const std::string sql = source_chunk_sql(src, sql_, chunk, params);
   const ContentChecksum sum = content_checksum(src, sql, params, opts_.transform, opts_.cancel,
                                                config_.max_batch_bytes);
   return {sum.rows, kValuesHashPrefix + hash_hex(sum.hash)};

@@ -373,8 +373,8 @@ TableSchema MariadbConnection::describe_query(std::string_view sql) {
 
 std::optional<TableSchema> MariadbConnection::describe_table(const TableRef& table) {
   const auto rows = query(
-      "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS "
-      "WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+      "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, COALESCE(GENERATION_EXPRESSION, "
+      "'') <> '' FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
       {table.schema.empty() ? Value() : Value(table.schema), Value(table.name)});
   if (rows.empty()) return std::nullopt;
   TableSchema schema;
@@ -385,6 +385,7 @@ std::optional<TableSchema> MariadbConnection::describe_table(const TableRef& tab
     info.type = type_from_declared(info.declared_type);
     info.not_null = r[2].is_text() && r[2].as_text() == "NO";
     info.primary_key = r[3].is_text() && r[3].as_text() == "PRI";
+    info.generated = r[4].is_int() ? r[4].as_int() != 0 : r[4].is_text() && r[4].as_text() == "1";
     schema.columns.push_back(std::move(info));
   }
   // The key's own order, which need not be the columns'.

@@ -144,18 +144,20 @@ std::optional<std::vector<PgConnection::TableColumn>> PgConnection::table_column
     const TableRef& table) {
   // to_regclass takes the quoted name, so an empty schema resolves through the search_path
   // and a missing table (or schema) is NULL rather than an error.
-  constexpr std::string_view kSql =
+  // Generated columns (attgenerated) came with PostgreSQL 12.
+  const std::string sql = fmt::format(
       "SELECT a.attname, a.atttypid::int8, a.atttypmod, format_type(a.atttypid, a.atttypmod), "
       "a.attnotnull, COALESCE(a.attnum = ANY (i.indkey::int2[]), false), "
       "COALESCE((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
-      "WHERE k.attnum = a.attnum), 0) "
+      "WHERE k.attnum = a.attnum), 0), {} "
       "FROM pg_catalog.pg_attribute a "
       "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
       "LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary "
       "WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'v', 'm', 'f', 'p') "
-      "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+      "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+      server_version() >= 120000 ? "a.attgenerated <> ''" : "false");
   ResultPtr result =
-      exec_params(kSql, {Value(quote_table(table))},
+      exec_params(sql, {Value(quote_table(table))},
                   fmt::format("describe table {}", table.display()), table.display());
   const int rows = PQntuples(result.get());
   if (rows == 0) return std::nullopt;
@@ -171,6 +173,7 @@ std::optional<std::vector<PgConnection::TableColumn>> PgConnection::table_column
     column.info.not_null = cell(result.get(), r, 4) == "t";
     column.info.primary_key = cell(result.get(), r, 5) == "t";
     column.key_position = static_cast<int>(cell_int(result.get(), r, 6));
+    column.info.generated = cell(result.get(), r, 7) == "t";
     columns.push_back(std::move(column));
   }
   return columns;

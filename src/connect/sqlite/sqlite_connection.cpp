@@ -465,9 +465,11 @@ TableSchema SqliteConnection::describe_query(std::string_view sql) {
 }
 
 std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& table) {
-  // The table-valued pragma takes the names as parameters, so nothing needs quoting.
+  // The table-valued pragma takes the names as parameters, so nothing needs quoting. Its x
+  // form lists generated columns too (hidden 2: virtual, 3: stored).
   constexpr std::string_view kSql =
-      "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, ?2) ORDER BY cid";
+      "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo(?1, ?2) "
+      "WHERE hidden <> 1 ORDER BY cid";
   StmtPtr stmt = prepare(kSql, fmt::format("describe table {}", table.display()));
   sqlite3_bind_text64(stmt.get(), 1, table.name.data(), table.name.size(), SQLITE_STATIC,
                       SQLITE_UTF8);
@@ -490,6 +492,7 @@ std::optional<TableSchema> SqliteConnection::describe_table(const TableRef& tabl
     info.type = type_from_declared(info.declared_type);
     info.not_null = sqlite3_column_int(stmt.get(), 2) != 0;
     info.primary_key = sqlite3_column_int(stmt.get(), 3) != 0;
+    info.generated = sqlite3_column_int(stmt.get(), 4) >= 2;
     if (info.primary_key) key.emplace_back(sqlite3_column_int(stmt.get(), 3), info.name);
     schema.columns.push_back(std::move(info));
   }

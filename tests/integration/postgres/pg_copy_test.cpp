@@ -354,6 +354,52 @@ TEST_F(PgCopyTest, ATargetThatDropsRowsAsTheyAreWrittenFailsTheChunk) {
   }
 }
 
+TEST_F(PgCopyTest, ColumnsTheTargetGeneratesAreLeftOutOfTheCopy) {
+  // A table copied into its clone: COPY may not write a generated column, so it is left out
+  // of every chunk's rows and the target computes it (here by its own expression).
+  src_->exec("CREATE TABLE gc (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (a * 2) "
+             "STORED, c text); INSERT INTO gc (id, a, c) SELECT i, i % 97, md5(i::text) FROM "
+             "generate_series(1, 20000) AS i; ANALYZE gc");
+  dst_->exec("CREATE TABLE gc_fast (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (a * "
+             "2) STORED, c text); "
+             "CREATE TABLE gc_typed (id int, a int8, b int8 GENERATED ALWAYS AS (a * 3) STORED, "
+             "c text)");
+  const std::string want = src_->scalar(
+      "SELECT md5(string_agg(id || ',' || a || ',' || c, ';' ORDER BY id)) FROM gc");
+  for (const std::string table : {"gc_fast", "gc_typed"}) {
+    SCOPED_TRACE(table);
+    const auto r = run(src_url(), "SELECT * FROM gc", dst_url(), "", table, options(2, 3000));
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->complete()) << (r->errors.empty() ? "" : r->errors[0]);
+    EXPECT_EQ(r->fast_path, table == "gc_fast") << r->path;
+    EXPECT_NE(r->path.find("column(s) b not copied: " + table + " generates them"),
+              std::string::npos)
+        << r->path;
+    EXPECT_EQ(dst_->scalar("SELECT md5(string_agg(id || ',' || a || ',' || c, ';' ORDER BY id)) "
+                           "FROM " + table),
+              want);
+    EXPECT_EQ(dst_->scalar("SELECT count(*) FROM " + table + " WHERE b = a * " +
+                           (table == "gc_fast" ? "2" : "3")),
+              "20000");
+    const VerifyResult checked =
+        verify_query_parallel(src_url(), "SELECT * FROM gc", dst_url(), "", table, options(2, 3000));
+    EXPECT_TRUE(checked.ok()) << checked.differences.size() << " ranges differ";
+  }
+  // A column mapping that writes the generated column is refused before anything is written.
+  auto opts = options(2, 3000);
+  opts.transform = [](Batch&) {};
+  dst_->exec("TRUNCATE gc_fast");
+  try {
+    execute_query_parallel(src_url(), "SELECT * FROM gc", dst_url(), "", "gc_fast", opts);
+    ADD_FAILURE() << "a mapping that writes a generated column ran";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Schema);
+    EXPECT_NE(std::string(e.what()).find("generates column(s) b itself"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM gc_fast"), "0");
+}
+
 TEST_F(PgCopyTest, WorkerConnectionsKilledMidRunAreRetriedWithNothingLost) {
   const int64_t n = std::min<int64_t>(400000, test::test_rows());
   src_->exec(
