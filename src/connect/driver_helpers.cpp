@@ -163,6 +163,15 @@ Error missing_key_column(std::string_view where, std::string_view column,
                {}, std::move(context));
 }
 
+const char* integer_type_for_width(int bytes, bool is_unsigned) {
+  // The largest value needs bytes * 8 bits, one more when signed types must hold it.
+  const int bits = bytes * 8 + (is_unsigned ? 1 : 0);
+  if (bits <= 16) return "smallint";
+  if (bits <= 32) return "integer";
+  if (bits <= 64) return "bigint";
+  return "numeric(20)";
+}
+
 const char* postgres_type_name(ColumnType type) {
   switch (type) {
     case ColumnType::Int64:

@@ -45,6 +45,11 @@ class KeySampler {
 /// PostgreSQL reached through ODBC ("bigint", "numeric", "jsonb", "text[]" for Array).
 const char* postgres_type_name(ColumnType type);
 
+/// The narrowest integer type that PostgreSQL, MariaDB and SQLite all name alike and that holds
+/// every value of an integer column `bytes` wide (MySQL's TINYINT 1, SMALLINT 2, MEDIUMINT 3,
+/// INT 4, BIGINT 8): "smallint", "integer", "bigint", or "numeric(20)" for an unsigned BIGINT.
+const char* integer_type_for_width(int bytes, bool is_unsigned);
+
 /// The declared type a created SQLite column of `type` gets ("" for Any: BLOB affinity, which
 /// stores every value as it was given), for the native driver and through ODBC.
 const char* sqlite_type_name(ColumnType type);

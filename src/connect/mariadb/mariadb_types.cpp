@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "common/temporal.h"
+#include "connect/driver_helpers.h"
 
 namespace parmap::mariadb {
 namespace {
@@ -99,11 +100,17 @@ ColumnType type_of_field(const MYSQL_FIELD& field, std::string& declared,
     case MYSQL_TYPE_TINY:
       // BOOLEAN is TINYINT(1); only the user knows whether the column holds truth values.
       if (options.tinyint1_bool && field.length == 1) return ColumnType::Bool;
+      declared = integer_type_for_width(1, is_unsigned);
       return ColumnType::Int64;
     case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_YEAR:  // 1901 to 2155
+      declared = integer_type_for_width(2, is_unsigned && field.type == MYSQL_TYPE_SHORT);
+      return ColumnType::Int64;
     case MYSQL_TYPE_INT24:
+      declared = integer_type_for_width(3, is_unsigned);
+      return ColumnType::Int64;
     case MYSQL_TYPE_LONG:
-    case MYSQL_TYPE_YEAR:
+      declared = integer_type_for_width(4, is_unsigned);
       return ColumnType::Int64;
     case MYSQL_TYPE_LONGLONG:
       // An unsigned BIGINT holds up to 2^64 - 1, beyond a signed 64-bit integer.

@@ -94,7 +94,19 @@ std::string declared_type_for(int sql_type, std::string_view type_name, uint64_t
           }
         }
       }
-      return sql_type == SQL_BIGINT && is_unsigned ? "numeric(20)" : "";
+      if (starts_with_nocase(type_name, "year")) return "smallint";  // 1901 to 2155
+      switch (sql_type) {
+        case SQL_TINYINT:
+          return integer_type_for_width(1, is_unsigned);
+        case SQL_SMALLINT:
+          return integer_type_for_width(2, is_unsigned);
+        case SQL_INTEGER:
+          return integer_type_for_width(4, is_unsigned);
+        case SQL_BIGINT:
+          return integer_type_for_width(8, is_unsigned);
+        default:
+          return "";
+      }
     case Dbms::SQLite:
       // The SQLite ODBC driver drops the precision from the name: the catalog has it
       // (OdbcConnection reads it from the table's declared type).

@@ -53,6 +53,7 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
     SQLCHAR type_name[256] = {};
     SQLSMALLINT type_length = 0;
     SQLLEN numeric = 0;
+    bool unsigned_integer = false;
     if (SQL_SUCCEEDED(SQLColAttribute(stmt.get(), static_cast<SQLUSMALLINT>(i), SQL_DESC_TYPE_NAME,
                                       type_name, sizeof type_name, &type_length, nullptr))) {
       column.type_name = reinterpret_cast<const char*>(type_name);
@@ -60,13 +61,14 @@ std::vector<ResultColumn> describe_result(Statement& stmt, std::string_view sql)
     if (SQL_SUCCEEDED(SQLColAttribute(stmt.get(), static_cast<SQLUSMALLINT>(i), SQL_DESC_UNSIGNED,
                                       nullptr, 0, nullptr, &numeric))) {
       // Only integers matter here; drivers call text and dates "unsigned" too.
-      column.is_unsigned = numeric == SQL_TRUE && column.sql_type == SQL_BIGINT;
+      unsigned_integer = numeric == SQL_TRUE && is_integer_type(column.sql_type);
+      column.is_unsigned = unsigned_integer && column.sql_type == SQL_BIGINT;
     }
     column.type = column_type_for(column.sql_type, column.type_name, column.is_unsigned);
     const Dbms dbms = stmt.session().dbms();
     column.digits = digits;
     column.declared = declared_type_for(column.sql_type, column.type_name, column.size, digits,
-                                        column.is_unsigned, dbms);
+                                        unsigned_integer, dbms);
     column.base_schema = text_attribute(stmt, i, SQL_DESC_SCHEMA_NAME);
     column.base_table = text_attribute(stmt, i, SQL_DESC_BASE_TABLE_NAME);
     column.base_column = text_attribute(stmt, i, SQL_DESC_BASE_COLUMN_NAME);

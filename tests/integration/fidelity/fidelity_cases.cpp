@@ -128,9 +128,9 @@ SourceTable mariadb_table() {
   SourceTable t{e, {}, {"", "zero_dates=null", "zero_dates=null"}};
   t.cases = {
       {"ti", "TINYINT", {"-128", "127", ""}, 'i', {"-128", "127", "-128"},
-       as("INTEGER", "bigint", "bigint(20)")},
+       as("INTEGER", "smallint", "smallint(6)")},
       {"t1", "TINYINT(1)", {"0", "1", ""}, 'i', {"0", "1", "0"},
-       as("INTEGER", "bigint", "bigint(20)")},
+       as("INTEGER", "smallint", "smallint(6)")},
       {"iu", "INT UNSIGNED", {"0", "4294967295", ""}, 'i', {"0", "4294967295", "0"},
        as("INTEGER", "bigint", "bigint(20)")},
       {"i8", "BIGINT", {kMin64, kMax64, ""}, 'i', {kMin64, kMax64, kMin64},
@@ -166,7 +166,7 @@ SourceTable mariadb_table() {
        {"00:00:00", "23:59:59.999999", "00:00:00"},
        as("TIME", "time(6) without time zone", "time(6)")},
       {"y", "YEAR", {"1901", "2155", ""}, 'i', {"1901", "2155", "1901"},
-       as("INTEGER", "bigint", "bigint(20)")},
+       as("INTEGER", "smallint", "smallint(6)")},
       {"bt", "BIT(8)", {"b'0'", "b'11111111'", ""}, 'i', {"0", "255", "0"},
        as("INTEGER", "bigint", "bigint(20)")},
       {"e", "ENUM('a','b')", {"'a'", "'b'", ""}, 'x', {"a", "b", "a"},

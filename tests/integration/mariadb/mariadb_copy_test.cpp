@@ -374,7 +374,7 @@ TEST_F(MariadbPgTest, TinyintOneIsBooleanOnlyWhenAsked) {
   ASSERT_TRUE(r.ok()) << (r.errors.empty() ? r.reason : r.errors.front());
   EXPECT_EQ(pg_->scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                         "WHERE attrelid = 'f_int'::regclass AND attname = 'flag'"),
-            "bigint");
+            "smallint");
   EXPECT_EQ(pg_->scalar("SELECT string_agg(coalesce(flag::text, 'null'), ',' ORDER BY id) FROM "
                         "f_int"),
             "0,1,null,2");

@@ -163,7 +163,12 @@ TEST(OdbcTypesTest, DeclaredTypesAreCanonicalExceptPostgresOwn) {
   EXPECT_EQ(declared_type_for(SQL_DECIMAL, "decimal", 65, 30, false, Dbms::MySQL),
             "decimal(65,30)");
   EXPECT_EQ(declared_type_for(SQL_BIGINT, "bigint", 20, 0, true, Dbms::MySQL), "numeric(20)");
-  EXPECT_EQ(declared_type_for(SQL_BIGINT, "bigint", 19, 0, false, Dbms::MySQL), "");
+  // Integers get the narrowest type every engine names alike that holds each value.
+  EXPECT_EQ(declared_type_for(SQL_BIGINT, "bigint", 19, 0, false, Dbms::MySQL), "bigint");
+  EXPECT_EQ(declared_type_for(SQL_TINYINT, "tinyint", 3, 0, false, Dbms::MySQL), "smallint");
+  EXPECT_EQ(declared_type_for(SQL_SMALLINT, "smallint", 5, 0, true, Dbms::MySQL), "integer");
+  EXPECT_EQ(declared_type_for(SQL_SMALLINT, "year", 4, 0, true, Dbms::MySQL), "smallint");
+  EXPECT_EQ(declared_type_for(SQL_INTEGER, "integer", 10, 0, true, Dbms::MySQL), "bigint");
   EXPECT_EQ(declared_type_for(SQL_TYPE_TIME, "time", 15, 6, false, Dbms::MySQL), "time(6)");
   EXPECT_EQ(declared_type_for(SQL_TYPE_TIMESTAMP, "datetime", 26, 6, false, Dbms::MySQL),
             "datetime(6)");
