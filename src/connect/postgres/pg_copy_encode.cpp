@@ -87,6 +87,10 @@ Enc binary_encoding(ColumnType type, uint32_t target) {
           return Enc::Text;
         case oid::kJsonb:
           return Enc::Jsonb;
+        case oid::kUuid:
+          // Text of a uuid (a SQLite TEXT column, say): parsed as the server's uuid input would
+          // (braces, a hyphen after any four digits), so the table keeps binary COPY.
+          return type == ColumnType::Text ? Enc::Uuid : Enc::None;
         default:
           return Enc::None;
       }

@@ -616,6 +616,39 @@ TEST_F(PgCopyTest, PostgresToSqliteAndBack) {
                    pg_rows(*dst_, std::string(pg_read) + "back", "iirtbt"));
 }
 
+TEST_F(PgCopyTest, SqliteTextUuidsGoIntoAUuidColumnInEveryInputFormAndABadOneIsRefused) {
+  // A SQLite TEXT column of uuids into a PostgreSQL uuid column is encoded as binary COPY:
+  // every form the server's uuid input reads must arrive as that uuid, and text that is not a
+  // uuid must be a refused row, as the server would refuse it.
+  TempDir dir;
+  const std::string lite = dir.file("uuids.db");
+  test::sqlite_exec(lite,
+                    "CREATE TABLE u (id INTEGER PRIMARY KEY, uid TEXT);"
+                    "INSERT INTO u VALUES (1, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'),"
+                    " (2, '{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}'), (3, NULL),"
+                    " (4, 'a0eebc999c0b4ef8bb6d6bb9bd380a11'), (5, 'a0eebc99-9c0b-4ef8-bb6d'),"
+                    " (6, ' a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');"
+                    "WITH RECURSIVE s(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM s WHERE i < 4000)"
+                    " INSERT INTO u SELECT i, printf('%08x-0000-4000-8000-%012x', i, i * 7) FROM s");
+  dst_->exec("CREATE TABLE u (id int8, uid uuid)");
+  auto opts = options(2, 1000);
+  opts.config.max_rejects = 2;
+  opts.reject_file = dir.file("u.rejects.jsonl");
+  const auto r = run("sqlite://" + lite, "SELECT * FROM u ORDER BY id", dst_url(), "", "u", opts);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok()) << (r->errors.empty() ? "" : r->errors[0]);
+  EXPECT_EQ(r->rows_rejected, 2);
+  EXPECT_EQ(dst_->scalar("SELECT string_agg(id || '=' || coalesce(uid::text, 'null'), ' ' ORDER "
+                         "BY id) FROM u WHERE id < 10"),
+            "1=a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 2=a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 "
+            "3=null 4=a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  EXPECT_EQ(dst_->scalar("SELECT count(*) FROM u WHERE id >= 10 AND uid = format('%s-0000-4000-"
+                         "8000-%s', lpad(to_hex(id), 8, '0'), lpad(to_hex(id * 7), 12, '0'))::uuid"),
+            "3991");
+  const std::string text = test::read_file(dir.file("u.rejects.jsonl"));
+  EXPECT_NE(text.find("'a0eebc99-9c0b-4ef8-bb6d' is not a uuid"), std::string::npos) << text;
+}
+
 TEST_F(PgCopyTest, ParallelCopyReadsOneSnapshotWhileTheSourceChanges) {
   const int64_t n = std::min<int64_t>(500000, test::test_rows());
   const std::string ns = std::to_string(n);

@@ -606,6 +606,10 @@ TEST(PgCopyEncoder, RangeChecksRaiseDataErrors) {
   Batch uuid = one_column(ColumnType::Uuid, "u");
   uuid.columns[0].append_string("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1");
   expect_refused(uuid, {{"u", oid::kUuid, -1, "uuid"}}, "is not a uuid");
+  Batch uuid_text = one_column(ColumnType::Text, "u");
+  uuid_text.columns[0].append_string(" a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  expect_refused(uuid_text, {{"u", oid::kUuid, -1, "uuid"}},
+                 "value ' a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' is not a uuid");
   Batch iv = one_column(ColumnType::Interval, "i");
   iv.columns[0].append_string("1 day");
   expect_refused(iv, {{"i", oid::kInterval, -1, "interval"}}, "not an ISO 8601 interval");
@@ -644,6 +648,8 @@ TEST(PgCopyEncoder, BinaryOkOnlyForNativePairs) {
   EXPECT_TRUE(ok(ColumnType::Text, oid::kJsonb));
   EXPECT_TRUE(ok(ColumnType::Json, oid::kJson));
   EXPECT_TRUE(ok(ColumnType::TimestampTz, oid::kTimestamp));
+  EXPECT_TRUE(ok(ColumnType::Text, oid::kUuid));  // a SQLite TEXT column of uuids
+  EXPECT_FALSE(ok(ColumnType::Json, oid::kUuid));
   EXPECT_FALSE(ok(ColumnType::Int64, oid::kFloat8));
   EXPECT_FALSE(ok(ColumnType::Text, oid::kDate));
   EXPECT_FALSE(ok(ColumnType::Text, oid::kNumeric));
