@@ -51,8 +51,19 @@ struct TableRef {
   std::string display() const;
 };
 
-/// Splits "schema.table" / "table" / "\"My Schema\".\"my table\"". Throws Error(Config).
-TableRef parse_table_ref(std::string_view text);
+/// How an engine reads a name written without quotes.
+enum class UnquotedNames {
+  AsWritten,  ///< MariaDB, MySQL, SQLite: the name as it is (SQLite ignores case anyway)
+  Lower,      ///< PostgreSQL: ASCII letters to lower case (MyTable is mytable)
+};
+
+/// Splits "schema.table" / "table" / "\"My Schema\".\"my table\"", each part either quoted
+/// ("...", `...` or [...], kept as written) or not (read as `unquoted` says, as the engine
+/// reads SQL). Throws Error(Config).
+TableRef parse_table_ref(std::string_view text, UnquotedNames unquoted = UnquotedNames::AsWritten);
+
+/// How the engine of a connection URL reads unquoted names (by its scheme; ODBC: as written).
+UnquotedNames unquoted_names_of(std::string_view url);
 
 struct ColumnInfo {
   std::string name;

@@ -372,6 +372,20 @@ JobSet load_job_set(const std::string& path) {
   return set;
 }
 
+namespace {
+
+/// "\"schema\".\"name\"" (quotes doubled inside): read back by parse_table_ref as written.
+std::string quoted_display(const TableRef& t) {
+  auto quote = [](const std::string& s) {
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + '"';
+  };
+  return t.schema.empty() ? quote(t.name) : quote(t.schema) + "." + quote(t.name);
+}
+
+}  // namespace
+
 std::vector<JobSpec> select_tables(const JobSet& set, const std::vector<TableRef>& available) {
   auto matches = [](const std::string& pattern, const TableRef& t) {
     // A pattern with a dot names schema and table; without one, the table in any schema.
@@ -395,9 +409,10 @@ std::vector<JobSpec> select_tables(const JobSet& set, const std::vector<TableRef
       continue;
     }
     JobSpec spec = set.defaults;
-    spec.table = t.display();
+    // The catalog's names, exactly: quoted, so that no engine reads them otherwise.
+    spec.table = quoted_display(t);
     const TableRef target{set.target_schema.value_or(t.schema), t.name};
-    spec.target_table = target.display();
+    spec.target_table = quoted_display(target);
     if (!set.defaults.job_id.empty()) spec.job_id = set.defaults.job_id + "." + t.display();
     out.push_back(std::move(spec));
   }
@@ -449,10 +464,11 @@ std::string source_query(const JobSpec& spec) {
                 "no source query: give --query SQL or --table NAME (job file: 'query' or "
                 "'table')");
   }
-  const TableRef t = parse_table_ref(spec.table);
-  // Quoted as the source engine quotes names: MySQL and MariaDB with backticks (their
+  // An unquoted name means what it means in the source's SQL (PostgreSQL: MyTable is mytable),
+  // and is then quoted as the source engine quotes names: MySQL and MariaDB with backticks (their
   // double quotes are string literals), the others with double quotes.
   const std::string_view url = spec.source;
+  const TableRef t = parse_table_ref(spec.table, unquoted_names_of(url));
   const bool backticks = url.rfind("mysql:", 0) == 0 || url.rfind("mariadb:", 0) == 0;
   const char mark = backticks ? '`' : '"';
   auto quote = [mark](const std::string& s) {

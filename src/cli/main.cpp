@@ -216,7 +216,7 @@ Job resolve_spec(cli::JobSpec spec, const RunFlags& f, bool plan_only) {
   if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
   Job job;
   job.query = cli::source_query(spec);
-  job.target_table = parse_table_ref(spec.target_table);
+  job.target_table = parse_table_ref(spec.target_table, unquoted_names_of(spec.target));
   job.source_url = parse_url(spec.source);
   job.target_url = parse_url(spec.target);
   check_url(job.source_url, "source", true);

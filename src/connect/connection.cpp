@@ -46,7 +46,13 @@ std::string_view trim(std::string_view s) {
 
 std::string TableRef::display() const { return schema.empty() ? name : schema + "." + name; }
 
-TableRef parse_table_ref(std::string_view text) {
+UnquotedNames unquoted_names_of(std::string_view url) {
+  return url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0
+             ? UnquotedNames::Lower
+             : UnquotedNames::AsWritten;
+}
+
+TableRef parse_table_ref(std::string_view text, UnquotedNames unquoted) {
   const std::string_view input = trim(text);
   if (input.empty()) bad_table(text, "it is empty");
 
@@ -87,6 +93,11 @@ TableRef parse_table_ref(std::string_view text) {
         bad_table(text, "a quote inside an unquoted name");
       }
       if (part.empty()) bad_table(text, "a name part is empty");
+      if (unquoted == UnquotedNames::Lower) {
+        for (char& c : part) {
+          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        }
+      }
     }
     parts.push_back(std::move(part));
     if (i == input.size()) break;

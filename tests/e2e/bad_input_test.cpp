@@ -592,6 +592,31 @@ TEST_F(BadInputPostgres, MissingTablesColumnsAndBadSql) {
   expect_rejected({"run", dir.file("job.yaml")}, kExitUsage, {"quantity", "id, name, qty"});
 }
 
+TEST_F(BadInputPostgres, UnquotedNamesMeanWhatTheyMeanInPostgresSql) {
+  // CREATE TABLE CamelSrc makes camelsrc: --table CamelSrc and --target-table CamelDst name the
+  // tables psql would, and only quotes keep the case.
+  Pg db(url_);
+  db.exec("CREATE TABLE CamelSrc (id int PRIMARY KEY, v text); INSERT INTO CamelSrc SELECT i, "
+          "'v' || i FROM generate_series(1, 5000) i; CREATE TABLE CamelDst (id int, v text)");
+  RunResult r = run_parmap({"run", "--source", url_, "--target", url_, "--table", "CamelSrc",
+                            "--target-table", "Public.CamelDst", "--chunk-size", "1000",
+                            "--min-rows-for-parallel", "10", "--workers", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("partition column 'id'"), std::string::npos) << r.out;
+  EXPECT_EQ(db.scalar("SELECT count(*) || ':' || sum(id) FROM camelsrc"),
+            db.scalar("SELECT count(*) || ':' || sum(id) FROM CamelDst"));
+  // Quoted, the name is exact: "CamelDst" is another table, made by mode create.
+  r = run_parmap({"run", "--source", url_, "--target", url_, "--table", "camelsrc",
+                  "--target-table", "\"CamelDst\"", "--mode", "create"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM \"CamelDst\""), "5000");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM cameldst"), "5000");
+  r = run_parmap({"run", "--source", url_, "--target", url_, "--table", "\"CamelSrc\"",
+                  "--target-table", "dst"});
+  EXPECT_EQ(r.exit_code, kExitUsage) << r.out << r.err;
+  EXPECT_NE(r.err.find("\"CamelSrc\" does not exist"), std::string::npos) << r.err;
+}
+
 TEST_F(BadInputPostgres, TargetTypeThatCannotTakeTheData) {
   // text 'abc' into an integer column: found only on the data, so a run failure (exit 1)
   // that names the table, the column and the value, and commits nothing of the chunk.

@@ -46,6 +46,20 @@ TEST(TableRefTest, QuotedNames) {
   EXPECT_EQ(t.name, "t");
 }
 
+TEST(TableRefTest, UnquotedPartsAreReadAsTheEngineReadsThem) {
+  TableRef t = parse_table_ref("MySchema.\"MyTable\"", UnquotedNames::Lower);
+  EXPECT_EQ(t.schema, "myschema");
+  EXPECT_EQ(t.name, "MyTable");
+  t = parse_table_ref("Straße", UnquotedNames::Lower);  // PostgreSQL folds ASCII only
+  EXPECT_EQ(t.name, "straße");
+  t = parse_table_ref("MySchema.MyTable");
+  EXPECT_EQ(t.display(), "MySchema.MyTable");
+  EXPECT_EQ(unquoted_names_of("postgresql://h/db"), UnquotedNames::Lower);
+  EXPECT_EQ(unquoted_names_of("postgres://h/db"), UnquotedNames::Lower);
+  EXPECT_EQ(unquoted_names_of("mysql://h/db"), UnquotedNames::AsWritten);
+  EXPECT_EQ(unquoted_names_of("sqlite:///x.db"), UnquotedNames::AsWritten);
+}
+
 TEST(TableRefTest, NamesQuotedAsMariadbAndSqlServerDo) {
   TableRef t = parse_table_ref("`Odd Out`");
   EXPECT_EQ(t.schema, "");
