@@ -107,7 +107,7 @@ struct ParallelOptions {
   /// Empty: derived (derive_job_id) from the databases the connections are on, the query,
   /// the target table and the mode.
   std::string job_id;
-  std::string partition_column;    ///< empty: ORDER BY key, integer primary key, or none
+  std::string partition_column;    ///< empty: ORDER BY key, primary key, block ranges, or none
   TargetMode mode = TargetMode::Append;
   bool fresh = false;              ///< forget the ledger of this job and start over
   Transform transform;             ///< optional

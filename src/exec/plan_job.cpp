@@ -18,6 +18,21 @@ bool splits_by_positions(Connection& src, const std::string& sql, const std::str
   }
 }
 
+/// The table's primary key when it is one column, whatever its type; nullopt otherwise.
+std::optional<std::string> single_column_primary_key(Connection& src, const TableRef& table) {
+  const std::optional<TableSchema> schema = src.describe_table(table);
+  if (!schema) return std::nullopt;
+  if (schema->primary_key.size() == 1) return schema->primary_key[0];
+  if (!schema->primary_key.empty()) return std::nullopt;
+  std::optional<std::string> key;
+  for (const ColumnInfo& column : schema->columns) {
+    if (!column.primary_key) continue;
+    if (key) return std::nullopt;  // composite
+    key = column.name;
+  }
+  return key;
+}
+
 }  // namespace
 
 StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
@@ -26,8 +41,9 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   p.target_table = table_.display();
   std::vector<std::string> why;
 
-  // The partition key: the job's partition_column, else the ORDER BY key, else the
-  // integer primary key of a plain "SELECT * FROM table".
+  // The partition key: the job's partition_column, else the ORDER BY key, else, for a plain
+  // "SELECT * FROM table", its integer primary key, its physical positions, or its primary
+  // key of one column of another type.
   std::string key;
   const QueryCheck check = check_query_splittable(sql_);
   auto resolve = [&](const std::string& name) -> std::string {
@@ -102,6 +118,17 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
         key = resolve(*pk);
         why.push_back(fmt::format("partition column '{}', the integer primary key of {}", key,
                                   table->display()));
+      }
+    }
+    // An engine with no physical positions to split by (MariaDB, ODBC, a SQLite table
+    // WITHOUT ROWID) would read the whole table as one stream: its primary key of one column
+    // of another type (a uuid, a code) cuts ranges its index answers, as an ORDER BY on it
+    // would. The range check below still refuses a key the engine cannot use.
+    if (key.empty() && table && !blocks) {
+      if (auto pk = single_column_primary_key(src, *table); pk && !resolve(*pk).empty()) {
+        key = resolve(*pk);
+        why.push_back(
+            fmt::format("partition column '{}', the primary key of {}", key, table->display()));
       }
     }
     // A filter the engine cannot push into the scan would make every chunk run the whole

@@ -80,6 +80,38 @@ TEST_F(MariadbPlanTest, IndexedTextKeyUnderACaseInsensitiveCollationIsCutIntoRan
                         "'A')) FROM ci"));
 }
 
+TEST_F(MariadbPlanTest, TableWhosePrimaryKeyIsAUuidIsCutIntoRangesOfIt) {
+  // SELECT * FROM a table keyed by a uuid (or any one column not an integer): MariaDB has no
+  // physical positions to split by, so without its key the table was one stream.
+  my_->exec("CREATE TABLE uk (id UUID PRIMARY KEY, n INT, s VARCHAR(20));"
+            "INSERT INTO uk SELECT UUID(), seq, CONCAT('s', seq) FROM seq_1_to_20000;"
+            "CREATE TABLE ck (a INT, b VARCHAR(8), n INT, PRIMARY KEY (a, b));"
+            "INSERT INTO ck SELECT seq % 7, CONCAT('b', seq), seq FROM seq_1_to_3000");
+  test::TempDir dir;
+  auto r = execute_query_parallel(my_url(), "SELECT * FROM uk", dir.url("t.db"), "", "uk",
+                                  options());
+  ASSERT_TRUE(r.complete()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.partition_column, "id") << r.reason;
+  EXPECT_NE(r.reason.find("the primary key of uk"), std::string::npos) << r.reason;
+  EXPECT_GE(r.chunks_planned, 10) << r.reason;
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(DISTINCT id) || ' ' || count(*) "
+                                                  "|| ' ' || sum(n) FROM uk"),
+            "20000 20000 200010000");
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT sum(length(s)) FROM uk WHERE s = 's' || n"),
+            my_->scalar("SELECT SUM(LENGTH(s)) FROM uk"));
+  // Every uuid arrived as the source holds it.
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT group_concat(id, ',') FROM (SELECT id "
+                                                  "FROM uk ORDER BY n LIMIT 5)"),
+            my_->scalar("SELECT GROUP_CONCAT(id ORDER BY n SEPARATOR ',') FROM (SELECT id, n "
+                        "FROM uk ORDER BY n LIMIT 5) AS f"));
+  // A key of two columns gives no one column to cut by: one stream, every row once.
+  r = execute_query_parallel(my_url(), "SELECT * FROM ck", dir.url("t.db"), "", "ck", options());
+  ASSERT_TRUE(r.complete()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.partition_column, "") << r.reason;
+  EXPECT_EQ(test::sqlite_scalar(dir.file("t.db"), "SELECT count(*) || ' ' || sum(n) FROM ck"),
+            "3000 4501500");
+}
+
 TEST_F(MariadbPlanTest, TableFlagQuotesTheNameAsMariadbDoes) {
   // --table NAME on a MariaDB source: the name in backticks (double quotes would be a string).
   my_->exec("CREATE TABLE `order` (id BIGINT PRIMARY KEY, v VARCHAR(10));"
