@@ -374,12 +374,13 @@ JobSet load_job_set(const std::string& path) {
 
 namespace {
 
-/// "\"schema\".\"name\"" (quotes doubled inside): read back by parse_table_ref as written.
-std::string quoted_display(const TableRef& t) {
-  auto quote = [](const std::string& s) {
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + '"';
+/// The table's name with each part between `mark`s (a mark inside doubled): "s"."t", or `t`.
+/// parse_table_ref reads it back as written.
+std::string quoted_name(const TableRef& t, char mark) {
+  auto quote = [mark](const std::string& s) {
+    std::string q(1, mark);
+    for (char c : s) q += (c == mark) ? std::string(2, mark) : std::string(1, c);
+    return q + mark;
   };
   return t.schema.empty() ? quote(t.name) : quote(t.schema) + "." + quote(t.name);
 }
@@ -410,9 +411,9 @@ std::vector<JobSpec> select_tables(const JobSet& set, const std::vector<TableRef
     }
     JobSpec spec = set.defaults;
     // The catalog's names, exactly: quoted, so that no engine reads them otherwise.
-    spec.table = quoted_display(t);
+    spec.table = quoted_name(t, '"');
     const TableRef target{set.target_schema.value_or(t.schema), t.name};
-    spec.target_table = quoted_display(target);
+    spec.target_table = quoted_name(target, '"');
     if (!set.defaults.job_id.empty()) spec.job_id = set.defaults.job_id + "." + t.display();
     out.push_back(std::move(spec));
   }
@@ -470,14 +471,7 @@ std::string source_query(const JobSpec& spec) {
   const std::string_view url = spec.source;
   const TableRef t = parse_table_ref(spec.table, unquoted_names_of(url));
   const bool backticks = url.rfind("mysql:", 0) == 0 || url.rfind("mariadb:", 0) == 0;
-  const char mark = backticks ? '`' : '"';
-  auto quote = [mark](const std::string& s) {
-    std::string q(1, mark);
-    for (char c : s) q += (c == mark) ? std::string(2, mark) : std::string(1, c);
-    return q + mark;
-  };
-  return t.schema.empty() ? fmt::format("SELECT * FROM {}", quote(t.name))
-                          : fmt::format("SELECT * FROM {}.{}", quote(t.schema), quote(t.name));
+  return "SELECT * FROM " + quoted_name(t, backticks ? '`' : '"');
 }
 
 }  // namespace parmap::cli
