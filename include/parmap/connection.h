@@ -217,6 +217,23 @@ class NativeSource {
   virtual void set_framing(bool /*keep_header*/, bool /*keep_trailer*/) {}
 };
 
+/// A plain table's rows in the native format, read in one pass in the order of their physical
+/// positions, each with its position: what a plan cut by positions divides into its chunks on
+/// the client (Connection::open_position_scan). Not thread-safe.
+class PositionScan {
+ public:
+  virtual ~PositionScan() = default;
+  /// Points `row` at the next row's bytes, as a NativeSource streams a row (without the
+  /// stream's header and trailer; valid until the next call), and sets `position` to where
+  /// it lies (a PostgreSQL block number); false at the end.
+  virtual bool next(std::string_view& row, int64_t& position) = 0;
+  /// What a native stream of rows starts with (before the first row) and ends with.
+  virtual std::string_view header() const = 0;
+  virtual std::string_view trailer() const = 0;
+  /// One row's share of a NativeSource's row_hash, which is the sum of its rows' shares.
+  virtual uint64_t row_hash(std::string_view row) const = 0;
+};
+
 /// Takes a NativeSource's stream into one table, inside the current transaction.
 class NativeSink {
  public:
@@ -398,6 +415,18 @@ class Connection {
   /// Takes a native stream into `table`'s `columns`. Throws Error(Internal) when unsupported.
   virtual std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
                                                        const std::vector<std::string>& columns);
+  /// Whether one sequential pass over `sql` (a plain table) would read it faster than ranges
+  /// of its positions or of a key: PostgreSQL's sequential scan of a table larger than a
+  /// quarter of shared_buffers reads through a small ring of buffers, where range scans evict
+  /// other pages. The planner then cuts the table by positions, and the fast path reads it
+  /// with open_position_scan.
+  virtual bool one_pass_reads_faster(std::string_view /*sql*/) { return false; }
+  /// The rows of `sql`, a plain table, in one pass in position order (after import_snapshot,
+  /// in the run's snapshot); nullptr when the engine or this table cannot (a partitioned
+  /// table has one order of positions per partition).
+  virtual std::unique_ptr<PositionScan> open_position_scan(std::string_view /*sql*/) {
+    return nullptr;
+  }
 
   /// The in-engine path, a target-side capability: when this session can read the source's
   /// database itself, a chunk's rows need never leave the engine (SQLite: the source's file

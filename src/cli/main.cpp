@@ -111,8 +111,10 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   app.add_option("--partition-column", f.cli.partition_column,
                  "key column to cut chunks on (default: the query's ORDER BY column, else the "
                  "table's integer primary key, its block ranges on PostgreSQL, or its one-column "
-                 "primary key); overrides the check that a query is safe to split; 'ctid' splits "
-                 "a PostgreSQL table by block ranges");
+                 "primary key; a PostgreSQL table copied on the fast path that is larger than a "
+                 "quarter of shared_buffers: its block ranges, read in one sequential pass); "
+                 "overrides the check that a query is safe to split; 'ctid' splits a PostgreSQL "
+                 "table by block ranges");
   app.add_option("--mode", f.mode,
                  "append (default): insert into the existing table; truncate: empty it first; "
                  "create: create it from the source's columns if missing")

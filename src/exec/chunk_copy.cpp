@@ -38,6 +38,19 @@ std::string describe_group(const ChunkGroup& group) {
                      group.front()->index, group.back()->index);
 }
 
+void Executor::write_in_slices(NativeSink& sink, std::string_view rows, uint32_t index) {
+  // Slices of 256 KB: libpq copies each write into its output buffer whole.
+  constexpr size_t kSlice = 256 << 10;
+  for (size_t at = 0; at < rows.size(); at += kSlice) {
+    if (cancelled()) {
+      throw Error(ErrorKind::Cancelled, fmt::format("chunk {} cancelled", index));
+    }
+    const std::string_view slice = rows.substr(at, kSlice);
+    sink.write(slice);
+    progress_.add_bytes(index, static_cast<int64_t>(slice.size()));
+  }
+}
+
 std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int attempt,
                                                  Connection& src, Connection& tgt) {
   std::vector<int64_t> rows(group.size());
@@ -47,9 +60,26 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
     std::vector<uint64_t> hashes(group.size());
     int64_t sent = 0;
     for (size_t i = 0; i < group.size(); ++i) {
+      stamps[i].started_at = now_utc_millis();
+      if (stream_) {
+        // The chunk's rows from the one pass over the table, when it has them.
+        const auto deadline =
+            Clock::now() + std::chrono::seconds(config_.chunk_timeout_s > 0
+                                                    ? config_.chunk_timeout_s
+                                                    : int64_t{24} * 3600);
+        if (std::optional<StreamedChunk> streamed = stream_->take(group[i]->index, deadline)) {
+          if (i == 0) sink->write(stream_->header());
+          write_in_slices(*sink, streamed->rows, group[i]->index);
+          if (i + 1 == group.size()) sink->write(stream_->trailer());
+          rows[i] = streamed->count;
+          hashes[i] = streamed->hash;
+          sent += rows[i];
+          stream_->recycle(std::move(streamed->rows));
+          continue;
+        }
+      }
       // Declared before the source, which may point into them: destroyed after it.
       std::vector<Value> params;
-      stamps[i].started_at = now_utc_millis();
       const std::string sql = source_chunk_sql(src, sql_, *group[i], params);
       auto source = src.open_native_source(sql, params);
       // One stream into the target: the first chunk's header, the last chunk's trailer.

@@ -26,6 +26,7 @@
 
 #include "exec/chunk_feed.h"
 #include "exec/ledger.h"
+#include "exec/position_stream.h"
 #include "exec/watchdog.h"
 #include "parmap/parmap.h"
 #include "plan/plan.h"
@@ -237,6 +238,10 @@ class Executor {
   /// query reads that table on the same database and no snapshot keeps its rows for the
   /// readers (SQLite, MariaDB), it would copy an emptied table. Refused (Config).
   void refuse_truncating_the_source() const;
+  /// On the fast path, a new run of a plan cut by positions: starts the one pass over the
+  /// table that hands each chunk its rows (when the source can read it so), and orders the
+  /// queue as the pass reads.
+  void start_position_stream();
   void choose_path(Connection& src, Connection& tgt, const TableSchema& src_schema,
                    const std::optional<TableSchema>& target_schema);
   /// Worker `id` (0-based) copies groups until the queue is drained, a failure stops the job,
@@ -269,6 +274,8 @@ class Executor {
   /// The same on the fast path: native bytes from source to target, not decoded.
   std::vector<int64_t> copy_group_native(const ChunkGroup& group, int attempt, Connection& src,
                                          Connection& tgt);
+  /// Writes a chunk's rows from the one pass into `sink` in slices, counting its progress.
+  void write_in_slices(NativeSink& sink, std::string_view rows, uint32_t index);
   /// The same on the in-engine path: the target's session reads the source itself, running
   /// `local_sql` (attach_source's form of the query).
   std::vector<int64_t> copy_group_local(const ChunkGroup& group, int attempt,
@@ -366,6 +373,10 @@ class Executor {
   ChunkFeed* feed_ = nullptr;  ///< a following rank's source of chunks
   std::atomic<int64_t> remote_chunks_{0}, remote_rows_{0};  ///< committed by other ranks
   ProgressTracker progress_{opts_};  ///< the events sent to opts_.on_progress
+  /// The fast path's one pass over a table planned by positions (start_position_stream),
+  /// or null: each chunk reads its own range.
+  std::unique_ptr<PositionStream> stream_;
+  std::once_flag stream_once_;
   /// Bounds each chunk attempt (chunk_timeout_s). Declared last: destroyed (its thread
   /// joined) before the connections it may interrupt.
   Watchdog watchdog_{std::chrono::seconds(config_.chunk_timeout_s)};

@@ -103,9 +103,20 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
   } else if (!check.splittable) {
     why.push_back(check.reason + "; streamed as one chunk (set partition_column to override)");
   } else {
-    const auto ordered_by = order_by_key(sql_);
+    // Where the rows' bytes pass through, a table too large for the server's cache is read in
+    // one sequential pass, cut into chunks by position (start_position_stream): ranges of a
+    // key would each read their pages into the cache, evicting others.
+    if (fast_path_ && blocks && src.one_pass_reads_faster(sql_) && split_by_positions()) {
+      key = position;
+      why.push_back(fmt::format(
+          "{} split by physical positions ({}) and read in one pass: it is larger than a "
+          "quarter of the server's shared_buffers, where one sequential scan reads faster than "
+          "ranges of a key (set partition_column to choose the key)",
+          table->display(), key));
+    }
+    const auto ordered_by = key.empty() ? order_by_key(sql_) : std::nullopt;
     if (ordered_by) key = by_order(*ordered_by);
-    if (!key.empty()) {
+    if (ordered_by && !key.empty()) {
       why.push_back(fmt::format("partition column '{}' from the query's ORDER BY", key));
     } else if (ordered_by) {
       // ORDER BY rowid, or a column the select list renames or leaves out.
@@ -136,7 +147,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // So would a key no index can answer: every chunk would read the whole table. A table
     // is then split by block ranges where the engine has them, else read as one stream.
     bool refused = false;
-    if (!key.empty()) {
+    if (!key.empty() && key != position) {
       if (auto problem = src.range_filter_problem(sql_, key)) {
         why.push_back(*problem);
         key.clear();

@@ -181,6 +181,15 @@ class PgConnection final : public Connection {
   std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
                                                const std::vector<std::string>& columns) override;
 
+  /// True for an ordinary table (or materialized view) without inheritance children that is
+  /// larger than a quarter of shared_buffers: the server's own rule for reading a sequential
+  /// scan through a ring of buffers.
+  bool one_pass_reads_faster(std::string_view sql) override;
+  /// COPY (SELECT ctid, * FROM table) TO STDOUT (FORMAT binary), with synchronize_seqscans
+  /// and parallel workers off so that the rows come in block order; nullptr for a table
+  /// that is not ordinary or has inheritance children (whose blocks restart with each).
+  std::unique_ptr<PositionScan> open_position_scan(std::string_view sql) override;
+
   /// pg_try_advisory_lock on a bigint hash of the key: a session lock, so it outlives the
   /// transactions and is released when the session ends (also when the client is killed).
   bool try_lock_job(std::string_view key) override;

@@ -109,4 +109,18 @@ class TupleHasher {
   uint64_t hash_ = 0;
 };
 
+/// One CopyData message of `COPY (SELECT ctid, * FROM table) TO STDOUT (FORMAT binary)` cut
+/// into the table's own row and the block it lies in.
+struct PositionedRow {
+  std::string_view row;  ///< the row as `SELECT *` streams it; empty for the trailer
+  int64_t block = 0;
+};
+
+/// Reads one message of such a stream: the header when `header_done` is false (then set),
+/// then either one tuple whose first field is its ctid, or the trailer. A tuple is rewritten
+/// in place as the table's row (the ctid field dropped, the field count one less) and
+/// returned with its block number. Throws Error(Internal) when the message is not one of
+/// these (two tuples in one message, a first field that is not a ctid).
+PositionedRow cut_positioned_row(char* message, size_t size, bool& header_done);
+
 }  // namespace parmap::pg

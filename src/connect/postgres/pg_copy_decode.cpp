@@ -505,6 +505,37 @@ size_t CopyDecoder::feed(std::string_view data, Batch& out) {
   return rows;
 }
 
+// --- rows with their positions --------------------------------------------------------------
+
+PositionedRow cut_positioned_row(char* message, size_t size, bool& header_done) {
+  std::string_view buf(message, size);
+  size_t pos = 0;
+  if (!header_done) {
+    pos = parse_header(buf);
+    if (pos == 0) malformed("the first message does not hold the whole header");
+    header_done = true;
+  }
+  const size_t left = size - pos;
+  if (left == 2 && static_cast<int16_t>(ld16(message + pos)) == -1) return {};
+  // The field count, then the ctid field: its length (6), block number and line pointer.
+  constexpr size_t kCtidField = 2 + 4 + 6;
+  if (left < kCtidField) malformed("a row shorter than its ctid");
+  const auto count = static_cast<int16_t>(ld16(message + pos));
+  if (count < 1 || ld32(message + pos + 2) != 6) malformed("a row whose first field is not a ctid");
+  const int64_t block = ld32(message + pos + 6);
+  // The row starts where the ctid field ends, its field count written over the ctid's last
+  // two bytes.
+  char* row = message + pos + kCtidField - 2;
+  const auto fields = static_cast<uint16_t>(count - 1);
+  row[0] = static_cast<char>(fields >> 8);
+  row[1] = static_cast<char>(fields & 0xff);
+  const size_t avail = left - (kCtidField - 2);
+  if (complete_tuple_length(row, avail, fields) != avail) {
+    malformed("a message that does not hold exactly one row");
+  }
+  return {std::string_view(row, avail), block};
+}
+
 // --- TupleHasher ---------------------------------------------------------------------------
 
 void TupleHasher::feed(std::string_view data) {

@@ -61,6 +61,10 @@ class CopyOutStream {
     return false;
   }
 
+  /// The last message's bytes, which this stream owns until the next call: a reader may
+  /// rewrite them in place.
+  char* owned() { return buffer_.get(); }
+
  private:
   std::weak_ptr<Session> session_;
   std::string url_;

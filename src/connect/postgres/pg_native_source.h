@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "connect/postgres/pg_copy.h"
+#include "common/hash.h"
 #include "connect/postgres/pg_copy_out_stream.h"
 #include "parmap/connection.h"
 #include "parmap/error.h"
@@ -53,6 +54,43 @@ class PgNativeSource final : public NativeSource {
   CopyOutStream stream_;
   TupleHasher hasher_;
   bool keep_header_ = true, keep_trailer_ = true, header_cut_ = false;
+};
+
+/// A table's rows in block order, from `COPY (SELECT ctid, * FROM table) TO STDOUT (FORMAT
+/// binary)`: each row as the table's own binary COPY row, with its block number.
+class PgPositionScan final : public PositionScan {
+ public:
+  PgPositionScan(const std::shared_ptr<Session>& session, std::string sql)
+      : stream_(session, std::move(sql)) {}
+
+  bool next(std::string_view& row, int64_t& position) override {
+    std::string_view message;
+    while (stream_.next(message)) {
+      const PositionedRow cut = cut_positioned_row(stream_.owned(), message.size(), header_done_);
+      if (cut.row.empty()) continue;  // the trailer
+      row = cut.row;
+      position = cut.block;
+      return true;
+    }
+    return false;
+  }
+  std::string_view header() const override { return header_; }
+  std::string_view trailer() const override { return trailer_; }
+  uint64_t row_hash(std::string_view row) const override { return hash_bytes(row); }
+
+ private:
+  CopyOutStream stream_;
+  bool header_done_ = false;
+  std::string header_ = [] {
+    std::string h;
+    CopyEncoder::binary_header(h);
+    return h;
+  }();
+  std::string trailer_ = [] {
+    std::string t;
+    CopyEncoder::binary_trailer(t);
+    return t;
+  }();
 };
 
 }  // namespace parmap::pg

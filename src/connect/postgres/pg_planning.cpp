@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "connect/postgres/pg_connection.h"
+#include "connect/postgres/pg_native_source.h"
 #include "connect/postgres/pg_connection_internal.h"
 #include "connect/postgres/pg_libpq.h"
 #include "parmap/error.h"
@@ -395,6 +396,50 @@ std::string PgConnection::position_token(std::string_view sql) {
     return fmt::format("{}:{}", cell(result.get(), 0, 0), cell(result.get(), 0, 1));
   };
   return exported_ ? guarded(run) : run();
+}
+
+namespace {
+
+// Whether a table's rows can be read in one pass in block order: an ordinary table or
+// materialized view with no inheritance children; and whether it is larger than a quarter
+// of shared_buffers (initscan's rule for a sequential scan's ring of buffers).
+constexpr std::string_view kOnePassSql =
+    "SELECT c.relkind IN ('r', 'm') AND NOT c.relhassubclass, "
+    "pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 > "
+    "pg_catalog.pg_size_bytes(current_setting('shared_buffers')) / "
+    "current_setting('block_size')::int8 / 4 "
+    "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+
+}  // namespace
+
+bool PgConnection::one_pass_reads_faster(std::string_view sql) {
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  if (!table) return false;
+  ensure_read_snapshot();
+  auto run = [&] {
+    ResultPtr result =
+        exec_params(kOnePassSql, {Value(quote_table(*table))}, "table size", table->display());
+    return PQntuples(result.get()) == 1 && cell(result.get(), 0, 0) == "t" &&
+           cell(result.get(), 0, 1) == "t";
+  };
+  return exported_ ? guarded(run) : run();
+}
+
+std::unique_ptr<PositionScan> PgConnection::open_position_scan(std::string_view sql) {
+  const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
+  if (!table) return nullptr;
+  ensure_read_snapshot();
+  ResultPtr kind =
+      exec_params(kOnePassSql, {Value(quote_table(*table))}, "table kind", table->display());
+  if (PQntuples(kind.get()) != 1 || cell(kind.get(), 0, 0) != "t") return nullptr;
+  // A scan started where another one is (synchronize_seqscans) wraps around the table's end,
+  // and a parallel one interleaves blocks: either would break the block order.
+  exec("SET synchronize_seqscans = off", PGRES_COMMAND_OK, "one pass over the table");
+  exec("SET max_parallel_workers_per_gather = 0", PGRES_COMMAND_OK, "one pass over the table");
+  const std::string copy_sql = fmt::format(
+      "COPY (SELECT ctid, * FROM {}) TO STDOUT (FORMAT binary)", quote_table(*table));
+  exec(copy_sql, PGRES_COPY_OUT, "open query", table->display());
+  return std::make_unique<PgPositionScan>(session_, copy_sql);
 }
 
 std::string PgConnection::table_token(const TableRef& table) {

@@ -237,6 +237,99 @@ TEST_F(PgCopyTest, TableWithoutKeySplitsByBlockRanges) {
   EXPECT_EQ(pg_checksum(*dst_, "nokey"), pg_checksum(*src_, "nokey"));
 }
 
+// A table larger than a quarter of shared_buffers is read in one sequential pass (which the
+// server reads through a small ring of buffers) and cut into its chunks by block, whatever
+// its key; each chunk's ledger hash is the one its own range would have had.
+TEST_F(PgCopyTest, ATableLargerThanAQuarterOfTheCacheIsReadInOnePassAndCutIntoItsChunks) {
+  const int64_t cache =
+      std::stoll(src_->scalar("SELECT pg_size_bytes(current_setting('shared_buffers'))"));
+  // About 370 bytes a row on disk: a quarter of the cache and 10,000 rows more.
+  const int64_t rows = cache / 4 / 300 + 10000;
+  const char* ddl = "(id bigint PRIMARY KEY, pad text, n numeric)";
+  src_->exec(std::string("CREATE TABLE big ") + ddl + "; INSERT INTO big SELECT g, " +
+             "repeat(md5(g::text), 10), g / 7.0 FROM generate_series(1, " + std::to_string(rows) +
+             ") g; ANALYZE big");
+  ASSERT_GT(std::stoll(src_->scalar("SELECT pg_relation_size('big')")), cache / 4);
+  dst_->exec(std::string("CREATE TABLE big ") + ddl);
+  const std::string sql = "SELECT * FROM big ORDER BY id";
+  const auto opts = options(2, 10000, /*grouped=*/true);
+  const auto r = run(src_url(), sql, dst_url(), "", "big", opts);
+  ASSERT_TRUE(r);
+  expect_complete(*r, rows, 2);
+  EXPECT_EQ(r->partition_column, "ctid") << r->reason;
+  EXPECT_NE(r->reason.find("read in one pass"), std::string::npos) << r->reason;
+  const std::string planned = std::to_string(r->chunks_planned);
+  EXPECT_NE(r->path.find(planned + " of " + planned + " chunk(s) read in one pass"),
+            std::string::npos)
+      << r->path;
+  EXPECT_EQ(pg_checksum(*dst_, "big"), pg_checksum(*src_, "big"));
+  for (const bool ledger : {false, true}) {
+    const auto v = verify_query_parallel(src_url(), sql, dst_url(), "", "big", opts, ledger);
+    EXPECT_TRUE(v.ok()) << (v.differences.empty() ? "" : v.differences.front().problem);
+    EXPECT_EQ(v.target_rows, rows);
+  }
+
+  // Chunks larger than half of max_batch_bytes are not kept: each worker reads its own.
+  dst_->exec(std::string("CREATE TABLE big2 ") + ddl);
+  auto small = options(2, 10000);
+  small.config.max_batch_bytes = 1 << 20;
+  const auto r2 = run(src_url(), sql, dst_url(), "", "big2", small);
+  ASSERT_TRUE(r2);
+  expect_complete(*r2, rows, 2);
+  EXPECT_NE(r2->path.find("larger than half of max_batch_bytes read by their writers"),
+            std::string::npos)
+      << r2->path;
+  EXPECT_EQ(pg_checksum(*dst_, "big2"), pg_checksum(*src_, "big"));
+
+  // partition_column still decides.
+  dst_->exec(std::string("CREATE TABLE big3 ") + ddl);
+  auto by_key = options(2, 10000);
+  by_key.partition_column = "id";
+  const auto r3 = run(src_url(), sql, dst_url(), "", "big3", by_key);
+  ASSERT_TRUE(r3);
+  expect_complete(*r3, rows, 2);
+  EXPECT_EQ(r3->partition_column, "id") << r3->reason;
+  EXPECT_EQ(r3->path.find("one pass"), std::string::npos) << r3->path;
+  EXPECT_EQ(pg_checksum(*dst_, "big3"), pg_checksum(*src_, "big"));
+}
+
+// The one pass's session killed while it reads: the chunks it had not handed over are read
+// by their workers, range by range, and the copy is still exact.
+TEST_F(PgCopyTest, WhenTheOnePassIsCutOffTheWorkersReadTheirOwnChunks) {
+  src_->exec(
+      "CREATE TABLE cut (a text, b int); INSERT INTO cut SELECT md5(i::text), i "
+      "FROM generate_series(1, 40000) AS i; ANALYZE cut");
+  // Each COPY into the target waits a little, so that the pass is still reading when killed
+  // (a small max_batch_bytes holds it back until the workers take its chunks).
+  dst_->exec(
+      "CREATE TABLE cut (a text, b int); CREATE FUNCTION slow() RETURNS trigger LANGUAGE "
+      "plpgsql AS $$BEGIN PERFORM pg_sleep(0.15); RETURN NULL; END$$; CREATE TRIGGER slow "
+      "BEFORE INSERT ON cut FOR EACH STATEMENT EXECUTE FUNCTION slow()");
+  auto opts = options(2, 2000);
+  opts.config.max_batch_bytes = 512 << 10;
+  std::atomic<bool> done{false};
+  int killed = 0;
+  std::thread killer([&] {
+    Pg admin(base_);
+    for (int round = 0; round < 400 && !done && killed == 0; ++round) {
+      killed += std::stoi(admin.scalar(
+          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE "
+          "'COPY (SELECT ctid, %' AND datname = '" +
+          src_db_ + "'"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  const auto r = run(src_url(), "SELECT * FROM cut", dst_url(), "", "cut", opts);
+  done = true;
+  killer.join();
+  ASSERT_TRUE(r);
+  expect_complete(*r, 40000, 2);
+  EXPECT_EQ(r->partition_column, "ctid") << r->reason;
+  ASSERT_EQ(killed, 1) << "the pass was not found reading: " << r->path;
+  EXPECT_NE(r->path.find("the pass ended early"), std::string::npos) << r->path;
+  EXPECT_EQ(pg_checksum(*dst_, "cut"), pg_checksum(*src_, "cut"));
+}
+
 TEST_F(PgCopyTest, AQueryAsTypedAtAPromptIsSplitByItsKey) {
   // A CTE, a trailing semicolon and white space, and a trailing `--` comment: parmap wraps the
   // query in its own SQL, which none of them may break.

@@ -752,6 +752,41 @@ TEST(PgTupleHasher, CountsAndHashesAcrossSplitsIndependentOfOrder) {
   EXPECT_THROW(bad.feed("PGCOPZ"), Error);
 }
 
+// --- rows with their positions --------------------------------------------------------
+
+TEST(PgPositionedRow, DropsTheCtidAndKeepsTheRowsBytesAsSelectStarSendsThem) {
+  // ctid (7, 3): block 7, line pointer 3.
+  const std::string ctid = field(be32(7) + be16(3));
+  const std::string a = tuple({field(be32(1)), field("x")});
+  const std::string with_ctid = tuple({ctid, field(be32(1)), field("x")});
+  std::string first = header() + with_ctid;
+  bool header_done = false;
+  PositionedRow cut = cut_positioned_row(first.data(), first.size(), header_done);
+  EXPECT_TRUE(header_done);
+  EXPECT_EQ(cut.block, 7);
+  EXPECT_EQ(to_hex(cut.row), to_hex(a));
+
+  // A later row: no header; a block past 2^31 stays positive; NULL fields pass.
+  const std::string b = tuple({null_field(), field("")});
+  std::string second = tuple({field(be32(int64_t{3000000000}) + be16(1)), null_field(), field("")});
+  cut = cut_positioned_row(second.data(), second.size(), header_done);
+  EXPECT_EQ(cut.block, int64_t{3000000000});
+  EXPECT_EQ(to_hex(cut.row), to_hex(b));
+
+  // The trailer ends the rows; an empty table sends it with the header.
+  std::string end = trailer();
+  EXPECT_TRUE(cut_positioned_row(end.data(), end.size(), header_done).row.empty());
+  std::string empty = header() + trailer();
+  bool fresh = false;
+  EXPECT_TRUE(cut_positioned_row(empty.data(), empty.size(), fresh).row.empty());
+
+  // Two rows in one message, a cut row, or a first field that is not a ctid: refused.
+  for (std::string bad : {with_ctid + with_ctid, with_ctid.substr(0, with_ctid.size() - 1),
+                          tuple({field(be32(1)), field("x")}), std::string("\0\1", 2)}) {
+    EXPECT_THROW(cut_positioned_row(bad.data(), bad.size(), header_done), Error) << to_hex(bad);
+  }
+}
+
 // --- throughput --------------------------------------------------------------------------
 
 TEST(PgCopyThroughput, DISABLED_MillionMixedRows) {

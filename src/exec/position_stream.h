@@ -1,0 +1,95 @@
+// One pass over a table whose plan cuts it by physical positions: a thread reads the whole
+// table in position order (one sequential scan, which PostgreSQL reads through a small ring
+// of buffers where a range scan per chunk evicts other pages), cuts the rows into the
+// plan's chunks and hands each to the worker that writes it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "parmap/connection.h"
+
+namespace parmap {
+
+/// One chunk's rows as the pass read them, in the source's native format.
+struct StreamedChunk {
+  std::string rows;  ///< the rows, without the native stream's header and trailer
+  int64_t count = 0;
+  uint64_t hash = 0;  ///< as NativeSource::row_hash
+};
+
+/// Reads `scan` on a thread of its own and keeps each chunk's rows until its writer takes
+/// them. At most `byte_bound` bytes of rows wait to be taken; a chunk larger than half of it
+/// is not kept, and its writer reads it itself (as it does whenever take() says nullopt).
+class PositionStream {
+ public:
+  /// `chunks`: the chunks to copy, cut by position ranges, in position order. `source` is
+  /// the session `scan` reads on; both are owned, and closed when the pass ends.
+  PositionStream(std::unique_ptr<Connection> source, std::unique_ptr<PositionScan> scan,
+                 std::vector<const Chunk*> chunks, int64_t byte_bound);
+  ~PositionStream() { stop(); }
+  PositionStream(const PositionStream&) = delete;
+  PositionStream& operator=(const PositionStream&) = delete;
+
+  /// Chunk `index`'s rows, waiting until the pass has read them (at most until `deadline`);
+  /// nullopt when it cannot give them: not one of its chunks, taken or forgotten already,
+  /// too large to keep, the pass failed or stopped, or the deadline passed. The caller then
+  /// reads the chunk itself. Each chunk is given once. Thread-safe.
+  std::optional<StreamedChunk> take(uint32_t index, std::chrono::steady_clock::time_point deadline);
+  /// Gives back a taken chunk's buffer once written, for a later chunk: the pass then
+  /// reuses memory it has touched rather than fault in new pages for every chunk.
+  /// Thread-safe.
+  void recycle(std::string&& buffer);
+  /// Chunk `index`'s rows will not be taken (its attempt ended): dropped, now or when read,
+  /// so that they do not hold the pass back. Thread-safe.
+  void forget(uint32_t index);
+  /// Ends the pass (interrupting a read in progress), joins its thread and closes its
+  /// session. Idempotent.
+  void stop();
+
+  std::string_view header() const { return header_; }
+  std::string_view trailer() const { return trailer_; }
+  /// How the pass went: chunks handed over, and why it ended early if it did.
+  std::string summary() const;
+
+ private:
+  enum class State { Reading, Ready, Gone };
+  struct Slot {
+    const Chunk* chunk = nullptr;
+    State state = State::Reading;
+    bool forgotten = false;
+    StreamedChunk rows;
+  };
+  void read();
+  /// Makes the slot's rows available (or drops them); under mu_.
+  void publish(Slot& slot, StreamedChunk rows, bool kept);
+  Slot* find(uint32_t index);
+
+  std::unique_ptr<Connection> source_;
+  std::unique_ptr<PositionScan> scan_;
+  std::string header_, trailer_;
+  const int64_t byte_bound_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> spare_;  ///< buffers given back, under mu_
+  std::vector<Slot> slots_;       ///< in position order
+  std::vector<int> by_index_;     ///< chunk index -> slot, -1 when not one of them
+  int64_t waiting_bytes_ = 0;     ///< rows of Ready slots; under mu_
+  int64_t handed_ = 0;            ///< chunks taken; under mu_
+  int64_t too_large_ = 0;         ///< chunks not kept for their size; under mu_
+  std::atomic<bool> stopping_{false};
+  bool ended_ = false;            ///< the reader is done; under mu_
+  std::string error_;             ///< why the pass ended early; under mu_
+  std::thread thread_;
+};
+
+}  // namespace parmap
