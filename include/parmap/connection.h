@@ -419,8 +419,12 @@ class Connection {
   /// of its positions or of a key: PostgreSQL's sequential scan of a table larger than a
   /// quarter of shared_buffers reads through a small ring of buffers, where range scans evict
   /// other pages. The planner then cuts the table by positions, and the fast path reads it
-  /// with open_position_scan.
-  virtual bool one_pass_reads_faster(std::string_view /*sql*/) { return false; }
+  /// with open_position_scan, which holds a chunk's rows for its writer: only when
+  /// `chunk_rows` rows of the table take at most about `chunk_bytes`.
+  virtual bool one_pass_reads_faster(std::string_view /*sql*/, int64_t /*chunk_rows*/,
+                                     int64_t /*chunk_bytes*/) {
+    return false;
+  }
   /// The rows of `sql`, a plain table, in one pass in position order (after import_snapshot,
   /// in the run's snapshot); nullptr when the engine or this table cannot (a partitioned
   /// table has one order of positions per partition).

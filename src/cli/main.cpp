@@ -110,8 +110,8 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                "enable_parallel=false: one worker [env MAPPER_PARALLEL_ENABLED=false]");
   app.add_option("--partition-column", f.cli.partition_column,
                  "key column to cut chunks on (default: the query's ORDER BY column, else the "
-                 "table's integer primary key, its block ranges on PostgreSQL, or its one-column "
-                 "primary key; a PostgreSQL table copied on the fast path that is larger than a "
+                 "table's integer primary key, its block ranges on PostgreSQL, or its primary key's "
+                 "first column; a PostgreSQL table copied on the fast path that is larger than a "
                  "quarter of shared_buffers: its block ranges, read in one sequential pass); "
                  "overrides the check that a query is safe to split; 'ctid' splits a PostgreSQL "
                  "table by block ranges");

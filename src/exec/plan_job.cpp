@@ -18,17 +18,24 @@ bool splits_by_positions(Connection& src, const std::string& sql, const std::str
   }
 }
 
-/// The table's primary key when it is one column, whatever its type; nullopt otherwise.
-std::optional<std::string> single_column_primary_key(Connection& src, const TableRef& table) {
+/// A table's primary key for cutting ranges: its first column, whatever its type, and the
+/// whole key's columns (one for a key of one column).
+struct LeadingKey {
+  std::string column;
+  std::vector<std::string> key;
+};
+
+/// The table's primary key's first column (ranges of it are exact: every row falls in one);
+/// nullopt without a key, or a key of several columns whose order is unknown.
+std::optional<LeadingKey> leading_primary_key_column(Connection& src, const TableRef& table) {
   const std::optional<TableSchema> schema = src.describe_table(table);
   if (!schema) return std::nullopt;
-  if (schema->primary_key.size() == 1) return schema->primary_key[0];
-  if (!schema->primary_key.empty()) return std::nullopt;
-  std::optional<std::string> key;
+  if (!schema->primary_key.empty()) return LeadingKey{schema->primary_key[0], schema->primary_key};
+  std::optional<LeadingKey> key;
   for (const ColumnInfo& column : schema->columns) {
     if (!column.primary_key) continue;
-    if (key) return std::nullopt;  // composite
-    key = column.name;
+    if (key) return std::nullopt;  // several, in no known order
+    key = LeadingKey{column.name, {column.name}};
   }
   return key;
 }
@@ -106,7 +113,11 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // Where the rows' bytes pass through, a table too large for the server's cache is read in
     // one sequential pass, cut into chunks by position (start_position_stream): ranges of a
     // key would each read their pages into the cache, evicting others.
-    if (fast_path_ && blocks && src.one_pass_reads_faster(sql_) && split_by_positions()) {
+    // Its chunks must fit what the pass holds for a writer (half of max_batch_bytes, less a
+    // tenth for the rows' sizes in COPY against on disk): a wider table keeps its key.
+    if (fast_path_ && blocks &&
+        src.one_pass_reads_faster(sql_, config_.chunk_size, config_.max_batch_bytes / 2 * 9 / 10) &&
+        split_by_positions()) {
       key = position;
       why.push_back(fmt::format(
           "{} split by physical positions ({}) and read in one pass: it is larger than a "
@@ -133,13 +144,18 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     }
     // An engine with no physical positions to split by (MariaDB, ODBC, a SQLite table
     // WITHOUT ROWID) would read the whole table as one stream: its primary key of one column
-    // of another type (a uuid, a code) cuts ranges its index answers, as an ORDER BY on it
-    // would. The range check below still refuses a key the engine cannot use.
+    // of another type (a uuid, a code), or the first column of a key of several, cuts ranges
+    // the key's index answers, as an ORDER BY on it would. The range check below still
+    // refuses a key the engine cannot use.
     if (key.empty() && table && !blocks) {
-      if (auto pk = single_column_primary_key(src, *table); pk && !resolve(*pk).empty()) {
-        key = resolve(*pk);
-        why.push_back(
-            fmt::format("partition column '{}', the primary key of {}", key, table->display()));
+      if (auto pk = leading_primary_key_column(src, *table); pk && !resolve(pk->column).empty()) {
+        key = resolve(pk->column);
+        why.push_back(pk->key.size() == 1
+                          ? fmt::format("partition column '{}', the primary key of {}", key,
+                                        table->display())
+                          : fmt::format("partition column '{}', the first column of the primary "
+                                        "key ({}) of {}",
+                                        key, fmt::join(pk->key, ", "), table->display()));
       }
     }
     // A filter the engine cannot push into the scan would make every chunk run the whole

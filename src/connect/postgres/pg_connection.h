@@ -182,9 +182,11 @@ class PgConnection final : public Connection {
                                                const std::vector<std::string>& columns) override;
 
   /// True for an ordinary table (or materialized view) without inheritance children that is
-  /// larger than a quarter of shared_buffers: the server's own rule for reading a sequential
-  /// scan through a ring of buffers.
-  bool one_pass_reads_faster(std::string_view sql) override;
+  /// larger than a quarter of shared_buffers (the server's own rule for reading a sequential
+  /// scan through a ring of buffers), whose rows take at most `chunk_bytes` for `chunk_rows`
+  /// of them on disk (pg_relation_size over reltuples).
+  bool one_pass_reads_faster(std::string_view sql, int64_t chunk_rows,
+                             int64_t chunk_bytes) override;
   /// COPY (SELECT ctid, * FROM table) TO STDOUT (FORMAT binary), with synchronize_seqscans
   /// and parallel workers off so that the rows come in block order; nullptr for a table
   /// that is not ordinary or has inheritance children (whose blocks restart with each).
@@ -246,6 +248,9 @@ class PgConnection final : public Connection {
                                      const std::vector<std::string>& columns);
   /// `sql` with `?` replaced by quoted literals (COPY takes no parameters).
   std::string inline_params(std::string_view sql, const std::vector<Value>& params);
+  /// Starts `copy_sql`, a COPY ... TO STDOUT (FORMAT binary), after the session's first one
+  /// has made the server's C library keep a row's memory between rows (see the definition).
+  void start_copy_out(const std::string& copy_sql, std::string_view table = {});
   /// The OID of the type `declared` names on this server, or 0 (also for a pseudo-type).
   uint32_t declared_type_oid(const std::string& declared);
 
@@ -256,6 +261,7 @@ class PgConnection final : public Connection {
   std::optional<std::string> snapshot_;  // imported snapshot id
   bool snapshot_txn_ = false;            // the open transaction is the imported snapshot's
   bool exported_ = false;                // the open transaction exported a snapshot
+  bool heap_grown_ = false;              // start_copy_out's first allocation has been made
   std::map<std::pair<uint32_t, int32_t>, std::string> type_names_;
 };
 

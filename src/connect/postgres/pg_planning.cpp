@@ -10,6 +10,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <string_view>
 #include <vector>
 #include <nlohmann/json.hpp>
@@ -407,20 +408,26 @@ constexpr std::string_view kOnePassSql =
     "SELECT c.relkind IN ('r', 'm') AND NOT c.relhassubclass, "
     "pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 > "
     "pg_catalog.pg_size_bytes(current_setting('shared_buffers')) / "
-    "current_setting('block_size')::int8 / 4 "
+    "current_setting('block_size')::int8 / 4, "
+    "pg_catalog.pg_relation_size(c.oid)::float8 / greatest(c.reltuples, 1)::float8 "
     "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
 
 }  // namespace
 
-bool PgConnection::one_pass_reads_faster(std::string_view sql) {
+bool PgConnection::one_pass_reads_faster(std::string_view sql, int64_t chunk_rows,
+                                         int64_t chunk_bytes) {
   const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
   if (!table) return false;
   ensure_read_snapshot();
   auto run = [&] {
     ResultPtr result =
         exec_params(kOnePassSql, {Value(quote_table(*table))}, "table size", table->display());
-    return PQntuples(result.get()) == 1 && cell(result.get(), 0, 0) == "t" &&
-           cell(result.get(), 0, 1) == "t";
+    if (PQntuples(result.get()) != 1 || cell(result.get(), 0, 0) != "t" ||
+        cell(result.get(), 0, 1) != "t") {
+      return false;
+    }
+    const double row_bytes = std::strtod(std::string(cell(result.get(), 0, 2)).c_str(), nullptr);
+    return row_bytes * static_cast<double>(chunk_rows) <= static_cast<double>(chunk_bytes);
   };
   return exported_ ? guarded(run) : run();
 }
@@ -438,7 +445,7 @@ std::unique_ptr<PositionScan> PgConnection::open_position_scan(std::string_view 
   exec("SET max_parallel_workers_per_gather = 0", PGRES_COMMAND_OK, "one pass over the table");
   const std::string copy_sql = fmt::format(
       "COPY (SELECT ctid, * FROM {}) TO STDOUT (FORMAT binary)", quote_table(*table));
-  exec(copy_sql, PGRES_COPY_OUT, "open query", table->display());
+  start_copy_out(copy_sql, table->display());
   return std::make_unique<PgPositionScan>(session_, copy_sql);
 }
 
