@@ -74,7 +74,6 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
           rows[i] = streamed->count;
           hashes[i] = streamed->hash;
           sent += rows[i];
-          stream_->recycle(std::move(streamed->rows));
           continue;
         }
       }

@@ -634,7 +634,8 @@ void Executor::start_position_stream() {
     if (next_ != 0) return;
     queue_ = order;
     stream_ = std::make_unique<PositionStream>(std::move(source), std::move(scan),
-                                               std::move(order), config_.max_batch_bytes);
+                                               std::move(order), config_.max_batch_bytes,
+                                               workers_);
     result_.path += "; the table read in one pass (one sequential scan) and cut into its chunks";
   } catch (const Error& e) {
     spdlog::info("job {}: {} not read in one pass ({}); each chunk reads its own range", job_id_,

@@ -17,10 +17,28 @@ int64_t bound_of(const Value& v, int64_t open) { return v.is_null() ? open : v.a
 
 }  // namespace
 
+StreamedChunk& StreamedChunk::operator=(StreamedChunk&& other) noexcept {
+  if (this != &other) {
+    if (owner) owner->give_back(std::move(rows));
+    rows = std::move(other.rows);
+    count = other.count;
+    hash = other.hash;
+    owner = other.owner;
+    other.owner = nullptr;
+  }
+  return *this;
+}
+
+StreamedChunk::~StreamedChunk() {
+  if (owner) owner->give_back(std::move(rows));
+}
+
 PositionStream::PositionStream(std::unique_ptr<Connection> source,
                                std::unique_ptr<PositionScan> scan,
-                               std::vector<const Chunk*> chunks, int64_t byte_bound)
-    : source_(std::move(source)),
+                               std::vector<const Chunk*> chunks, int64_t byte_bound,
+                               int writers)
+    : most_buffers_(std::clamp(writers + 2, 3, 4)),
+      source_(std::move(source)),
       scan_(std::move(scan)),
       header_(scan_->header()),
       trailer_(scan_->trailer()),
@@ -44,55 +62,47 @@ PositionStream::Slot* PositionStream::find(uint32_t index) {
 void PositionStream::publish(Slot& slot, StreamedChunk rows, bool kept) {
   if (!kept) ++too_large_;
   if (kept && !slot.forgotten) {
-    waiting_bytes_ += static_cast<int64_t>(rows.rows.size());
     slot.rows = std::move(rows);
     slot.state = State::Ready;
   } else {
     slot.state = State::Gone;
+    spare_.push_back(std::move(rows.rows));
+    rows.owner = nullptr;
   }
   cv_.notify_all();
 }
 
 void PositionStream::read() {
-  // A chunk is kept up to half the bound; before the next one starts, the rows waiting make
-  // room for it (or none wait: a writer holding no rows of the pass cannot free any).
   const int64_t chunk_limit = byte_bound_ / 2;
   size_t current = 0;
   StreamedChunk rows;
   bool kept = true;
-  auto room = [&] {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] {
-      return stopping_ || waiting_bytes_ == 0 || waiting_bytes_ + chunk_limit <= byte_bound_;
-    });
-  };
-  // The next chunk's buffer: one given back, or a new one.
+  // The next chunk's buffer: one given back, or a new one while fewer than allowed exist.
+  // Publishing a chunk hands its buffer on under mu_, so `rows` never gives it back itself.
   auto fresh = [&] {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || !spare_.empty() || buffers_ < most_buffers_; });
     rows = StreamedChunk{};
     kept = true;
-    std::lock_guard lock(mu_);
     if (!spare_.empty()) {
       rows.rows = std::move(spare_.back());
       spare_.pop_back();
       rows.rows.clear();
+    } else {
+      ++buffers_;
     }
   };
   auto finish_current = [&] {
     {
       std::lock_guard lock(mu_);
+      rows.owner = this;
       publish(slots_[current], std::move(rows), kept);
     }
     ++current;
-    if (current < slots_.size()) {
-      room();
-      fresh();
-    }
+    if (current < slots_.size()) fresh();
   };
   try {
-    if (!slots_.empty()) {
-      room();
-      fresh();
-    }
+    if (!slots_.empty()) fresh();
     std::string_view row;
     int64_t position = 0;
     int64_t last = -1;
@@ -116,12 +126,8 @@ void PositionStream::read() {
       }
       if (!kept) continue;
       if (static_cast<int64_t>(rows.rows.size() + row.size()) > chunk_limit) {
-        kept = false;
-        {
-          std::lock_guard lock(mu_);
-          spare_.push_back(std::move(rows.rows));
-        }
-        rows = StreamedChunk{};
+        kept = false;  // its buffer stays with `rows`, emptied, for the next chunk
+        rows.rows.clear();
         continue;
       }
       // Grown by a quarter at a time up to the limit, not doubled past it.
@@ -150,6 +156,7 @@ void PositionStream::read() {
     ended_ = true;
     cv_.notify_all();
   }
+  rows.owner = this;  // a buffer still being filled goes back with the others
   // The session is not held until the job ends (a run of many tables has many passes); stop()
   // no longer touches it once ended_ is set.
   scan_.reset();
@@ -168,16 +175,14 @@ std::optional<StreamedChunk> PositionStream::take(uint32_t index,
     return std::nullopt;
   }
   slot->state = State::Gone;
-  waiting_bytes_ -= static_cast<int64_t>(slot->rows.rows.size());
   ++handed_;
-  cv_.notify_all();
   return std::move(slot->rows);
 }
 
-void PositionStream::recycle(std::string&& buffer) {
+void PositionStream::give_back(std::string&& buffer) {
   std::lock_guard lock(mu_);
-  // As many as can be in use at once: more would only hold memory.
-  if (spare_.size() < 4) spare_.push_back(std::move(buffer));
+  spare_.push_back(std::move(buffer));
+  cv_.notify_all();
 }
 
 void PositionStream::forget(uint32_t index) {
@@ -186,8 +191,8 @@ void PositionStream::forget(uint32_t index) {
   if (!slot) return;
   slot->forgotten = true;
   if (slot->state == State::Ready) {
-    waiting_bytes_ -= static_cast<int64_t>(slot->rows.rows.size());
-    if (spare_.size() < 4) spare_.push_back(std::move(slot->rows.rows));
+    spare_.push_back(std::move(slot->rows.rows));
+    slot->rows.owner = nullptr;
     slot->rows = StreamedChunk{};
     slot->state = State::Gone;
     cv_.notify_all();

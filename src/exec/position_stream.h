@@ -20,22 +20,33 @@
 
 namespace parmap {
 
-/// One chunk's rows as the pass read them, in the source's native format.
+class PositionStream;
+
+/// One chunk's rows as the pass read them, in the source's native format. Its buffer goes
+/// back to the pass when it is destroyed (written or not).
 struct StreamedChunk {
+  StreamedChunk() = default;
+  StreamedChunk(StreamedChunk&& other) noexcept { *this = std::move(other); }
+  StreamedChunk& operator=(StreamedChunk&& other) noexcept;
+  ~StreamedChunk();
+
   std::string rows;  ///< the rows, without the native stream's header and trailer
   int64_t count = 0;
   uint64_t hash = 0;  ///< as NativeSource::row_hash
+  PositionStream* owner = nullptr;  ///< takes the buffer back; null for none
 };
 
 /// Reads `scan` on a thread of its own and keeps each chunk's rows until its writer takes
-/// them. At most `byte_bound` bytes of rows wait to be taken; a chunk larger than half of it
-/// is not kept, and its writer reads it itself (as it does whenever take() says nullopt).
+/// them. The rows live in buffers of at most half of `byte_bound`, and at most `writers` + 2
+/// of them (one read, the others waiting or being written), three to four, exist at once: 64
+/// MB with the default max_batch_bytes, whatever the workers. A chunk larger than one buffer is not kept, and its writer reads it
+/// itself (as it does whenever take() says nullopt).
 class PositionStream {
  public:
   /// `chunks`: the chunks to copy, cut by position ranges, in position order. `source` is
   /// the session `scan` reads on; both are owned, and closed when the pass ends.
   PositionStream(std::unique_ptr<Connection> source, std::unique_ptr<PositionScan> scan,
-                 std::vector<const Chunk*> chunks, int64_t byte_bound);
+                 std::vector<const Chunk*> chunks, int64_t byte_bound, int writers);
   ~PositionStream() { stop(); }
   PositionStream(const PositionStream&) = delete;
   PositionStream& operator=(const PositionStream&) = delete;
@@ -45,10 +56,9 @@ class PositionStream {
   /// too large to keep, the pass failed or stopped, or the deadline passed. The caller then
   /// reads the chunk itself. Each chunk is given once. Thread-safe.
   std::optional<StreamedChunk> take(uint32_t index, std::chrono::steady_clock::time_point deadline);
-  /// Gives back a taken chunk's buffer once written, for a later chunk: the pass then
-  /// reuses memory it has touched rather than fault in new pages for every chunk.
-  /// Thread-safe.
-  void recycle(std::string&& buffer);
+  /// Takes back a buffer (StreamedChunk's destructor), for a later chunk: the pass reuses
+  /// memory it has touched rather than fault in new pages for every chunk. Thread-safe.
+  void give_back(std::string&& buffer);
   /// Chunk `index`'s rows will not be taken (its attempt ended): dropped, now or when read,
   /// so that they do not hold the pass back. Thread-safe.
   void forget(uint32_t index);
@@ -74,6 +84,7 @@ class PositionStream {
   void publish(Slot& slot, StreamedChunk rows, bool kept);
   Slot* find(uint32_t index);
 
+  const int most_buffers_;
   std::unique_ptr<Connection> source_;
   std::unique_ptr<PositionScan> scan_;
   std::string header_, trailer_;
@@ -83,7 +94,7 @@ class PositionStream {
   std::vector<std::string> spare_;  ///< buffers given back, under mu_
   std::vector<Slot> slots_;       ///< in position order
   std::vector<int> by_index_;     ///< chunk index -> slot, -1 when not one of them
-  int64_t waiting_bytes_ = 0;     ///< rows of Ready slots; under mu_
+  int buffers_ = 0;               ///< buffers in existence; under mu_
   int64_t handed_ = 0;            ///< chunks taken; under mu_
   int64_t too_large_ = 0;         ///< chunks not kept for their size; under mu_
   std::atomic<bool> stopping_{false};
