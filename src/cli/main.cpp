@@ -87,7 +87,9 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                  "source SQL, e.g. 'SELECT * FROM t ORDER BY id' (the ORDER BY column becomes "
                  "the partition key)");
   app.add_option("--table", f.cli.table, "source table, instead of --query");
-  app.add_option("--target-table", f.cli.target_table, "target table, [schema.]table");
+  app.add_option("--target-table", f.cli.target_table,
+                 "target table, [schema.]table; with --table, by default the table of the same "
+                 "name (its schema kept when both ends are the same engine)");
   app.add_option("--workers", f.workers,
                  "max_workers: worker threads, each with its own source and target connection; "
                  "auto: start with 1 and add workers while rows/s rises by 10% or more, up to 8 "
@@ -214,14 +216,32 @@ void apply_flags(cli::JobSpec& spec, const RunFlags& f) {
 
 /// A job with flags applied, checked and its configuration resolved.
 Job resolve_spec(cli::JobSpec spec, const RunFlags& f, bool plan_only) {
-  if (spec.source.empty()) throw_config("source", "", "a URL such as sqlite:///path/file.db");
-  if (spec.target.empty()) throw_config("target", "", "a URL such as sqlite:///path/file.db");
-  if (spec.target_table.empty()) throw_config("target_table", "", "[schema.]table");
+  auto missing = [](const std::string& setting, const std::string& what) {
+    throw Error(ErrorKind::Config, fmt::format("no {} given: {}", setting, what));
+  };
+  if (spec.source.empty()) {
+    missing("source", "--source URL or 'source:' in the job file (sqlite:///path/file.db, "
+                      "postgresql://user@host/db, mysql://user@host/db, odbc://DSN)");
+  }
+  if (spec.target.empty()) {
+    missing("target", "--target URL or 'target:' in the job file (sqlite:///path/file.db, "
+                      "postgresql://user@host/db, mysql://user@host/db, odbc://DSN)");
+  }
   Job job;
   job.query = cli::source_query(spec);
-  job.target_table = parse_table_ref(spec.target_table, unquoted_names_of(spec.target));
   job.source_url = parse_url(spec.source);
   job.target_url = parse_url(spec.target);
+  if (!spec.target_table.empty()) {
+    job.target_table = parse_table_ref(spec.target_table, unquoted_names_of(spec.target));
+  } else if (!spec.table.empty()) {
+    // A source table is loaded into the table of the same name: with its schema on the same
+    // engine, in the target's default schema (or database) on another.
+    job.target_table = parse_table_ref(spec.table, unquoted_names_of(spec.source));
+    if (job.source_url.scheme != job.target_url.scheme) job.target_table.schema.clear();
+  } else {
+    missing("target_table", "--target-table [schema.]table or 'target_table:' in the job file "
+                            "(the table the query's rows are loaded into)");
+  }
   check_url(job.source_url, "source", true);
   check_url(job.target_url, "target", false);
 

@@ -38,16 +38,16 @@ std::string describe_group(const ChunkGroup& group) {
                      group.front()->index, group.back()->index);
 }
 
-void Executor::write_in_slices(NativeSink& sink, std::string_view rows, uint32_t index) {
+void Executor::write_in_slices(NativeSink& sink, std::string_view rows, const Chunk& chunk) {
   // Slices of 256 KB: libpq copies each write into its output buffer whole.
   constexpr size_t kSlice = 256 << 10;
   for (size_t at = 0; at < rows.size(); at += kSlice) {
     if (cancelled()) {
-      throw Error(ErrorKind::Cancelled, fmt::format("chunk {} cancelled", index));
+      throw Error(ErrorKind::Cancelled, fmt::format("{} cancelled", chunk.describe()));
     }
     const std::string_view slice = rows.substr(at, kSlice);
     sink.write(slice);
-    progress_.add_bytes(index, static_cast<int64_t>(slice.size()));
+    progress_.add_bytes(chunk.index, static_cast<int64_t>(slice.size()));
   }
 }
 
@@ -69,7 +69,7 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
                                                     : int64_t{24} * 3600);
         if (std::optional<StreamedChunk> streamed = stream_->take(group[i]->index, deadline)) {
           if (i == 0) sink->write(stream_->header());
-          write_in_slices(*sink, streamed->rows, group[i]->index);
+          write_in_slices(*sink, streamed->rows, *group[i]);
           if (i + 1 == group.size()) sink->write(stream_->trailer());
           rows[i] = streamed->count;
           hashes[i] = streamed->hash;

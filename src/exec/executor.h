@@ -275,7 +275,7 @@ class Executor {
   std::vector<int64_t> copy_group_native(const ChunkGroup& group, int attempt, Connection& src,
                                          Connection& tgt);
   /// Writes a chunk's rows from the one pass into `sink` in slices, counting its progress.
-  void write_in_slices(NativeSink& sink, std::string_view rows, uint32_t index);
+  void write_in_slices(NativeSink& sink, std::string_view rows, const Chunk& chunk);
   /// The same on the in-engine path: the target's session reads the source itself, running
   /// `local_sql` (attach_source's form of the query).
   std::vector<int64_t> copy_group_local(const ChunkGroup& group, int attempt,

@@ -18,24 +18,19 @@ bool splits_by_positions(Connection& src, const std::string& sql, const std::str
   }
 }
 
-/// A table's primary key for cutting ranges: its first column, whatever its type, and the
-/// whole key's columns (one for a key of one column).
-struct LeadingKey {
-  std::string column;
-  std::vector<std::string> key;
-};
-
-/// The table's primary key's first column (ranges of it are exact: every row falls in one);
-/// nullopt without a key, or a key of several columns whose order is unknown.
-std::optional<LeadingKey> leading_primary_key_column(Connection& src, const TableRef& table) {
+/// The table's primary key's columns in the key's order, for cutting ranges of its first
+/// (they are exact, whatever its type: every row falls in one); nullopt without a key, or a
+/// key of several columns whose order is unknown.
+std::optional<std::vector<std::string>> primary_key_columns(Connection& src,
+                                                            const TableRef& table) {
   const std::optional<TableSchema> schema = src.describe_table(table);
   if (!schema) return std::nullopt;
-  if (!schema->primary_key.empty()) return LeadingKey{schema->primary_key[0], schema->primary_key};
-  std::optional<LeadingKey> key;
+  if (!schema->primary_key.empty()) return schema->primary_key;
+  std::optional<std::vector<std::string>> key;
   for (const ColumnInfo& column : schema->columns) {
     if (!column.primary_key) continue;
     if (key) return std::nullopt;  // several, in no known order
-    key = LeadingKey{column.name, {column.name}};
+    key = std::vector<std::string>{column.name};
   }
   return key;
 }
@@ -113,10 +108,10 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // Where the rows' bytes pass through, a table too large for the server's cache is read in
     // one sequential pass, cut into chunks by position (start_position_stream): ranges of a
     // key would each read their pages into the cache, evicting others.
-    // Its chunks must fit what the pass holds for a writer (half of max_batch_bytes, less a
+    // Its chunks must fit what the pass holds for a writer (one_pass_chunk_bytes, less a
     // tenth for the rows' sizes in COPY against on disk): a wider table keeps its key.
     if (fast_path_ && blocks &&
-        src.one_pass_reads_faster(sql_, config_.chunk_size, config_.max_batch_bytes / 2 * 9 / 10) &&
+        src.one_pass_reads_faster(sql_, config_.chunk_size, one_pass_chunk_bytes(config_.max_batch_bytes) * 9 / 10) &&
         split_by_positions()) {
       key = position;
       why.push_back(fmt::format(
@@ -148,14 +143,14 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // the key's index answers, as an ORDER BY on it would. The range check below still
     // refuses a key the engine cannot use.
     if (key.empty() && table && !blocks) {
-      if (auto pk = leading_primary_key_column(src, *table); pk && !resolve(pk->column).empty()) {
-        key = resolve(pk->column);
-        why.push_back(pk->key.size() == 1
+      if (auto pk = primary_key_columns(src, *table); pk && !resolve(pk->front()).empty()) {
+        key = resolve(pk->front());
+        why.push_back(pk->size() == 1
                           ? fmt::format("partition column '{}', the primary key of {}", key,
                                         table->display())
                           : fmt::format("partition column '{}', the first column of the primary "
                                         "key ({}) of {}",
-                                        key, fmt::join(pk->key, ", "), table->display()));
+                                        key, fmt::join(*pk, ", "), table->display()));
       }
     }
     // A filter the engine cannot push into the scan would make every chunk run the whole

@@ -35,14 +35,14 @@ StreamedChunk::~StreamedChunk() {
 
 PositionStream::PositionStream(std::unique_ptr<Connection> source,
                                std::unique_ptr<PositionScan> scan,
-                               std::vector<const Chunk*> chunks, int64_t byte_bound,
+                               std::vector<const Chunk*> chunks, int64_t max_batch_bytes,
                                int writers)
     : most_buffers_(std::clamp(writers + 2, 3, 4)),
       source_(std::move(source)),
       scan_(std::move(scan)),
       header_(scan_->header()),
       trailer_(scan_->trailer()),
-      byte_bound_(std::max<int64_t>(byte_bound, 2)) {
+      chunk_limit_(one_pass_chunk_bytes(max_batch_bytes)) {
   uint32_t most = 0;
   for (const Chunk* c : chunks) {
     Slot& slot = slots_.emplace_back();
@@ -73,7 +73,6 @@ void PositionStream::publish(Slot& slot, StreamedChunk rows, bool kept) {
 }
 
 void PositionStream::read() {
-  const int64_t chunk_limit = byte_bound_ / 2;
   size_t current = 0;
   StreamedChunk rows;
   bool kept = true;
@@ -125,7 +124,7 @@ void PositionStream::read() {
                                 position));
       }
       if (!kept) continue;
-      if (static_cast<int64_t>(rows.rows.size() + row.size()) > chunk_limit) {
+      if (static_cast<int64_t>(rows.rows.size() + row.size()) > chunk_limit_) {
         kept = false;  // its buffer stays with `rows`, emptied, for the next chunk
         rows.rows.clear();
         continue;
@@ -133,7 +132,7 @@ void PositionStream::read() {
       // Grown by a quarter at a time up to the limit, not doubled past it.
       if (rows.rows.size() + row.size() > rows.rows.capacity()) {
         rows.rows.reserve(static_cast<size_t>(std::min<int64_t>(
-            chunk_limit, static_cast<int64_t>(rows.rows.capacity() + rows.rows.capacity() / 4 +
+            chunk_limit_, static_cast<int64_t>(rows.rows.capacity() + rows.rows.capacity() / 4 +
                                               row.size() + (1 << 20)))));
       }
       rows.rows.append(row);

@@ -4,6 +4,7 @@
 // plan's chunks and hands each to the worker that writes it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +23,12 @@ namespace parmap {
 
 class PositionStream;
 
+/// The most bytes of one chunk's rows the pass holds for its writer: half of max_batch_bytes
+/// (one buffer). A larger chunk is read by its writer.
+inline int64_t one_pass_chunk_bytes(int64_t max_batch_bytes) {
+  return std::max<int64_t>(max_batch_bytes, 2) / 2;
+}
+
 /// One chunk's rows as the pass read them, in the source's native format. Its buffer goes
 /// back to the pass when it is destroyed (written or not).
 struct StreamedChunk {
@@ -37,16 +44,17 @@ struct StreamedChunk {
 };
 
 /// Reads `scan` on a thread of its own and keeps each chunk's rows until its writer takes
-/// them. The rows live in buffers of at most half of `byte_bound`, and at most `writers` + 2
-/// of them (one read, the others waiting or being written), three to four, exist at once: 64
-/// MB with the default max_batch_bytes, whatever the workers. A chunk larger than one buffer is not kept, and its writer reads it
-/// itself (as it does whenever take() says nullopt).
+/// them. The rows live in buffers of at most one_pass_chunk_bytes(max_batch_bytes), and at
+/// most `writers` + 2 of them (one read, the others waiting or being written), three to four,
+/// exist at once: 64 MB with the default max_batch_bytes, whatever the workers. A chunk
+/// larger than one buffer is not kept, and its writer reads it itself (as it does whenever
+/// take() says nullopt).
 class PositionStream {
  public:
   /// `chunks`: the chunks to copy, cut by position ranges, in position order. `source` is
   /// the session `scan` reads on; both are owned, and closed when the pass ends.
   PositionStream(std::unique_ptr<Connection> source, std::unique_ptr<PositionScan> scan,
-                 std::vector<const Chunk*> chunks, int64_t byte_bound, int writers);
+                 std::vector<const Chunk*> chunks, int64_t max_batch_bytes, int writers);
   ~PositionStream() { stop(); }
   PositionStream(const PositionStream&) = delete;
   PositionStream& operator=(const PositionStream&) = delete;
@@ -88,7 +96,7 @@ class PositionStream {
   std::unique_ptr<Connection> source_;
   std::unique_ptr<PositionScan> scan_;
   std::string header_, trailer_;
-  const int64_t byte_bound_;
+  const int64_t chunk_limit_;  ///< one_pass_chunk_bytes(max_batch_bytes)
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> spare_;  ///< buffers given back, under mu_

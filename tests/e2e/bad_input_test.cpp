@@ -284,9 +284,14 @@ TEST_F(BadInputSqlite, ModeOutputAndSourceChoice) {
   expect_rejected(
       {"run", "--target", dir_.url("dst.db"), "--table", "src", "--target-table", "dst"},
       kExitUsage, {"source"});
+  // No target table: a query's rows have nowhere to go; a source table's go to the table of
+  // its name, which this target does not have.
+  expect_rejected({"run", "--source", dir_.url("src.db"), "--target", dir_.url("dst.db"),
+                   "--query", "SELECT * FROM src"},
+                  kExitUsage, {"no target_table given", "--target-table"});
   expect_rejected(
       {"run", "--source", dir_.url("src.db"), "--target", dir_.url("dst.db"), "--table", "src"},
-      kExitUsage, {"target_table"});
+      kExitUsage, {"src", "does not exist"});
   expect_rejected(base_no_source("a.b.c") + Args{"--table", "src"}, kExitUsage, {"a.b.c"});
 }
 

@@ -199,6 +199,16 @@ TEST_F(CliTest, PlanWritesNothingAndListsChunks) {
   EXPECT_FALSE(test::sqlite_has_table(work_.file("t.db"), "parmap_jobs"));
 }
 
+// A source table with no target table named is loaded into the table of its own name.
+TEST_F(CliTest, ASourceTableIsLoadedIntoTheTableOfItsNameWhenNoTargetTableIsGiven) {
+  const std::string t = work_.file("same_name.db");
+  const auto r = run_parmap({"run", "--source", src_url(), "--target", "sqlite://" + t,
+                             "--table", "src", "--mode", "create", "--workers", "2", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sqlite_checksum(t, std::string(kAll) + "src"), source_sum_);
+  EXPECT_EQ(sqlite_scalar(t, "SELECT count(*) FROM src"), std::to_string(rows_));
+}
+
 // A second run in mode append into a keyed table meets its own rows: exit 1, the table as the
 // first run left it, and a hint that does not promise that a plain rerun would help.
 TEST_F(CliTest, AppendRunAgainIntoAKeyedTableSaysWhyARerunWouldNotHelp) {

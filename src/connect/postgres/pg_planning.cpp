@@ -436,6 +436,8 @@ std::unique_ptr<PositionScan> PgConnection::open_position_scan(std::string_view 
   const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
   if (!table) return nullptr;
   ensure_read_snapshot();
+  // Asked again, in the run's snapshot: the plan may be an earlier run's, and the table may
+  // since have gained inheritance children or become another kind of relation.
   ResultPtr kind =
       exec_params(kOnePassSql, {Value(quote_table(*table))}, "table kind", table->display());
   if (PQntuples(kind.get()) != 1 || cell(kind.get(), 0, 0) != "t") return nullptr;
