@@ -418,17 +418,27 @@ class Connection {
   /// Whether one sequential pass over `sql` (a plain table) would read it faster than ranges
   /// of its positions or of a key: PostgreSQL's sequential scan of a table larger than a
   /// quarter of shared_buffers reads through a small ring of buffers, where range scans evict
-  /// other pages. The planner then cuts the table by positions, and the fast path reads it
-  /// with open_position_scan, which holds a chunk's rows for its writer: only when
-  /// `chunk_rows` rows of the table take at most about `chunk_bytes`.
-  virtual bool one_pass_reads_faster(std::string_view /*sql*/, int64_t /*chunk_rows*/,
-                                     int64_t /*chunk_bytes*/) {
-    return false;
+  /// other pages. The planner then cuts the table by positions, and the fast and typed paths
+  /// read it with open_position_scan, which holds a chunk's rows for its writer. Returns how
+  /// many of the table's rows take about `chunk_bytes` (at least 1), or 0 for no pass.
+  virtual int64_t one_pass_chunk_rows(std::string_view /*sql*/, int64_t /*chunk_bytes*/) {
+    return 0;
   }
   /// The rows of `sql`, a plain table, in one pass in position order (after import_snapshot,
   /// in the run's snapshot); nullptr when the engine or this table cannot (a partitioned
   /// table has one order of positions per partition).
   virtual std::unique_ptr<PositionScan> open_position_scan(std::string_view /*sql*/) {
+    return nullptr;
+  }
+  /// Rows of `sql` in the native format (as a PositionScan gives them: after `header`, without
+  /// the trailer) decoded into batches as open_source(sql) would read them, for the typed path
+  /// fed by the one pass. `header` and `rows` must outlive the source. nullptr where the
+  /// engine cannot; an engine whose one_pass_chunk_rows can be above 0 must.
+  virtual std::unique_ptr<RowSource> decode_native_rows(std::string_view /*sql*/,
+                                                        std::string_view /*header*/,
+                                                        std::string_view /*rows*/,
+                                                        size_t /*batch_rows*/,
+                                                        size_t /*max_batch_bytes*/) {
     return nullptr;
   }
 

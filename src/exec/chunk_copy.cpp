@@ -38,6 +38,11 @@ std::string describe_group(const ChunkGroup& group) {
                      group.front()->index, group.back()->index);
 }
 
+Clock::time_point Executor::stream_deadline() const {
+  return Clock::now() + std::chrono::seconds(config_.chunk_timeout_s > 0 ? config_.chunk_timeout_s
+                                                                         : int64_t{24} * 3600);
+}
+
 void Executor::write_in_slices(NativeSink& sink, std::string_view rows, const Chunk& chunk) {
   // Slices of 256 KB: libpq copies each write into its output buffer whole.
   constexpr size_t kSlice = 256 << 10;
@@ -63,11 +68,8 @@ std::vector<int64_t> Executor::copy_group_native(const ChunkGroup& group, int at
       stamps[i].started_at = now_utc_millis();
       if (stream_) {
         // The chunk's rows from the one pass over the table, when it has them.
-        const auto deadline =
-            Clock::now() + std::chrono::seconds(config_.chunk_timeout_s > 0
-                                                    ? config_.chunk_timeout_s
-                                                    : int64_t{24} * 3600);
-        if (std::optional<StreamedChunk> streamed = stream_->take(group[i]->index, deadline)) {
+        if (std::optional<StreamedChunk> streamed =
+                stream_->take(group[i]->index, stream_deadline())) {
           if (i == 0) sink->write(stream_->header());
           write_in_slices(*sink, streamed->rows, *group[i]);
           if (i + 1 == group.size()) sink->write(stream_->trailer());
@@ -166,8 +168,10 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) 
   size_t current = 0;
   // The open source's query and bound values: a driver may keep pointers into them (SQLite
   // binds text without copying), so they outlive it.
+  // A chunk's rows from the one pass over the table, which its source decodes, likewise.
   std::string sql;
   std::vector<Value> params;
+  std::optional<StreamedChunk> streamed;
   std::unique_ptr<RowSource> source;
   Batch batch;
   auto next = [&] {
@@ -179,12 +183,23 @@ std::vector<int64_t> Executor::copy_group(const ChunkGroup& group, int attempt) 
         if (current == group.size()) return false;
         params.clear();
         tally[current].started_at = now_utc_millis();
-        sql = source_chunk_sql(src, sql_, *group[current], params);
-        source = src.open_source(sql, params, batch_rows, batch_bytes);
+        if (stream_) {
+          streamed = stream_->take(group[current]->index, stream_deadline());
+          if (streamed) {
+            source = src.decode_native_rows(sql_, stream_->header(), streamed->rows,
+                                            batch_rows, batch_bytes);
+          }
+        }
+        if (!source) {
+          sql = source_chunk_sql(src, sql_, *group[current], params);
+          source = src.open_source(sql, params, batch_rows, batch_bytes);
+        }
       }
       if (source->next(batch)) break;
-      // A drained source lets go of its statement (and, on SQLite, its read lock) at once.
+      // A drained source lets go of its statement (and, on SQLite, its read lock) at once,
+      // and of the pass's buffer.
       source.reset();
+      streamed.reset();
       ++current;
     }
     Tally& t = tally[current];

@@ -609,7 +609,7 @@ const ParallelResult& Executor::start() {
 void Executor::start_position_stream() {
   // A resume's chunks are scattered over the table; a slice of one key value reads by that
   // value; a projection leaving out generated columns is not the table's own rows.
-  if (!fast_path_ || position_key_.empty() || plan_.partition_column != position_key_ ||
+  if (local_path_ || position_key_.empty() || plan_.partition_column != position_key_ ||
       queue_.size() < 2 || queue_.size() != plan_.chunks.size() || !generated_.empty() ||
       distributed_ || feed_ != nullptr || follow_run_ > 0) {
     return;
@@ -634,7 +634,8 @@ void Executor::start_position_stream() {
     if (next_ != 0) return;
     queue_ = order;
     stream_ = std::make_unique<PositionStream>(std::move(source), std::move(scan),
-                                               std::move(order), config_.max_batch_bytes,
+                                               std::move(order),
+                                               one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_),
                                                workers_);
     result_.path += "; the table read in one pass (one sequential scan) and cut into its chunks";
   } catch (const Error& e) {

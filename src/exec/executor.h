@@ -274,6 +274,8 @@ class Executor {
   /// The same on the fast path: native bytes from source to target, not decoded.
   std::vector<int64_t> copy_group_native(const ChunkGroup& group, int attempt, Connection& src,
                                          Connection& tgt);
+  /// How long a writer waits for the one pass to reach its chunk: chunk_timeout_s, else a day.
+  Clock::time_point stream_deadline() const;
   /// Writes a chunk's rows from the one pass into `sink` in slices, counting its progress.
   void write_in_slices(NativeSink& sink, std::string_view rows, const Chunk& chunk);
   /// The same on the in-engine path: the target's session reads the source itself, running

@@ -35,14 +35,14 @@ StreamedChunk::~StreamedChunk() {
 
 PositionStream::PositionStream(std::unique_ptr<Connection> source,
                                std::unique_ptr<PositionScan> scan,
-                               std::vector<const Chunk*> chunks, int64_t max_batch_bytes,
+                               std::vector<const Chunk*> chunks, int64_t chunk_bytes,
                                int writers)
     : most_buffers_(std::clamp(writers + 2, 3, 4)),
       source_(std::move(source)),
       scan_(std::move(scan)),
       header_(scan_->header()),
       trailer_(scan_->trailer()),
-      chunk_limit_(one_pass_chunk_bytes(max_batch_bytes)) {
+      chunk_limit_(std::max<int64_t>(chunk_bytes, 1)) {
   uint32_t most = 0;
   for (const Chunk* c : chunks) {
     Slot& slot = slots_.emplace_back();
@@ -218,8 +218,9 @@ std::string PositionStream::summary() const {
   std::string out =
       fmt::format("{} of {} chunk(s) read in one pass over the table", handed_, slots_.size());
   if (too_large_ > 0) {
-    out += fmt::format(" ({} larger than half of max_batch_bytes read by their writers)",
-                       too_large_);
+    out += fmt::format(" ({} larger than the pass holds for a writer, {} bytes, read by their "
+                       "writers)",
+                       too_large_, chunk_limit_);
   }
   if (!error_.empty()) out += fmt::format("; the pass ended early: {}", error_);
   return out;

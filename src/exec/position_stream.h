@@ -23,10 +23,11 @@ namespace parmap {
 
 class PositionStream;
 
-/// The most bytes of one chunk's rows the pass holds for its writer: half of max_batch_bytes
-/// (one buffer). A larger chunk is read by its writer.
-inline int64_t one_pass_chunk_bytes(int64_t max_batch_bytes) {
-  return std::max<int64_t>(max_batch_bytes, 2) / 2;
+/// The most bytes of one chunk's rows the pass holds for its writer (one buffer): half of
+/// max_batch_bytes where they pass through, a sixteenth where the writer decodes them (its
+/// batches take memory of their own: 4 typed workers peak at 90 MB, not 106). A larger chunk is read by its writer.
+inline int64_t one_pass_chunk_bytes(int64_t max_batch_bytes, bool decoded) {
+  return std::max<int64_t>(max_batch_bytes, 16) / (decoded ? 16 : 2);
 }
 
 /// One chunk's rows as the pass read them, in the source's native format. Its buffer goes
@@ -44,9 +45,10 @@ struct StreamedChunk {
 };
 
 /// Reads `scan` on a thread of its own and keeps each chunk's rows until its writer takes
-/// them. The rows live in buffers of at most one_pass_chunk_bytes(max_batch_bytes), and at
+/// them. The rows live in buffers of at most `chunk_bytes` (one_pass_chunk_bytes), and at
 /// most `writers` + 2 of them (one read, the others waiting or being written), three to four,
-/// exist at once: 64 MB with the default max_batch_bytes, whatever the workers. A chunk
+/// exist at once: 64 MB on the fast path with the default max_batch_bytes, 8 MB on the typed
+/// path, whatever the workers. A chunk
 /// larger than one buffer is not kept, and its writer reads it itself (as it does whenever
 /// take() says nullopt).
 class PositionStream {
@@ -54,7 +56,7 @@ class PositionStream {
   /// `chunks`: the chunks to copy, cut by position ranges, in position order. `source` is
   /// the session `scan` reads on; both are owned, and closed when the pass ends.
   PositionStream(std::unique_ptr<Connection> source, std::unique_ptr<PositionScan> scan,
-                 std::vector<const Chunk*> chunks, int64_t max_batch_bytes, int writers);
+                 std::vector<const Chunk*> chunks, int64_t chunk_bytes, int writers);
   ~PositionStream() { stop(); }
   PositionStream(const PositionStream&) = delete;
   PositionStream& operator=(const PositionStream&) = delete;
@@ -96,7 +98,7 @@ class PositionStream {
   std::unique_ptr<Connection> source_;
   std::unique_ptr<PositionScan> scan_;
   std::string header_, trailer_;
-  const int64_t chunk_limit_;  ///< one_pass_chunk_bytes(max_batch_bytes)
+  const int64_t chunk_limit_;  ///< the most bytes of a chunk's rows kept
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> spare_;  ///< buffers given back, under mu_

@@ -378,6 +378,21 @@ std::unique_ptr<RowSource> PgConnection::open_source(std::string_view sql,
                                        max_batch_bytes);
 }
 
+std::unique_ptr<RowSource> PgConnection::decode_native_rows(std::string_view sql,
+                                                            std::string_view header,
+                                                            std::string_view rows,
+                                                            size_t batch_rows,
+                                                            size_t max_batch_bytes) {
+  if (batch_rows == 0) {
+    throw Error(ErrorKind::Config,
+                fmt::format("postgresql {}: a source needs at least 1 row per batch", url_), {},
+                pg_context(sql));
+  }
+  ensure_read_snapshot();
+  return std::make_unique<PgBytesRowSource>(describe_columns(strip_sql(sql)), header, rows,
+                                            batch_rows, max_batch_bytes);
+}
+
 std::unique_ptr<RowSink> PgConnection::open_sink(const TableRef& table,
                                                  const std::vector<std::string>& columns) {
   std::vector<PgColumn> target = sink_columns(table, columns);

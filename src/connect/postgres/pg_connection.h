@@ -183,14 +183,16 @@ class PgConnection final : public Connection {
 
   /// True for an ordinary table (or materialized view) without inheritance children that is
   /// larger than a quarter of shared_buffers (the server's own rule for reading a sequential
-  /// scan through a ring of buffers), whose rows take at most `chunk_bytes` for `chunk_rows`
-  /// of them on disk (pg_relation_size over reltuples).
-  bool one_pass_reads_faster(std::string_view sql, int64_t chunk_rows,
-                             int64_t chunk_bytes) override;
+  /// scan through a ring of buffers); its rows' size on disk is pg_relation_size over
+  /// reltuples.
+int64_t one_pass_chunk_rows(std::string_view sql, int64_t chunk_bytes) override;
   /// COPY (SELECT ctid, * FROM table) TO STDOUT (FORMAT binary), with synchronize_seqscans
   /// and parallel workers off so that the rows come in block order; nullptr for a table
   /// that is not ordinary or has inheritance children (whose blocks restart with each).
   std::unique_ptr<PositionScan> open_position_scan(std::string_view sql) override;
+  std::unique_ptr<RowSource> decode_native_rows(std::string_view sql, std::string_view header,
+                                                std::string_view rows, size_t batch_rows,
+                                                size_t max_batch_bytes) override;
 
   /// pg_try_advisory_lock on a bigint hash of the key: a session lock, so it outlives the
   /// transactions and is released when the session ends (also when the client is killed).

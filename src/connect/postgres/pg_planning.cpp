@@ -414,20 +414,20 @@ constexpr std::string_view kOnePassSql =
 
 }  // namespace
 
-bool PgConnection::one_pass_reads_faster(std::string_view sql, int64_t chunk_rows,
-                                         int64_t chunk_bytes) {
+int64_t PgConnection::one_pass_chunk_rows(std::string_view sql, int64_t chunk_bytes) {
   const std::optional<TableRef> table = simple_table_of(strip_sql(sql));
-  if (!table) return false;
+  if (!table) return 0;
   ensure_read_snapshot();
-  auto run = [&] {
+  auto run = [&]() -> int64_t {
     ResultPtr result =
         exec_params(kOnePassSql, {Value(quote_table(*table))}, "table size", table->display());
     if (PQntuples(result.get()) != 1 || cell(result.get(), 0, 0) != "t" ||
         cell(result.get(), 0, 1) != "t") {
-      return false;
+      return 0;
     }
     const double row_bytes = std::strtod(std::string(cell(result.get(), 0, 2)).c_str(), nullptr);
-    return row_bytes * static_cast<double>(chunk_rows) <= static_cast<double>(chunk_bytes);
+    return std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(chunk_bytes) / std::max(row_bytes, 1.0)));
   };
   return exported_ ? guarded(run) : run();
 }

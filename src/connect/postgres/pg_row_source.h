@@ -10,16 +10,13 @@
 #include <utility>
 #include <vector>
 
+#include "connect/postgres/pg_bytes_row_source.h"
 #include "connect/postgres/pg_copy.h"
 #include "connect/postgres/pg_copy_out_stream.h"
 #include "parmap/batch.h"
 #include "parmap/connection.h"
 
 namespace parmap::pg {
-
-// Per-row bookkeeping for the batch byte bound, on top of the COPY bytes: a null-mask byte
-// and a value slot per column.
-constexpr size_t kPerValueBytes = sizeof(int64_t) + 1;
 
 /// Decodes a binary COPY stream into batches.
 class PgRowSource final : public RowSource {

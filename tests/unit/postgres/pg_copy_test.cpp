@@ -13,6 +13,7 @@
 
 #include "connect/driver_helpers.h"
 #include "connect/postgres/pg_numeric.h"
+#include "connect/postgres/pg_bytes_row_source.h"
 #include "parmap/error.h"
 
 namespace parmap::pg {
@@ -784,6 +785,44 @@ TEST(PgPositionedRow, DropsTheCtidAndKeepsTheRowsBytesAsSelectStarSendsThem) {
   for (std::string bad : {with_ctid + with_ctid, with_ctid.substr(0, with_ctid.size() - 1),
                           tuple({field(be32(1)), field("x")}), std::string("\0\1", 2)}) {
     EXPECT_THROW(cut_positioned_row(bad.data(), bad.size(), header_done), Error) << to_hex(bad);
+  }
+}
+
+TEST(PgBytesRowSource, DecodesThePasssRowsInBatchesAsOneStreamWould) {
+  const std::vector<PgColumn> cols{{"id", oid::kInt4, -1, "integer"},
+                                   {"s", oid::kText, -1, "text"}};
+  std::string rows;
+  for (int i = 0; i < 10; ++i) {
+    rows += tuple({field(be32(i)), i % 3 == 0 ? null_field() : field(std::string(i, 'x'))});
+  }
+  const std::string head = header();
+  auto rows_of = [](const Batch& b, std::vector<std::string>& out) {
+    for (size_t r = 0; r < b.num_rows(); ++r) {
+      out.push_back(render(b.columns[0], r) + "|" + render(b.columns[1], r));
+    }
+  };
+  std::vector<std::string> whole;
+  rows_of(decode_all(cols, head + rows + trailer()), whole);
+  ASSERT_EQ(whole.size(), 10u);
+  // Batches of 4 rows, then batches bounded by bytes only: together, the same rows.
+  for (const auto& [batch_rows, batch_bytes] : {std::pair<size_t, size_t>{4, 0}, {100, 40}}) {
+    PgBytesRowSource source(cols, head, rows, batch_rows, batch_bytes);
+    std::vector<std::string> got;
+    Batch b;
+    int batches = 0;
+    while (source.next(b)) {
+      ++batches;
+      EXPECT_LE(b.num_rows(), batch_rows);
+      rows_of(b, got);
+    }
+    EXPECT_EQ(got, whole);
+    EXPECT_GE(batches, 3);
+  }
+  // Rows cut short, or holding the trailer: refused, never a short batch.
+  for (const std::string& bad : {rows.substr(0, rows.size() - 1), rows + trailer()}) {
+    PgBytesRowSource source(cols, head, bad, 100, 0);
+    Batch b;
+    EXPECT_THROW(source.next(b), Error);
   }
 }
 
