@@ -91,11 +91,21 @@ void PositionStream::read() {
       ++buffers_;
     }
   };
+  // Chunks too large to keep, in a row: two of them say the plan's estimate of the rows'
+  // size was low, and the rest are read by their writers rather than by the pass as well.
+  int too_large_in_a_row = 0;
   auto finish_current = [&] {
     {
       std::lock_guard lock(mu_);
       rows.owner = this;
       publish(slots_[current], std::move(rows), kept);
+    }
+    too_large_in_a_row = kept ? 0 : too_large_in_a_row + 1;
+    if (too_large_in_a_row == 2) {
+      throw Error(ErrorKind::Internal,
+                  fmt::format("two chunks in a row were larger than the {} bytes it holds for a "
+                              "writer",
+                              chunk_limit_));
     }
     ++current;
     if (current < slots_.size()) fresh();

@@ -402,15 +402,16 @@ std::string PgConnection::position_token(std::string_view sql) {
 namespace {
 
 // Whether a table's rows can be read in one pass in block order: an ordinary table or
-// materialized view with no inheritance children; and whether it is larger than a quarter
-// of shared_buffers (initscan's rule for a sequential scan's ring of buffers).
+// materialized view with no inheritance children; whether it is larger than a quarter of
+// shared_buffers (initscan's rule for a sequential scan's ring of buffers); its bytes a row
+// on disk, and its columns.
 constexpr std::string_view kOnePassSql =
     "SELECT c.relkind IN ('r', 'm') AND NOT c.relhassubclass, "
     "pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 > "
     "pg_catalog.pg_size_bytes(current_setting('shared_buffers')) / "
     "current_setting('block_size')::int8 / 4, "
-    "pg_catalog.pg_relation_size(c.oid)::float8 / greatest(c.reltuples, 1)::float8 "
-    "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+    "pg_catalog.pg_relation_size(c.oid)::float8 / greatest(c.reltuples, 1)::float8, "
+    "c.relnatts FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
 
 }  // namespace
 
@@ -425,7 +426,11 @@ int64_t PgConnection::one_pass_chunk_rows(std::string_view sql, int64_t chunk_by
         cell(result.get(), 0, 1) != "t") {
       return 0;
     }
-    const double row_bytes = std::strtod(std::string(cell(result.get(), 0, 2)).c_str(), nullptr);
+    // A row in binary COPY: its size on disk (page and tuple headers included, which COPY
+    // drops), and a length word for each column (a 200-column row takes 800 bytes more).
+    const double row_bytes =
+        std::strtod(std::string(cell(result.get(), 0, 2)).c_str(), nullptr) +
+        4 * std::strtod(std::string(cell(result.get(), 0, 3)).c_str(), nullptr);
     return std::max<int64_t>(
         1, static_cast<int64_t>(static_cast<double>(chunk_bytes) / std::max(row_bytes, 1.0)));
   };
