@@ -96,7 +96,8 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
                  "[env MAPPER_MAX_WORKERS; default CPU cores - 1, at least 1]");
   app.add_option("--chunk-size", f.chunk_size,
                  "chunk_size: rows per chunk, the unit of resume; a number: one commit per "
-                 "chunk; auto: chunks of 50000 committed in groups of about 2 s "
+                 "chunk; auto: chunks of 50000 (fewer where a large PostgreSQL table's one pass "
+                 "needs smaller ones; the plan says so) committed in groups of about 2 s "
                  "[env MAPPER_CHUNK_SIZE; default auto]");
   app.add_option("--min-rows-for-parallel", f.min_rows,
                  "min_rows_for_parallel: below this estimate the job runs serially "
@@ -113,8 +114,8 @@ void add_run_flags(CLI::App& app, RunFlags& f, Command command) {
   app.add_option("--partition-column", f.cli.partition_column,
                  "key column to cut chunks on (default: the query's ORDER BY column, else the "
                  "table's integer primary key, its block ranges on PostgreSQL, or its primary key's "
-                 "first column; a PostgreSQL table copied on the fast path that is larger than a "
-                 "quarter of shared_buffers: its block ranges, read in one sequential pass); "
+                 "first column; a PostgreSQL table larger than a quarter of "
+                 "shared_buffers: its block ranges, read in one sequential pass); "
                  "overrides the check that a query is safe to split; 'ctid' splits a PostgreSQL "
                  "table by block ranges");
   app.add_option("--mode", f.mode,
