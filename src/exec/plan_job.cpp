@@ -112,18 +112,18 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // writers that may overlap (typed path: a target taking one writer at a time gains
     // nothing, and its chunks of 2 MB each commit alone: 3.5 s against 3.2 s for 1,000,000
     // rows into SQLite); the in-engine path's target reads the source itself.
-    // Its chunks must fit what the pass holds for a writer (one_pass_chunk_bytes, less a
-    // tenth for the rows' sizes in COPY against on disk). chunk_size auto cuts them to fit,
-    // down to kFewestPassRows (commit groups join them again); otherwise a wider table keeps
-    // its key.
+    // Its chunks must fit what the pass holds for a writer (one_pass_chunk_bytes, by the
+    // engine's estimate of a row's size). chunk_size auto cuts them to fit, with a tenth to
+    // spare, down to kFewestPassRows (commit groups join them again); otherwise a wider table
+    // keeps its key. A chunk that does not fit after all is read by its writer.
     constexpr int64_t kFewestPassRows = 1000;
     const int64_t fit =
         local_path_ || !blocks || (!fast_path_ && coord_tgt_->writer_lock() != nullptr)
             ? 0
-            : src.one_pass_chunk_rows(
-                  sql_, one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_) * 9 / 10);
-    const int64_t pass_rows = config_.chunk_size_auto && fit >= kFewestPassRows
-                                  ? std::min(chunk_rows, fit)
+            : src.one_pass_chunk_rows(sql_,
+                                      one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_));
+    const int64_t pass_rows = config_.chunk_size_auto && fit * 9 / 10 >= kFewestPassRows
+                                  ? std::min(chunk_rows, fit * 9 / 10)
                                   : chunk_rows;
     if (fit >= pass_rows && split_by_positions()) {
       key = position;
