@@ -181,11 +181,11 @@ class PgConnection final : public Connection {
   std::unique_ptr<NativeSink> open_native_sink(const TableRef& table,
                                                const std::vector<std::string>& columns) override;
 
-  /// True for an ordinary table (or materialized view) without inheritance children that is
+  /// For an ordinary table (or materialized view) without inheritance children that is
   /// larger than a quarter of shared_buffers (the server's own rule for reading a sequential
-  /// scan through a ring of buffers); its rows' size on disk is pg_relation_size over
-  /// reltuples.
-int64_t one_pass_chunk_rows(std::string_view sql, int64_t chunk_bytes) override;
+  /// scan through a ring of buffers): the rows that take about `chunk_bytes` in binary COPY,
+  /// from their size on disk (pg_relation_size over reltuples) and their columns. 0 otherwise.
+  int64_t one_pass_chunk_rows(std::string_view sql, int64_t chunk_bytes) override;
   /// COPY (SELECT ctid, * FROM table) TO STDOUT (FORMAT binary), with synchronize_seqscans
   /// and parallel workers off so that the rows come in block order; nullptr for a table
   /// that is not ordinary or has inheritance children (whose blocks restart with each).
