@@ -633,10 +633,9 @@ void Executor::start_position_stream() {
     std::lock_guard lock(claim_mu_);
     if (next_ != 0) return;
     queue_ = order;
-    stream_ = std::make_unique<PositionStream>(std::move(source), std::move(scan),
-                                               std::move(order),
-                                               one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_),
-                                               workers_);
+    stream_ = std::make_unique<PositionStream>(
+        std::move(source), std::move(scan), std::move(order),
+        one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_), workers_);
     result_.path += "; the table read in one pass (one sequential scan) and cut into its chunks";
   } catch (const Error& e) {
     spdlog::info("job {}: {} not read in one pass ({}); each chunk reads its own range", job_id_,

@@ -117,11 +117,11 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // spare, down to kFewestPassRows (commit groups join them again); otherwise a wider table
     // keeps its key. A chunk that does not fit after all is read by its writer.
     constexpr int64_t kFewestPassRows = 1000;
+    const int64_t pass_bytes = one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_);
     const int64_t fit =
         local_path_ || !blocks || (!fast_path_ && coord_tgt_->writer_lock() != nullptr)
             ? 0
-            : src.one_pass_chunk_rows(sql_,
-                                      one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_));
+            : src.one_pass_chunk_rows(sql_, pass_bytes);
     const int64_t pass_rows = config_.chunk_size_auto && fit * 9 / 10 >= kFewestPassRows
                                   ? std::min(chunk_rows, fit * 9 / 10)
                                   : chunk_rows;
@@ -135,7 +135,7 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
       if (pass_rows < chunk_rows) {
         why.push_back(fmt::format(
             "chunk_size auto: chunks of {} rows, about the {} MB the pass holds for a writer{}",
-            pass_rows, one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_) >> 20,
+            pass_rows, pass_bytes >> 20,
             fast_path_ ? "" : " on the typed path"));
         chunk_rows = pass_rows;
       }

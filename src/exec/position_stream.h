@@ -25,7 +25,8 @@ class PositionStream;
 
 /// The most bytes of one chunk's rows the pass holds for its writer (one buffer): half of
 /// max_batch_bytes where they pass through, a sixteenth where the writer decodes them (its
-/// batches take memory of their own: 4 typed workers peak at 90 MB, not 106). A larger chunk is read by its writer.
+/// batches take memory of their own: 4 typed workers peak at 90 MB, not 106 with an eighth).
+/// A larger chunk is read by its writer.
 inline int64_t one_pass_chunk_bytes(int64_t max_batch_bytes, bool decoded) {
   return std::max<int64_t>(max_batch_bytes, 16) / (decoded ? 16 : 2);
 }
@@ -48,9 +49,8 @@ struct StreamedChunk {
 /// them. The rows live in buffers of at most `chunk_bytes` (one_pass_chunk_bytes), and at
 /// most `writers` + 2 of them (one read, the others waiting or being written), three to four,
 /// exist at once: 64 MB on the fast path with the default max_batch_bytes, 8 MB on the typed
-/// path, whatever the workers. A chunk
-/// larger than one buffer is not kept, and its writer reads it itself (as it does whenever
-/// take() says nullopt).
+/// path, whatever the workers. A chunk larger than one buffer is not kept, and its writer
+/// reads it itself (as it does whenever take() says nullopt).
 class PositionStream {
  public:
   /// `chunks`: the chunks to copy, cut by position ranges, in position order. `source` is

@@ -361,14 +361,19 @@ void PgConnection::import_snapshot(const std::string& id) {
   snapshot_ = id;
 }
 
-std::unique_ptr<RowSource> PgConnection::open_source(std::string_view sql,
-                                                     const std::vector<Value>& params,
-                                                     size_t batch_rows, size_t max_batch_bytes) {
+void PgConnection::check_batch_rows(size_t batch_rows, std::string_view sql) const {
+  // No rows a batch would read none, and a chunk would seem empty.
   if (batch_rows == 0) {
     throw Error(ErrorKind::Config,
                 fmt::format("postgresql {}: a source needs at least 1 row per batch", url_), {},
                 pg_context(sql));
   }
+}
+
+std::unique_ptr<RowSource> PgConnection::open_source(std::string_view sql,
+                                                     const std::vector<Value>& params,
+                                                     size_t batch_rows, size_t max_batch_bytes) {
+  check_batch_rows(batch_rows, sql);
   ensure_read_snapshot();
   const std::string text = inline_params(strip_sql(sql), params);
   std::vector<PgColumn> columns = describe_columns(text);
@@ -383,11 +388,7 @@ std::unique_ptr<RowSource> PgConnection::decode_native_rows(std::string_view sql
                                                             std::string_view rows,
                                                             size_t batch_rows,
                                                             size_t max_batch_bytes) {
-  if (batch_rows == 0) {
-    throw Error(ErrorKind::Config,
-                fmt::format("postgresql {}: a source needs at least 1 row per batch", url_), {},
-                pg_context(sql));
-  }
+  check_batch_rows(batch_rows, sql);
   ensure_read_snapshot();
   return std::make_unique<PgBytesRowSource>(describe_columns(strip_sql(sql)), header, rows,
                                             batch_rows, max_batch_bytes);

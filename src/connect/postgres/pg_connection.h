@@ -240,6 +240,8 @@ class PgConnection final : public Connection {
   /// transaction with it is open (restarting one that failed).
   void ensure_read_snapshot();
   /// The result columns of a query (name, OID, typmod, format_type name).
+  /// Refuses a source of 0 rows a batch (Error(Config), naming `sql`).
+  void check_batch_rows(size_t batch_rows, std::string_view sql) const;
   std::vector<PgColumn> describe_columns(std::string_view sql);
   /// format_type names for (OID, typmod) pairs, from the cache or one query.
   void resolve_type_names(std::vector<PgColumn>& columns);
