@@ -113,18 +113,28 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
     // nothing, and its chunks of 2 MB each commit alone: 3.5 s against 3.2 s for 1,000,000
     // rows into SQLite); the in-engine path's target reads the source itself.
     // Its chunks must fit what the pass holds for a writer (one_pass_chunk_bytes, by the
-    // engine's estimate of a row's size). chunk_size auto cuts them to fit, with a tenth to
-    // spare, down to kFewestPassRows (commit groups join them again); otherwise a wider table
-    // keeps its key. A chunk that does not fit after all is read by its writer.
+    // engine's estimate of a row's size). chunk_size auto cuts them to its aim
+    // (one_pass_auto_chunk_bytes), or for rows too wide for that to the whole buffer, with a
+    // tenth to spare, down to kFewestPassRows (commit groups join them again); otherwise a
+    // wider table keeps its key. A chunk that does not fit after all is read by its writer.
     constexpr int64_t kFewestPassRows = 1000;
-    const int64_t pass_bytes = one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_);
-    const int64_t fit =
-        local_path_ || !blocks || (!fast_path_ && coord_tgt_->writer_lock() != nullptr)
-            ? 0
-            : src.one_pass_chunk_rows(sql_, pass_bytes);
-    const int64_t pass_rows = config_.chunk_size_auto && fit * 9 / 10 >= kFewestPassRows
-                                  ? std::min(chunk_rows, fit * 9 / 10)
-                                  : chunk_rows;
+    const bool pass_may_run =
+        !local_path_ && blocks && (fast_path_ || coord_tgt_->writer_lock() == nullptr);
+    const int64_t pass_limit = one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_);
+    int64_t pass_bytes = pass_limit;
+    int64_t fit = 0;
+    int64_t pass_rows = chunk_rows;
+    if (pass_may_run && config_.chunk_size_auto) {
+      for (int64_t bytes : {one_pass_auto_chunk_bytes(config_.max_batch_bytes, !fast_path_),
+                            pass_limit}) {
+        fit = src.one_pass_chunk_rows(sql_, bytes);
+        pass_bytes = bytes;
+        if (fit * 9 / 10 >= kFewestPassRows || fit == 0 || bytes == pass_limit) break;
+      }
+      if (fit * 9 / 10 >= kFewestPassRows) pass_rows = std::min(chunk_rows, fit * 9 / 10);
+    } else if (pass_may_run) {
+      fit = src.one_pass_chunk_rows(sql_, pass_limit);
+    }
     if (fit >= pass_rows && split_by_positions()) {
       key = position;
       why.push_back(fmt::format(
@@ -134,7 +144,8 @@ StoredPlan Executor::make_plan(Connection& src, const TableSchema& src_schema) {
           table->display(), key));
       if (pass_rows < chunk_rows) {
         why.push_back(fmt::format(
-            "chunk_size auto: chunks of {} rows, about the {} MB the pass holds for a writer{}",
+            "chunk_size auto: chunks of {} rows, about {} MB in the pass's buffer for a "
+            "writer{}",
             pass_rows, pass_bytes >> 20,
             fast_path_ ? "" : " on the typed path"));
         chunk_rows = pass_rows;

@@ -279,7 +279,7 @@ TEST_F(PgCopyTest, ATableLargerThanAQuarterOfTheCacheIsReadInOnePassAndCutIntoIt
   expect_complete(*r4, rows, 2);
   EXPECT_FALSE(r4->fast_path) << r4->path;
   EXPECT_EQ(r4->partition_column, "ctid") << r4->reason;
-  EXPECT_NE(r4->reason.find("the pass holds for a writer on the typed path"), std::string::npos)
+  EXPECT_NE(r4->reason.find("in the pass's buffer for a writer on the typed path"), std::string::npos)
       << r4->reason;
   EXPECT_GT(r4->chunks_planned, r->chunks_planned) << r4->reason;
   const std::string planned4 = std::to_string(r4->chunks_planned);
