@@ -610,12 +610,25 @@ void Executor::start_position_stream() {
   // A resume's chunks are scattered over the table; a slice of one key value reads by that
   // value; a projection leaving out generated columns is not the table's own rows.
   if (local_path_ || position_key_.empty() || plan_.partition_column != position_key_ ||
-      queue_.size() < 2 || queue_.size() != plan_.chunks.size() || !generated_.empty() ||
-      distributed_ || feed_ != nullptr || follow_run_ > 0) {
+      queue_.size() < 2 || distributed_ || feed_ != nullptr || follow_run_ > 0) {
     return;
   }
   for (const Chunk* c : queue_) {
     if (c->slice || (!c->range.lo.is_null() && !c->range.lo.is_int())) return;
+  }
+  // The plan may have said the table is read in one pass: the summary says why it was not.
+  auto not_in_one_pass = [&](const std::string& why) {
+    std::lock_guard lock(claim_mu_);
+    result_.path += fmt::format("; not read in one pass ({}): each chunk read its own range", why);
+  };
+  if (queue_.size() != plan_.chunks.size()) {
+    not_in_one_pass(fmt::format("{} of its {} chunks were committed earlier",
+                                plan_.chunks.size() - queue_.size(), plan_.chunks.size()));
+    return;
+  }
+  if (!generated_.empty()) {
+    not_in_one_pass("the target's generated columns are left out of the rows read");
+    return;
   }
   std::vector<const Chunk*> order = queue_;
   std::stable_sort(order.begin(), order.end(), [](const Chunk* a, const Chunk* b) {
@@ -635,11 +648,12 @@ void Executor::start_position_stream() {
     queue_ = order;
     stream_ = std::make_unique<PositionStream>(
         std::move(source), std::move(scan), std::move(order),
-        one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_), workers_);
+        one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_), workers_, fast_path_);
     result_.path += "; the table read in one pass (one sequential scan) and cut into its chunks";
   } catch (const Error& e) {
     spdlog::info("job {}: {} not read in one pass ({}); each chunk reads its own range", job_id_,
                  table_.display(), e.what());
+    not_in_one_pass(mask_password(e.what()));
   }
 }
 

@@ -36,13 +36,14 @@ StreamedChunk::~StreamedChunk() {
 PositionStream::PositionStream(std::unique_ptr<Connection> source,
                                std::unique_ptr<PositionScan> scan,
                                std::vector<const Chunk*> chunks, int64_t chunk_bytes,
-                               int writers)
+                               int writers, bool hash_rows)
     : most_buffers_(std::clamp(writers + 2, 3, 4)),
       source_(std::move(source)),
       scan_(std::move(scan)),
       header_(scan_->header()),
       trailer_(scan_->trailer()),
-      chunk_limit_(std::max<int64_t>(chunk_bytes, 1)) {
+      chunk_limit_(std::max<int64_t>(chunk_bytes, 1)),
+      hash_rows_(hash_rows) {
   uint32_t most = 0;
   for (const Chunk* c : chunks) {
     Slot& slot = slots_.emplace_back();
@@ -147,7 +148,7 @@ void PositionStream::read() {
       }
       rows.rows.append(row);
       ++rows.count;
-      rows.hash += scan_->row_hash(row);
+      if (hash_rows_) rows.hash += scan_->row_hash(row);
     }
     if (!stopping_) {
       while (current < slots_.size()) finish_current();

@@ -51,7 +51,7 @@ struct StreamedChunk {
 
   std::string rows;  ///< the rows, without the native stream's header and trailer
   int64_t count = 0;
-  uint64_t hash = 0;  ///< as NativeSource::row_hash
+  uint64_t hash = 0;  ///< as NativeSource::row_hash, when the pass hashes rows
   PositionStream* owner = nullptr;  ///< takes the buffer back; null for none
 };
 
@@ -65,9 +65,12 @@ struct StreamedChunk {
 class PositionStream {
  public:
   /// `chunks`: the chunks to copy, cut by position ranges, in position order. `source` is
-  /// the session `scan` reads on; both are owned, and closed when the pass ends.
+  /// the session `scan` reads on; both are owned, and closed when the pass ends. `hash_rows`:
+  /// each chunk's `hash` is summed from its rows (the fast path's ledger); a writer that
+  /// decodes them hashes the values instead, and the pass leaves it 0.
   PositionStream(std::unique_ptr<Connection> source, std::unique_ptr<PositionScan> scan,
-                 std::vector<const Chunk*> chunks, int64_t chunk_bytes, int writers);
+                 std::vector<const Chunk*> chunks, int64_t chunk_bytes, int writers,
+                 bool hash_rows);
   ~PositionStream() { stop(); }
   PositionStream(const PositionStream&) = delete;
   PositionStream& operator=(const PositionStream&) = delete;
@@ -110,6 +113,7 @@ class PositionStream {
   std::unique_ptr<PositionScan> scan_;
   std::string header_, trailer_;
   const int64_t chunk_limit_;  ///< the most bytes of a chunk's rows kept
+  const bool hash_rows_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> spare_;  ///< buffers given back, under mu_
