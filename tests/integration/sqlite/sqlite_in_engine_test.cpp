@@ -279,6 +279,27 @@ TEST_F(SqliteInEngineTest, AutoChunksCommitInGroupsEachWithItsOwnLedgerRow) {
   EXPECT_EQ(verified.ranges_checked, 4);
 }
 
+TEST_F(SqliteInEngineTest, WorkersTheJobSetsTakeTheWriterLockForWholeGroups) {
+  // Two workers cannot overlap under SQLite's one writer lock: after the first chunk each
+  // (claimed before any rate is known), the next group is everything left, not a half share,
+  // since each hand-over of the lock costs the next writer its cache.
+  make_source(180000);  // four chunks of chunk_size auto's 50,000 rows
+  ParallelOptions o = options("two-writers");
+  o.config = resolve_config(
+      {{"max_workers", "2"}, {"chunk_size", "auto"}, {"min_rows_for_parallel", "10"}}, {}, 4);
+  o.config.commit_group_seconds = 600;
+  const std::string query = "SELECT * FROM src ORDER BY id";
+  const auto r = execute_query_parallel(dir_.url("src.db"), query, dir_.url("t.db"), "", "dst", o);
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  EXPECT_EQ(r.path.rfind("in-engine path", 0), 0u) << r.path;
+  ASSERT_EQ(r.chunks_planned, 4);
+  EXPECT_LE(r.commits, 3) << r.commit_groups;
+  EXPECT_EQ(target_sum("t.db", "dst"), source_sum());
+  EXPECT_EQ(sqlite_scalar(dir_.file("t.db"),
+                          "SELECT count(*) || ':' || sum(rows_written) FROM parmap_ledger"),
+            "4:180000");
+}
+
 TEST_F(SqliteInEngineTest, OneWorkerUnlessTheJobSetsMaxWorkers) {
   // The in-engine copy reads and writes under SQLite's one writer lock: the default worker
   // count (3 on 4 cores here) becomes 1, and the plan says why; a count the job sets is kept.
