@@ -229,6 +229,10 @@ class PgConnection final : public Connection {
   /// Runs one statement with text parameters ($1..$n already in `sql`).
   ResultPtr exec_params(std::string_view sql, const std::vector<Value>& params,
                         std::string_view what, std::string_view table = {});
+  /// The bytes a row of `table` takes on disk (line pointer included), as the rows of about
+  /// 64 of its `pages` picked at random average; nullopt when none holds a row. For a table
+  /// never analyzed, whose row count the server's planner guesses from its columns' types.
+  std::optional<double> sampled_row_bytes(const TableRef& table, int64_t pages);
   /// Runs `fn` so that an error in it does not abort an open transaction: under a savepoint
   /// when one is open (rolled back to on error), else directly.
   template <typename Fn>

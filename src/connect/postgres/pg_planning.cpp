@@ -165,8 +165,49 @@ std::optional<std::string> block_ranges_problem(int server_version) {
       server_version, kTidRangeScanVersion);
 }
 
+namespace {
+
+// A plain table never analyzed (reltuples -1: the server's planner would guess its rows from
+// its columns' types, 4 times too many for a test's table of long text): its pages.
+constexpr std::string_view kNeverAnalyzedSql =
+    "SELECT pg_catalog.pg_relation_size(c.oid), "
+    "pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 "
+    "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1) AND c.relkind = 'r' AND "
+    "c.reltuples < 0";
+
+// The average size of the rows of the pages TABLESAMPLE SYSTEM picks ($1: that share of the
+// table's pages, in percent): PostgreSQL counts a tuple header (24 bytes) in a row's size as
+// a composite value; with its line pointer, the bytes it takes on disk.
+constexpr std::string_view kRowSizeSampleSql =
+    "SELECT avg(pg_catalog.pg_column_size(s.*))::float8 + 4 FROM "
+    "(SELECT * FROM {} TABLESAMPLE SYSTEM ($1)) s";
+
+}  // namespace
+
+std::optional<double> PgConnection::sampled_row_bytes(const TableRef& table, int64_t pages) {
+  const double share = std::min(100.0, 100.0 * 64 / std::max<double>(1, pages));
+  ResultPtr sample = exec_params(fmt::format(kRowSizeSampleSql, quote_table(table)),
+                                 {Value(share)}, "row size sample", table.display());
+  if (PQntuples(sample.get()) != 1 || PQgetisnull(sample.get(), 0, 0) != 0) return std::nullopt;
+  const double bytes = std::strtod(std::string(cell(sample.get(), 0, 0)).c_str(), nullptr);
+  return bytes > 0 ? std::optional<double>(bytes) : std::nullopt;
+}
+
 int64_t PgConnection::estimate_rows(std::string_view sql) {
   ensure_read_snapshot();
+  if (const std::optional<TableRef> table = simple_table_of(strip_sql(sql))) {
+    auto sampled = [&]() -> int64_t {
+      ResultPtr pages = exec_params(kNeverAnalyzedSql, {Value(quote_table(*table))},
+                                    "table pages", table->display());
+      if (PQntuples(pages.get()) != 1) return -1;
+      const int64_t size = cell_int(pages.get(), 0, 0);
+      const std::optional<double> bytes = sampled_row_bytes(*table, cell_int(pages.get(), 0, 1));
+      if (!bytes) return size == 0 ? 0 : -1;
+      return static_cast<int64_t>(static_cast<double>(size) / *bytes);
+    };
+    const int64_t rows = exported_ ? guarded(sampled) : sampled();
+    if (rows >= 0) return rows;
+  }
   auto run = [&] {
     const std::string text = fmt::format("EXPLAIN (FORMAT JSON) {}", strip_sql(sql));
     ResultPtr result = exec(text, PGRES_TUPLES_OK, "estimate rows");
@@ -404,14 +445,19 @@ namespace {
 // Whether a table's rows can be read in one pass in block order: an ordinary table or
 // materialized view with no inheritance children; whether it is larger than a quarter of
 // shared_buffers (initscan's rule for a sequential scan's ring of buffers); its bytes a row
-// on disk, and its columns.
+// on disk, and its columns. The bytes a row come from the rows a page held when the table was
+// last analyzed or vacuumed, as the server's planner scales them: a table that grew tenfold
+// since keeps its rows' size, where its size over that old count would be ten times it. NULL
+// for a table never analyzed (reltuples -1).
 constexpr std::string_view kOnePassSql =
     "SELECT c.relkind IN ('r', 'm') AND NOT c.relhassubclass, "
     "pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 > "
     "pg_catalog.pg_size_bytes(current_setting('shared_buffers')) / "
     "current_setting('block_size')::int8 / 4, "
-    "pg_catalog.pg_relation_size(c.oid)::float8 / greatest(c.reltuples, 1)::float8, "
-    "c.relnatts FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
+    "CASE WHEN c.reltuples > 0 AND c.relpages > 0 THEN "
+    "current_setting('block_size')::float8 * c.relpages / c.reltuples END, "
+    "c.relnatts, pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int8 "
+    "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass($1)";
 
 }  // namespace
 
@@ -426,13 +472,20 @@ int64_t PgConnection::one_pass_chunk_rows(std::string_view sql, int64_t chunk_by
         cell(result.get(), 0, 1) != "t") {
       return 0;
     }
+    double disk_bytes = 0;
+    if (PQgetisnull(result.get(), 0, 2) == 0) {
+      disk_bytes = std::strtod(std::string(cell(result.get(), 0, 2)).c_str(), nullptr);
+    } else if (const auto sampled = sampled_row_bytes(*table, cell_int(result.get(), 0, 4))) {
+      disk_bytes = *sampled;
+    } else {
+      return 0;
+    }
     // A row in binary COPY: its size on disk less the tuple header and line pointer (28
     // bytes) COPY does not send, plus the field count and a length word for each column. Off
     // by a few percent either way: 300 bytes for bench/pg_copy.sh's 277 (12 columns), 2,412
     // for its wide table's 2,476 (200 columns; 1,638 on disk).
     const double row_bytes =
-        std::strtod(std::string(cell(result.get(), 0, 2)).c_str(), nullptr) - 26 +
-        4 * std::strtod(std::string(cell(result.get(), 0, 3)).c_str(), nullptr);
+        disk_bytes - 26 + 4 * std::strtod(std::string(cell(result.get(), 0, 3)).c_str(), nullptr);
     return std::max<int64_t>(
         1, static_cast<int64_t>(static_cast<double>(chunk_bytes) / std::max(row_bytes, 1.0)));
   };
