@@ -347,23 +347,25 @@ TEST_F(PgCopyTest, ATableLargerThanAQuarterOfTheCacheIsReadInOnePassAndCutIntoIt
 // The one pass's session killed while it reads: the chunks it had not handed over are read
 // by their workers, range by range, and the copy is still exact.
 TEST_F(PgCopyTest, WhenTheOnePassIsCutOffTheWorkersReadTheirOwnChunks) {
+  // 20 MB of rows, more than the sockets' buffers hold (with those, the server may have sent
+  // a smaller table whole before the kill, and the pass end unharmed), in 20 chunks.
+  constexpr int64_t kRows = 400000;
   src_->exec(
       "CREATE TABLE cut (a text, b int); INSERT INTO cut SELECT md5(i::text), i "
-      "FROM generate_series(1, 40000) AS i; ANALYZE cut");
+      "FROM generate_series(1, " + std::to_string(kRows) + ") AS i; ANALYZE cut");
   // Each COPY into the target waits a little, so that the pass is still reading when killed
-  // (a small max_batch_bytes holds it back until the workers take its chunks).
+  // (it holds at most four chunks until the workers take them).
   dst_->exec(
       "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM "
       "pg_sleep(0.15); RETURN NULL; END$$");
   // The fast path passes the pass's bytes through; the typed path (a transformation) decodes
-  // them, in buffers a sixteenth of max_batch_bytes.
+  // them (a chunk of about 1 MB fits its buffers, a sixteenth of max_batch_bytes).
   for (const bool typed : {false, true}) {
     SCOPED_TRACE(typed ? "typed path" : "fast path");
     const std::string table = typed ? "cut_typed" : "cut";
     dst_->exec("CREATE TABLE " + table + " (a text, b int); CREATE TRIGGER slow BEFORE INSERT ON " +
                table + " FOR EACH STATEMENT EXECUTE FUNCTION slow()");
-    auto opts = options(2, 2000);
-    opts.config.max_batch_bytes = typed ? 4 << 20 : 512 << 10;
+    auto opts = options(2, kRows / 20);
     if (typed) opts.transform = [](Batch&) {};
     std::atomic<bool> done{false};
     int killed = 0;
@@ -372,7 +374,7 @@ TEST_F(PgCopyTest, WhenTheOnePassIsCutOffTheWorkersReadTheirOwnChunks) {
       for (int round = 0; round < 400 && !done && killed == 0; ++round) {
         killed += std::stoi(admin.scalar(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE "
-            "'COPY (SELECT ctid, %' AND state = 'active' AND datname = '" +
+            "'COPY (SELECT ctid, %' AND datname = '" +
             src_db_ + "'"));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
@@ -381,11 +383,11 @@ TEST_F(PgCopyTest, WhenTheOnePassIsCutOffTheWorkersReadTheirOwnChunks) {
     done = true;
     killer.join();
     ASSERT_TRUE(r);
-    expect_complete(*r, 40000, 2);
+    expect_complete(*r, kRows, 2);
     EXPECT_EQ(r->fast_path, !typed) << r->path;
     EXPECT_EQ(r->partition_column, "ctid") << r->reason;
     ASSERT_EQ(killed, 1) << "the pass was not found reading: " << r->path;
-    // Killed while reading, or (rarely) while its COPY was starting.
+    // Killed while the pass reads, or, rarely, while its COPY was starting.
     EXPECT_TRUE(r->path.find("the pass ended early") != std::string::npos ||
                 r->path.find("not read in one pass") != std::string::npos)
         << r->path;
