@@ -70,6 +70,15 @@ ErrorKind classify_mariadb_error(unsigned int code, std::string_view sqlstate) {
   return ErrorKind::Config;
 }
 
+std::string refused_value_hint(std::string_view message) {
+  if (message.find("Incorrect uuid value") != std::string_view::npos) {
+    return "; MariaDB's UUID type refuses UUIDs of version 8 and above whose variant bits are 0 "
+           "(since 10.11.5), which other engines hold: create the target column as CHAR(36) or "
+           "BINARY(16), or cast it to text in the source query";
+  }
+  return {};
+}
+
 Error make_mariadb_error(unsigned int code, std::string_view sqlstate, std::string_view message,
                          std::string_view where, std::string_view what, std::string_view sql,
                          std::string_view table) {
@@ -78,7 +87,8 @@ Error make_mariadb_error(unsigned int code, std::string_view sqlstate, std::stri
   context.statement = std::string(sql.substr(0, 200));
   context.table = std::string(table);
   return Error(classify_mariadb_error(code, sqlstate),
-               fmt::format("mariadb {}: {} failed: {} [{}]", where, what, message, code),
+               fmt::format("mariadb {}: {} failed: {} [{}]{}", where, what, message, code,
+                           refused_value_hint(message)),
                std::to_string(code), std::move(context));
 }
 

@@ -23,6 +23,11 @@ namespace parmap::mariadb {
 ///  - anything else from the server -> Config (a statement of the job it refused).
 ErrorKind classify_mariadb_error(unsigned int code, std::string_view sqlstate);
 
+/// What to do about a value the server refused, for the refusals parmap can explain ("" for
+/// the others): a UUID PostgreSQL holds that MariaDB's UUID type does not (10.11.5 and later
+/// refuse version 8 and above with variant bits 0, as md5(x)::uuid makes them).
+std::string refused_value_hint(std::string_view message);
+
 /// Builds the Error of a failed call: "mariadb <host:port/db>: <what> failed: <message>
 /// [<code>]", kind from classify_mariadb_error, context.engine = "mariadb", the first 200
 /// characters of `sql` as context.statement and `table` as context.table.

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/temporal.h"
+#include "connect/mariadb/mariadb_errors.h"
 
 namespace parmap::mariadb {
 namespace {
@@ -402,7 +403,9 @@ void MariadbRowSink::end_load() {
       // The refusal is the error to report; the warning text only explains it.
     }
     throw Error(ErrorKind::Data,
-                fmt::format("mariadb {}: {} failed: {}", conn_.where(), what, message), code,
+                fmt::format("mariadb {}: {} failed: {}{}", conn_.where(), what, message,
+                            refused_value_hint(message)),
+                code,
                 ErrorContext{"mariadb", table_, {}, s->statement.substr(0, 200)});
   }
   written_ += static_cast<int64_t>(s->rows);
