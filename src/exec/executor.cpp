@@ -607,8 +607,9 @@ const ParallelResult& Executor::start() {
 }
 
 void Executor::start_position_stream() {
-  // A resume's chunks are scattered over the table; a slice of one key value reads by that
-  // value; a projection leaving out generated columns is not the table's own rows.
+  // Only a run of one process over chunks of whole position ranges; a slice of one key value
+  // reads by that value. A resume's chunks are scattered over the table, and a projection
+  // leaving out generated columns is not the table's own rows: the summary says so below.
   if (local_path_ || position_key_.empty() || plan_.partition_column != position_key_ ||
       queue_.size() < 2 || distributed_ || feed_ != nullptr || follow_run_ > 0) {
     return;
@@ -651,9 +652,10 @@ void Executor::start_position_stream() {
         one_pass_chunk_bytes(config_.max_batch_bytes, !fast_path_), workers_, fast_path_);
     result_.path += "; the table read in one pass (one sequential scan) and cut into its chunks";
   } catch (const Error& e) {
+    const std::string why = mask_password(e.what());
     spdlog::info("job {}: {} not read in one pass ({}); each chunk reads its own range", job_id_,
-                 table_.display(), e.what());
-    not_in_one_pass(mask_password(e.what()));
+                 table_.display(), why);
+    not_in_one_pass(why);
   }
 }
 
